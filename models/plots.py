@@ -1,0 +1,119 @@
+"""PNG plots of learning-rate curves (matplotlib's object API, no pyplot global state)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from models.comparison import Curve
+
+# Above this many points a line is drawn from per-bucket min/max, which looks the same at
+# plot resolution and keeps rendering of a million steps fast.
+_MAX_POINTS = 8000
+
+
+def _envelope(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    if y.size <= _MAX_POINTS:
+        return x, y
+    bucket = -(-y.size // (_MAX_POINTS // 2))
+    usable = (y.size // bucket) * bucket
+    xs = x[:usable].reshape(-1, bucket)
+    ys = y[:usable].reshape(-1, bucket)
+    lows, highs = ys.argmin(axis=1), ys.argmax(axis=1)
+    rows = np.arange(ys.shape[0])
+    first = np.minimum(lows, highs)
+    second = np.maximum(lows, highs)
+    env_x = np.stack([xs[rows, first], xs[rows, second]], axis=1).reshape(-1)
+    env_y = np.stack([ys[rows, first], ys[rows, second]], axis=1).reshape(-1)
+    return np.concatenate([env_x, x[usable:]]), np.concatenate([env_y, y[usable:]])
+
+
+def render_lr_curve(
+    epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
+) -> bytes:
+    """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
+    if len(epochs) == 0:
+        raise ValueError("`epochs` must not be empty")
+    per_epoch = np.asarray(epochs, dtype=np.float64)
+    epoch_x = np.arange(1, per_epoch.size + 1, dtype=np.float64)
+
+    figure = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    stepped = False
+    if steps is not None:
+        per_step = np.asarray(steps, dtype=np.float64)
+        if per_step.size % per_epoch.size != 0:
+            raise ValueError(
+                f"`steps` must hold a whole number of steps per epoch, got {per_step.size} "
+                f"steps for {per_epoch.size} epochs"
+            )
+        spe = per_step.size // per_epoch.size
+        if not np.array_equal(per_step, np.repeat(per_epoch, spe)):
+            # Step k (0-based) runs during epoch 1 + k/spe on the same axis as the epochs.
+            step_x = 1.0 + np.arange(per_step.size, dtype=np.float64) / spe
+            line_x, line_y = _envelope(step_x, per_step)
+            axes.plot(line_x, line_y, linewidth=1.0, label="per step")
+            axes.plot(epoch_x, per_epoch, "o", markersize=3, label="epoch start")
+            axes.legend()
+            stepped = True
+    if not stepped:
+        axes.plot(epoch_x, per_epoch, marker="o" if per_epoch.size <= 100 else None, markersize=3)
+    if log_scale:
+        axes.set_yscale("log", nonpositive="mask")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("learning rate")
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+_METRIC_LABELS = {
+    "lr": "learning rate",
+    "val_loss": "validation loss",
+    "val_accuracy": "validation accuracy",
+    "loss": "training loss",
+    "accuracy": "training accuracy",
+}
+
+
+def render_metric_curves(
+    curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
+) -> bytes:
+    """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
+    figure = Figure(figsize=(9, 5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for curve in curves:
+        (line,) = axes.plot(curve.epochs, curve.mean, linewidth=1.6,
+                            label=f"{curve.label} (n={curve.runs})")
+        if curve.runs > 1:
+            axes.fill_between(curve.epochs, curve.low, curve.high, color=line.get_color(),
+                              alpha=0.2, linewidth=0)
+    if not curves:
+        axes.text(0.5, 0.5, "no finished runs yet", ha="center", va="center",
+                  transform=axes.transAxes)
+    if log_scale:
+        axes.set_yscale("log", nonpositive="mask")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(_METRIC_LABELS.get(metric, metric))
+    axes.set_title(f"{_METRIC_LABELS.get(metric, metric)} per epoch (mean over seeds, band ±1 std)")
+    axes.grid(True, alpha=0.3)
+    if curves:
+        axes.legend(fontsize="small", loc="best")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=image_format)
+    return buffer.getvalue()

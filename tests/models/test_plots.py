@@ -1,0 +1,29 @@
+"""PNG rendering of lr curves."""
+
+import pytest
+
+from models.plots import render_lr_curve
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_renders_png_for_epochs_and_log_scale_with_zero() -> None:
+    png = render_lr_curve([0.1, 0.01, 0.0], None, log_scale=True, title="step")
+    assert png.startswith(PNG_MAGIC) and len(png) > 1000
+
+
+def test_renders_million_steps_on_fractional_epochs() -> None:
+    steps = [0.1 * (1 + (k % 1000) / 1000) for k in range(1_000_000)]
+    png = render_lr_curve(steps[::1000], steps, log_scale=False, title="cyclic")
+    assert png.startswith(PNG_MAGIC)
+
+
+def test_steps_equal_to_epochs_render_like_epochs() -> None:
+    epochs = [0.1, 0.05]
+    with_steps = render_lr_curve(epochs, [0.1, 0.1, 0.05, 0.05], log_scale=False, title="t")
+    assert with_steps == render_lr_curve(epochs, None, log_scale=False, title="t")
+
+
+def test_rejects_ragged_steps() -> None:
+    with pytest.raises(ValueError, match="whole number of steps per epoch"):
+        render_lr_curve([0.1, 0.1], [0.1, 0.1, 0.1], log_scale=False, title="t")
