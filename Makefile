@@ -1,0 +1,56 @@
+# lrlab: `make up` runs the service here, `make test` runs the tests. Honours every LRLAB_* variable.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+SHARED_MNIST := $(abspath ../shared/datasets/mnist-offline)
+
+# Point at the offline MNIST beside the checkout unless the caller chose another source.
+ifeq ($(origin LRLAB_MNIST_PATH), undefined)
+ifneq ($(wildcard $(SHARED_MNIST)),)
+export LRLAB_MNIST_PATH := $(SHARED_MNIST)
+endif
+endif
+
+.PHONY: install migrate api worker up test lint typecheck bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[worker,dev]'
+	touch $@
+
+migrate: install
+	$(PY) -m models.migrate
+
+api: install
+	$(VENV)/bin/uvicorn api.main:app --host 0.0.0.0 --port $${LRLAB_PORT:-8000}
+
+worker: install
+	$(VENV)/bin/celery -A worker.celery_app worker -Q $${LRLAB_QUEUE:-lrlab} \
+		--concurrency $${LRLAB_WORKER_CONCURRENCY:-1} --loglevel INFO
+
+# API and one worker in the foreground; Ctrl-C stops both.
+up: migrate
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
+	$(MAKE) --no-print-directory api & \
+	$(MAKE) --no-print-directory worker & \
+	wait
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,27 @@
+"""Response helpers shared by routes."""
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel
+
+
+def csv_response(
+    rows: Sequence[BaseModel | Mapping[str, Any]], filename: str, *, fields: Sequence[str]
+) -> Response:
+    """Render models or mappings as CSV with a header row of `fields`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.model_dump() if isinstance(row, BaseModel) else row)
+    return Response(
+        content=buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )

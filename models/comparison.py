@@ -1,0 +1,207 @@
+"""Sweep comparison: per-configuration statistics over seeds, and the curves to plot."""
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.sweeps import get_sweep
+from models.tables import Experiment, Metric
+
+COMPARED = ("final_val_accuracy", "best_val_accuracy", "final_val_loss",
+            "epochs_to_target", "auc_val_accuracy")  # fmt: skip
+
+
+class Stat(BaseModel):
+    """Mean, sample standard deviation and Student-t 95% interval over the runs that have it."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    ci95: tuple[float, float] | None
+
+
+class ComparisonRow(BaseModel):
+    """One scheduler configuration of a sweep, seeds aggregated."""
+
+    rank: int
+    label: str
+    scheduler: dict[str, Any]
+    training: dict[str, Any]
+    runs: int
+    failed: int
+    cancelled: int
+    pending: int
+    reached_target: int
+    final_val_accuracy: Stat
+    best_val_accuracy: Stat
+    final_val_loss: Stat
+    epochs_to_target: Stat
+    auc_val_accuracy: Stat
+
+
+class Comparison(BaseModel):
+    """The comparison table of a sweep, best mean final val_accuracy first."""
+
+    sweep_id: uuid.UUID
+    target: float
+    rows: list[ComparisonRow]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Per-epoch mean and spread over seeds of one configuration's metric."""
+
+    label: str
+    epochs: list[int]
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+    runs: int
+
+
+def describe(values: Sequence[float]) -> Stat:
+    """Summarise values; std and the interval need at least two."""
+    n = len(values)
+    if n == 0:
+        return Stat(n=0, mean=None, std=None, ci95=None)
+    mean = float(np.mean(values))
+    if n == 1:
+        return Stat(n=1, mean=mean, std=None, ci95=None)
+    # scipy is imported here: it costs a second at API start-up and only this needs it.
+    from scipy import stats
+
+    std = float(np.std(values, ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return Stat(n=n, mean=mean, std=std, ci95=(mean - half, mean + half))
+
+
+def compare_sweep(session: Session, *, sweep_id: uuid.UUID, target: float) -> Comparison:
+    """Rank the sweep's configurations; failed and unfinished members are counted, not used."""
+    groups = _groups(session, sweep_id)
+    curves = _val_accuracy_curves(session, [e.id for g in groups.values() for e in g])
+    rows = []
+    for label, members in groups.items():
+        finished = [e for e in members if e.status == "succeeded" and curves.get(e.id)]
+        per_run = [_run_figures(curves[e.id], target) for e in finished]
+        first = members[0].spec
+        figures = {
+            name: describe([r[name] for r in per_run if r[name] is not None]) for name in COMPARED
+        }
+        rows.append(
+            {
+                "label": label,
+                "scheduler": first["scheduler"],
+                "training": {k: v for k, v in first["training"].items() if k != "seed"},
+                "runs": len(finished),
+                "failed": sum(e.status == "failed" for e in members),
+                "cancelled": sum(e.status == "cancelled" for e in members),
+                "pending": sum(e.status in ("queued", "running") for e in members),
+                "reached_target": figures["epochs_to_target"].n,
+                **figures,
+            }
+        )
+    rows.sort(key=lambda r: -(r["final_val_accuracy"].mean or -math.inf))
+    return Comparison(
+        sweep_id=sweep_id,
+        target=target,
+        rows=[ComparisonRow(rank=i + 1, **r) for i, r in enumerate(rows)],
+    )
+
+
+def sweep_curves(session: Session, *, sweep_id: uuid.UUID, metric: str) -> list[Curve]:
+    """Mean and mean ± std per epoch of `metric` for each configuration (succeeded runs)."""
+    groups = _groups(session, sweep_id)
+    curves = []
+    for label, members in groups.items():
+        ids = [e.id for e in members if e.status == "succeeded"]
+        if not ids:
+            continue
+        values = session.execute(
+            select(Metric.experiment_id, Metric.epoch, getattr(Metric, metric))
+            .where(Metric.experiment_id.in_(ids))
+            .order_by(Metric.epoch)
+        ).all()
+        by_epoch: dict[int, list[float]] = defaultdict(list)
+        for _, epoch, value in values:
+            by_epoch[epoch].append(float(value))
+        epochs = sorted(by_epoch)
+        means = [float(np.mean(by_epoch[e])) for e in epochs]
+        spread = [float(np.std(by_epoch[e], ddof=1)) if len(by_epoch[e]) > 1 else 0.0
+                  for e in epochs]  # fmt: skip
+        curves.append(
+            Curve(
+                label=label,
+                epochs=epochs,
+                mean=means,
+                low=[m - s for m, s in zip(means, spread, strict=True)],
+                high=[m + s for m, s in zip(means, spread, strict=True)],
+                runs=len(ids),
+            )
+        )
+    return curves
+
+
+def _groups(session: Session, sweep_id: uuid.UUID) -> dict[str, list[Experiment]]:
+    get_sweep(session, sweep_id=sweep_id)
+    members = session.scalars(
+        select(Experiment).where(Experiment.sweep_id == sweep_id).order_by(Experiment.created_at)
+    ).all()
+    groups: dict[str, list[Experiment]] = defaultdict(list)
+    for member in members:
+        groups[member.label or member.scheduler_type].append(member)
+    return dict(groups)
+
+
+def _val_accuracy_curves(
+    session: Session, experiment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[float, float]]]:
+    curves: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
+    rows = session.execute(
+        select(Metric.experiment_id, Metric.val_accuracy, Metric.val_loss)
+        .where(Metric.experiment_id.in_(experiment_ids))
+        .order_by(Metric.experiment_id, Metric.epoch)
+    ).all()
+    for experiment_id, val_accuracy, val_loss in rows:
+        curves[experiment_id].append((val_accuracy, val_loss))
+    return curves
+
+
+def _run_figures(curve: list[tuple[float, float]], target: float) -> dict[str, float | None]:
+    accuracy = [a for a, _ in curve]
+    reached = next((i + 1 for i, a in enumerate(accuracy) if a >= target), None)
+    return {
+        "final_val_accuracy": accuracy[-1],
+        "best_val_accuracy": max(accuracy),
+        "final_val_loss": curve[-1][1],
+        "epochs_to_target": float(reached) if reached is not None else None,
+        # Each epoch spans one unit, so the area divided by the epoch count is the mean.
+        "auc_val_accuracy": float(np.mean(accuracy)),
+    }
+
+
+def comparison_csv_rows(comparison: Comparison) -> tuple[list[str], list[dict[str, Any]]]:
+    """Flatten the comparison into CSV columns and rows."""
+    fields = ["rank", "label", "runs", "failed", "cancelled", "pending", "reached_target"]
+    for name in COMPARED:
+        fields += [f"{name}_mean", f"{name}_std", f"{name}_ci95_low", f"{name}_ci95_high"]
+    rows = []
+    for row in comparison.rows:
+        flat: dict[str, Any] = {f: getattr(row, f) for f in fields[:7]}
+        for name in COMPARED:
+            stat: Stat = getattr(row, name)
+            flat |= {
+                f"{name}_mean": stat.mean,
+                f"{name}_std": stat.std,
+                f"{name}_ci95_low": stat.ci95[0] if stat.ci95 else None,
+                f"{name}_ci95_high": stat.ci95[1] if stat.ci95 else None,
+            }
+        rows.append(flat)
+    return fields, rows

@@ -1,0 +1,49 @@
+"""SQLAlchemy engine, session factory and declarative base."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import MetaData, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from models.settings import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose constraints follow one naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """Return the process-wide engine for `LRLAB_DATABASE_URL`."""
+    return create_engine(
+        get_settings().database_url,
+        pool_pre_ping=True,
+        # A dead database must surface as an error within seconds, not hang a request.
+        connect_args={"connect_timeout": 3},
+    )
+
+
+@lru_cache
+def get_sessionmaker() -> sessionmaker[Session]:
+    """Return the session factory bound to the process engine."""
+    return sessionmaker(get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on error."""
+    with get_sessionmaker()() as session, session.begin():
+        yield session

@@ -1,0 +1,58 @@
+"""Create the database if it is missing, then bring its schema to Alembic's head.
+
+Run as `python -m models.migrate`; tests call `prepare_database` for their own databases.
+"""
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from models.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("lrlab.migrate")
+
+
+def ensure_database(url: str, *, recreate: bool = False) -> None:
+    """Create the database named in `url` (dropping it first when `recreate`)."""
+    target = make_url(url)
+    name = target.database
+    if not name:
+        raise ValueError(f"database URL names no database: {target!r}")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = '"' + name.replace('"', '""') + '"'
+            if recreate:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+                log.info("created database %s", name)
+    finally:
+        admin.dispose()
+
+
+def upgrade(url: str) -> None:
+    """Apply every Alembic migration up to head."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+def prepare_database(url: str, *, recreate: bool = False) -> None:
+    """Create (or recreate) the database and migrate it to head."""
+    ensure_database(url, recreate=recreate)
+    upgrade(url)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    prepare_database(get_settings().database_url)
+    print("database is at the latest migration")

@@ -1,0 +1,67 @@
+"""Ringing the broker's doorbell: send task messages by name, never importing the worker."""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+
+from celery import Celery
+
+from models.settings import get_settings
+
+RUN_EXPERIMENT_TASK = "lrlab.run_experiment"
+
+log = logging.getLogger("lrlab.queue")
+
+
+@lru_cache
+def get_producer() -> Celery:
+    """Return a Celery app used only to publish messages (the API side)."""
+    settings = get_settings()
+    app = Celery("lrlab-producer", broker=settings.broker_url)
+    app.conf.update(
+        broker_connection_timeout=settings.broker_timeout_seconds,
+        broker_connection_retry_on_startup=False,
+        broker_transport_options={
+            "socket_connect_timeout": settings.broker_timeout_seconds,
+            "socket_timeout": settings.broker_timeout_seconds,
+        },
+    )
+    return app
+
+
+def enqueue_experiments(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> bool:
+    """Publish one run message per experiment; False if the broker could not be reached.
+
+    Call only after the experiments are committed: the message is a hint, Postgres the record.
+    """
+    producer = get_producer()
+    try:
+        with producer.connection_for_write() as conn:
+            for experiment_id in experiment_ids:
+                producer.send_task(
+                    RUN_EXPERIMENT_TASK,
+                    args=[str(experiment_id)],
+                    queue=queue,
+                    connection=conn,
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5},
+                )
+    except Exception as exc:
+        log.warning(
+            "broker unreachable, %d experiment(s) left for the reconciler: %s",
+            len(experiment_ids),
+            exc,
+        )
+        return False
+    return True
+
+
+def broker_reachable() -> str | None:
+    """Return None when the broker answers, else the reason it does not."""
+    try:
+        with get_producer().connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=get_settings().broker_timeout_seconds)
+    except Exception as exc:
+        return f"broker unreachable: {exc}"
+    return None

@@ -1,0 +1,65 @@
+"""Liveness and readiness against the real services, and a broker that is not there."""
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.queue import get_producer
+from models.settings import get_settings
+from tests.conftest import ROOT
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_when_services_are_up(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ready"}
+
+
+@pytest.fixture
+def dead_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("LRLAB_BROKER_URL", f"redis://127.0.0.1:{port}/0")
+    get_settings.cache_clear()
+    get_producer.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    get_producer.cache_clear()
+
+
+def test_readyz_reports_an_unreachable_broker(client: TestClient, dead_broker: None) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert any(r.startswith("broker unreachable") for r in response.json()["reasons"])
+
+
+def test_submit_still_accepts_while_the_broker_is_down(
+    client: TestClient, dead_broker: None
+) -> None:
+    response = client.post("/experiments", json={"scheduler": {"type": "constant"}})
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+
+
+def test_importing_the_api_does_not_import_tensorflow_or_the_worker() -> None:
+    code = (
+        "import sys, api.main\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'worker')]\n"
+        "assert not bad, bad\n"
+    )
+    env = {k: v for k, v in os.environ.items()}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

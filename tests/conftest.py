@@ -1,0 +1,187 @@
+"""Shared fixtures: a migrated test database, isolated sessions, a live API and a real worker."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_RUN_ID = f"{os.getpid()}"
+_PG = os.environ.get("LRLAB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+# Set before any lrlab module reads its settings: the tests own their database and queue.
+os.environ["LRLAB_DATABASE_URL"] = f"{_PG}/lrlab_test_{_RUN_ID}"
+os.environ.setdefault("LRLAB_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ["LRLAB_QUEUE"] = f"lrlab-test-{_RUN_ID}"
+_SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist-offline"
+if "LRLAB_MNIST_PATH" not in os.environ and _SHARED_MNIST.is_dir():
+    os.environ["LRLAB_MNIST_PATH"] = str(_SHARED_MNIST)
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import delete  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from api.deps import get_session  # noqa: E402
+from api.main import app  # noqa: E402
+from models.db import get_engine, session_scope  # noqa: E402
+from models.migrate import prepare_database  # noqa: E402
+from models.settings import get_settings  # noqa: E402
+from models.tables import Experiment  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database() -> Iterator[str]:
+    """Create and migrate this session's database once; drop it at the end."""
+    url = get_settings().database_url
+    prepare_database(url, recreate=True)
+    yield url
+    get_engine().dispose()
+    _drop_database(url)
+
+
+def _drop_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db_session(database: str) -> Iterator[Session]:
+    """A session inside a transaction rolled back after the test; commits become savepoints."""
+    connection = get_engine().connect()
+    outer = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(db_session: Session) -> Iterator[TestClient]:
+    """The API bound to the test's rolled-back session."""
+    app.dependency_overrides[get_session] = lambda: db_session
+    try:
+        with TestClient(app) as test_client:
+            yield test_client
+    finally:
+        app.dependency_overrides.pop(get_session, None)
+
+
+@pytest.fixture
+def live_client(database: str) -> Iterator[TestClient]:
+    """The API committing for real (a worker must see its rows); its rows are removed after."""
+    started = time.time()
+    with TestClient(app) as test_client:
+        yield test_client
+    with session_scope() as session:
+        session.execute(delete(Experiment).where(Experiment.created_at >= _utc(started - 1)))
+
+
+def _utc(timestamp: float):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+class WorkerProcess:
+    """A real `celery worker` process consuming this session's queue."""
+
+    def __init__(self, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "-Q",
+                env["LRLAB_QUEUE"],
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Block until the worker and its TensorFlow-importing child are up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            if "worker process ready" in text and " ready." in text:
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{text[-3000:]}")
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Stop the whole process group (the parent and its pool children)."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, sig)
+                self.process.wait(timeout)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def worker(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """One real Celery worker for the end-to-end tests."""
+    proc = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+        _purge_queue()
+
+
+def _purge_queue() -> None:
+    import redis
+
+    settings = get_settings()
+    redis.Redis.from_url(settings.broker_url).delete(settings.queue)
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.2) -> object:
+    """Poll until `predicate()` is truthy and return its value, or fail the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)

@@ -1,0 +1,43 @@
+"""Plain factory functions for test data."""
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from models.experiments import create_experiment
+from models.specs import EpochMetrics, ExperimentCreate
+from models.tables import Experiment
+
+
+def experiment_payload(**overrides: Any) -> dict[str, Any]:
+    """A small valid experiment request body; keys in `overrides` replace whole sections."""
+    payload: dict[str, Any] = {
+        "name": "test",
+        "scheduler": {"type": "step", "step_size": 1, "gamma": 0.5},
+        "training": {"epochs": 2, "batch_size": 64, "learning_rate": 0.01},
+        "dataset": {"name": "mnist", "train_samples": 512},
+    }
+    payload.update(overrides)
+    return payload
+
+
+def create_queued(session: Session, **overrides: Any) -> Experiment:
+    """Store a queued experiment built from `experiment_payload`."""
+    spec = ExperimentCreate.model_validate(experiment_payload(**overrides))
+    return create_experiment(session, spec=spec, queue="lrlab-test-unused")
+
+
+def epoch_metrics(epoch: int, **overrides: Any) -> EpochMetrics:
+    """Plausible metrics for one epoch."""
+    values: dict[str, Any] = {
+        "epoch": epoch,
+        "lr": 0.01,
+        "step_lrs": [0.01, 0.01],
+        "loss": 1.0 / epoch,
+        "accuracy": 0.5 + epoch / 100,
+        "val_loss": 1.1 / epoch,
+        "val_accuracy": 0.4 + epoch / 100,
+        "seconds": 0.5,
+    }
+    values.update(overrides)
+    return EpochMetrics.model_validate(values)

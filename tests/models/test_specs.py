@@ -1,0 +1,93 @@
+"""Validation of experiment specs: every rejection names its field."""
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from models.specs import ExperimentCreate
+from tests.factories import experiment_payload
+
+
+def _errors(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    with pytest.raises(ValidationError) as info:
+        ExperimentCreate.model_validate(payload)
+    return info.value.errors()
+
+
+def test_defaults_reproduce_the_seed_tutorial() -> None:
+    spec = ExperimentCreate.model_validate({"scheduler": {"type": "constant"}})
+    assert spec.training.optimizer == "adam"
+    assert spec.training.batch_size == 32
+    assert spec.training.learning_rate == 0.001
+    assert spec.training.seed == 0
+    assert spec.dataset.name == "mnist"
+    assert spec.dataset.train_samples == 10_000
+
+
+def test_normalised_spec_contains_scheduler_defaults() -> None:
+    spec = ExperimentCreate.model_validate({"scheduler": {"type": "plateau"}})
+    dumped = spec.model_dump(mode="json")
+    assert dumped["scheduler"]["patience"] == 10
+    assert dumped["scheduler"]["monitor"] == "val_loss"
+    assert dumped["scheduler"]["factor"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "loc"),
+    [
+        ({"scheduler": {"type": "warp"}}, ("scheduler",)),
+        ({"scheduler": {"type": "step", "step_size": 0}}, ("scheduler", "step")),
+        (
+            {"scheduler": {"type": "step", "step_size": 2, "bogus": 1}},
+            ("scheduler", "step", "bogus"),
+        ),
+        ({"training": {"learning_rate": 0}}, ("training", "learning_rate")),
+        ({"training": {"learning_rate": -1}}, ("training", "learning_rate")),
+        ({"training": {"epochs": 0}}, ("training", "epochs")),
+        ({"training": {"epochs": 1001}}, ("training", "epochs")),
+        ({"training": {"batch_size": 8193}}, ("training", "batch_size")),
+        ({"training": {"optimizer": "rmsprop"}}, ("training", "optimizer")),
+        ({"training": {"momentum": 0.9}}, ("training",)),
+        ({"dataset": {"name": "cifar10"}}, ("dataset", "name")),
+        ({"dataset": {"train_samples": 0}}, ("dataset", "train_samples")),
+        ({"unknown": 1}, ("unknown",)),
+    ],
+)
+def test_bad_input_is_rejected_at_the_field(
+    overrides: dict[str, Any], loc: tuple[str, ...]
+) -> None:
+    errors = _errors(experiment_payload(**overrides))
+    assert any(tuple(str(p) for p in e["loc"])[: len(loc)] == loc for e in errors), errors
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_floats_are_rejected(value: float) -> None:
+    errors = _errors(experiment_payload(training={"learning_rate": value}))
+    assert errors[0]["loc"] == ("training", "learning_rate")
+
+
+def test_cyclic_max_lr_must_exceed_base_lr() -> None:
+    errors = _errors(
+        experiment_payload(scheduler={"type": "cyclic", "base_lr": 0.1, "max_lr": 0.01})
+    )
+    assert "max_lr" in errors[0]["msg"]
+
+
+def test_step_size_message_names_the_value() -> None:
+    errors = _errors(experiment_payload(scheduler={"type": "step", "step_size": 0}))
+    assert "step_size" in str(errors)
+
+
+def test_sgd_accepts_momentum() -> None:
+    spec = ExperimentCreate.model_validate(
+        experiment_payload(training={"optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.1})
+    )
+    assert spec.training.momentum == 0.9
+
+
+def test_specs_are_frozen() -> None:
+    spec = ExperimentCreate.model_validate(experiment_payload())
+    with pytest.raises(ValidationError):
+        spec.name = "changed"  # type: ignore[misc]

@@ -1,0 +1,223 @@
+"""The training engine on a tiny learnable dataset, with fake schedules."""
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from worker.datasets import Dataset, DatasetInfo
+from worker.engine import (
+    EpochReport,
+    MemberConfig,
+    TrainingError,
+    describe_device,
+    train_group,
+)
+from worker.network import build_model, build_optimizer
+
+N_TRAIN, N_VAL, BATCH = 200, 56, 32
+STEPS = math.ceil(N_TRAIN / BATCH)  # 7, the last batch partial (8 rows)
+
+
+def _tiny_dataset(seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    x = rng.random((N_TRAIN + N_VAL, 784), dtype=np.float32)
+    # Labels from a fixed linear map: learnable, so accuracy rises within a few epochs.
+    y = np.argmax((x - 0.5) @ rng.normal(size=(784, 10)), axis=1).astype(np.int64)
+    info = DatasetInfo("tiny", "npz", None, N_TRAIN, N_TRAIN, N_VAL, "0" * 64)
+    return Dataset(x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:], info)
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return _tiny_dataset()
+
+
+@dataclass
+class CosineSteps:
+    """Per-step cosine decay over the whole run."""
+
+    base: float
+    epochs: int
+    steps: int = STEPS
+    interval: Literal["epoch", "step"] = "step"
+    monitor: str | None = None
+
+    def epoch_lrs(self, epoch: int) -> npt.NDArray[np.float64]:
+        t = (epoch * self.steps + np.arange(self.steps)) / (self.epochs * self.steps)
+        return self.base * 0.5 * (1 + np.cos(np.pi * t))
+
+    def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        pass
+
+
+@dataclass
+class HalveEveryEpoch:
+    """Plateau-like: the next epoch's lr depends on what end_epoch was told."""
+
+    lr: float
+    steps: int = STEPS
+    interval: Literal["epoch", "step"] = "epoch"
+    monitor: str | None = "val_loss"
+    seen: list[dict[str, float]] = field(default_factory=list)
+
+    def epoch_lrs(self, epoch: int) -> npt.NDArray[np.float64]:
+        return np.full(self.steps, self.lr)
+
+    def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.seen.append(dict(metrics))
+        if metrics["val_loss"] > 0:
+            self.lr /= 2
+
+
+def _member(schedule: object, **over: object) -> MemberConfig:
+    fields: dict[str, object] = {
+        "key": "m",
+        "epochs": 3,
+        "batch_size": BATCH,
+        "learning_rate": 1e-2,
+        "optimizer": "adam",
+        "momentum": 0.0,
+        "seed": 7,
+        "schedule": schedule,
+    }
+    fields.update(over)
+    return MemberConfig(**fields)  # type: ignore[arg-type]
+
+
+def _train(members: list[MemberConfig], data: Dataset, stop_after: int = 0) -> list[EpochReport]:
+    reports: list[EpochReport] = []
+
+    def on_epoch(report: EpochReport) -> bool:
+        reports.append(report)
+        return not (stop_after and report.epoch >= stop_after)
+
+    train_group(members, data, on_epoch=on_epoch)
+    return reports
+
+
+def test_reports_every_epoch_with_the_lrs_actually_used(data: Dataset) -> None:
+    schedule = CosineSteps(base=1e-2, epochs=3)
+    reports = _train([_member(schedule)], data)
+    assert [r.epoch for r in reports] == [1, 2, 3]
+    for r in reports:
+        expected = schedule.epoch_lrs(r.epoch - 1)
+        assert len(r.step_lrs) == STEPS
+        np.testing.assert_allclose(r.step_lrs, expected, rtol=1e-6)
+        assert r.lr == r.step_lrs[0]
+        # Per-step schedule: the lr changes within the epoch.
+        assert len(set(r.step_lrs)) == STEPS
+        assert r.seconds > 0
+        for v in (r.loss, r.accuracy, r.val_loss, r.val_accuracy):
+            assert math.isfinite(v)
+        assert 0 <= r.accuracy <= 1 and 0 <= r.val_accuracy <= 1
+    assert reports[-1].loss < reports[0].loss
+
+
+def test_schedule_sees_metrics_after_every_epoch(data: Dataset) -> None:
+    schedule = HalveEveryEpoch(lr=1e-2)
+    reports = _train([_member(schedule)], data)
+    assert [r.lr for r in reports] == pytest.approx([1e-2, 5e-3, 2.5e-3], rel=1e-6)
+    assert len(schedule.seen) == 3
+    for seen, r in zip(schedule.seen, reports, strict=True):
+        assert seen == {
+            "loss": r.loss,
+            "accuracy": r.accuracy,
+            "val_loss": r.val_loss,
+            "val_accuracy": r.val_accuracy,
+        }
+
+
+def test_callback_returning_false_stops_only_that_member(data: Dataset) -> None:
+    reports: list[EpochReport] = []
+
+    def on_epoch(report: EpochReport) -> bool:
+        reports.append(report)
+        return not (report.key == "a" and report.epoch == 2)
+
+    members = [
+        _member(HalveEveryEpoch(lr=1e-2), key="a", epochs=4),
+        _member(HalveEveryEpoch(lr=1e-2), key="b", epochs=4),
+    ]
+    train_group(members, data, on_epoch=on_epoch)
+    assert [(r.key, r.epoch) for r in reports] == [("a", 1), ("a", 2)] + [
+        ("b", e) for e in (1, 2, 3, 4)
+    ]
+
+
+def _metrics(reports: list[EpochReport]) -> list[dict[str, object]]:
+    return [{k: v for k, v in asdict(r).items() if k != "seconds"} for r in reports]
+
+
+def test_same_seed_same_metrics(data: Dataset) -> None:
+    first = _train([_member(CosineSteps(base=1e-2, epochs=3))], data)
+    second = _train([_member(CosineSteps(base=1e-2, epochs=3))], data)
+    assert _metrics(first) == _metrics(second)
+    other = _train([_member(CosineSteps(base=1e-2, epochs=3), seed=8)], data)
+    assert _metrics(other) != _metrics(first)
+
+
+def test_sgd_with_momentum_trains(data: Dataset) -> None:
+    member = _member(HalveEveryEpoch(lr=0.1), optimizer="sgd", momentum=0.9)
+    reports = _train([member], data)
+    assert reports[-1].loss < reports[0].loss
+
+
+def test_diverging_loss_raises_training_error(data: Dataset) -> None:
+    member = _member(HalveEveryEpoch(lr=1e10), optimizer="sgd", learning_rate=1e10, epochs=2)
+    with pytest.raises(TrainingError, match="nan at epoch 1") as info:
+        _train([member], data)
+    assert info.value.key == "m" and info.value.epoch == 1
+
+
+def test_schedule_of_the_wrong_length_is_an_error(data: Dataset) -> None:
+    with pytest.raises(TrainingError, match="expected 7"):
+        _train([_member(HalveEveryEpoch(lr=1e-2, steps=6))], data)
+
+
+def test_non_finite_lr_from_the_schedule_is_an_error(data: Dataset) -> None:
+    with pytest.raises(TrainingError, match="non-finite"):
+        _train([_member(HalveEveryEpoch(lr=math.inf))], data)
+
+
+def test_resume_is_not_supported_yet(data: Dataset) -> None:
+    with pytest.raises(NotImplementedError):
+        train_group(
+            [_member(HalveEveryEpoch(lr=1e-2))], data, on_epoch=lambda r: True, start_epoch=1
+        )
+
+
+def test_matches_model_fit_on_the_same_batches(data: Dataset) -> None:
+    """Same weights, same batch order: the engine reproduces model.fit's numbers."""
+    seed, epochs = 3, 2
+    reports = _train([_member(HalveEveryEpoch(lr=1e-2, monitor=None), seed=seed)], data)[:epochs]
+
+    # The engine draws each epoch's order from default_rng(seed); fit gets the same batches.
+    rng = np.random.default_rng(seed)
+    model = build_model(seed=seed)
+    optimizer = build_optimizer(name="adam", learning_rate=1e-2, momentum=0.0)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    for epoch, report in enumerate(reports):
+        optimizer.learning_rate = 1e-2 / 2**epoch
+        order = rng.permutation(N_TRAIN)
+        hist = model.fit(
+            data.x_train[order],
+            data.y_train[order],
+            batch_size=BATCH,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            validation_data=(data.x_val, data.y_val),
+        ).history
+        assert report.loss == pytest.approx(hist["loss"][0], rel=1e-4)
+        assert report.accuracy == pytest.approx(hist["accuracy"][0], abs=1e-6)
+        assert report.val_loss == pytest.approx(hist["val_loss"][0], rel=1e-4)
+        assert report.val_accuracy == pytest.approx(hist["val_accuracy"][0], abs=1e-6)
+
+
+def test_describe_device() -> None:
+    assert describe_device() == "CPU" or describe_device().startswith("GPU")

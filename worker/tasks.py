@@ -1,0 +1,15 @@
+"""Celery tasks: thin adapters that take ids and call the runner."""
+
+import uuid
+
+from models.queue import RUN_EXPERIMENT_TASK
+from worker.celery_app import app
+
+
+@app.task(name=RUN_EXPERIMENT_TASK)
+def run_experiment(experiment_id: str) -> None:
+    """Train one experiment, if it is still waiting for a worker."""
+    # Imported here so that TensorFlow loads only inside the worker process.
+    from worker.runner import run_experiment as run
+
+    run(uuid.UUID(experiment_id))
