@@ -1,0 +1,104 @@
+"""The scheduler catalog and the preview endpoint, including every shared conformance case."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "schedulers.json"
+CASES: list[dict[str, Any]] = (
+    json.loads(CONFORMANCE.read_text())["cases"] if CONFORMANCE.exists() else []
+)
+
+
+@pytest.mark.skipif(not CASES, reason=f"conformance file missing: {CONFORMANCE}")
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_conformance_case_through_http(client: TestClient, case: dict[str, Any]) -> None:
+    response = client.post("/schedulers/preview", json=case["request"])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for key, expected in case["expect"].items():
+        np.testing.assert_allclose(body[key], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_catalog_lists_every_type_with_schema_and_interval(client: TestClient) -> None:
+    catalog = client.get("/schedulers").json()
+    types = {entry["type"]: entry for entry in catalog}
+    assert set(types) == {
+        "constant", "step", "multistep", "exponential", "cosine", "cosine_warm_restarts",
+        "plateau", "cyclic", "one_cycle", "linear", "polynomial", "sequential",
+    }
+    assert types["cyclic"]["default_interval"] == "step"
+    assert types["cosine"]["default_interval"] == "epoch"
+    assert types["step"]["parameters"]["properties"]["gamma"]["default"] == 0.1
+    assert all(entry["description"] for entry in catalog)
+
+
+def test_preview_per_step_schedule(client: TestClient) -> None:
+    response = client.post("/schedulers/preview", json={
+        "scheduler": {"type": "cyclic", "base_lr": 0.001, "max_lr": 0.01, "step_size_up": 3},
+        "learning_rate": 0.001, "epochs": 2, "steps_per_epoch": 4,
+    })
+    body = response.json()
+    assert len(body["steps"]) == 8
+    assert body["epochs"] == [body["steps"][0], body["steps"][4]]
+    assert body["steps"][3] == pytest.approx(0.01)
+
+
+def test_preview_warns_about_a_cosine_longer_than_the_run(client: TestClient) -> None:
+    body = client.post("/schedulers/preview", json={
+        "scheduler": {"type": "cosine", "t_max": 100}, "learning_rate": 0.1, "epochs": 10,
+    }).json()
+    assert any("t_max" in w for w in body["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("request_body", "fragment"),
+    [
+        ({"scheduler": {"type": "multistep", "milestones": [5, 3]}, "learning_rate": 0.1,
+          "epochs": 10}, "milestones"),
+        ({"scheduler": {"type": "cosine_warm_restarts", "t_0": 0}, "learning_rate": 0.1,
+          "epochs": 10}, "t_0"),
+        ({"scheduler": {"type": "one_cycle", "max_lr": 0.1, "pct_start": 1.5},
+          "learning_rate": 0.1, "epochs": 10}, "pct_start"),
+        ({"scheduler": {"type": "sequential", "schedulers": [{"type": "constant"}],
+                        "milestones": [3]}, "learning_rate": 0.1, "epochs": 10}, "milestones"),
+        ({"scheduler": {"type": "plateau"}, "learning_rate": 0.1, "epochs": 10,
+          "metrics": [1.0]}, "metrics"),
+        ({"scheduler": {"type": "constant"}, "learning_rate": 0.1, "epochs": 1001,
+          "steps_per_epoch": 1000}, "1000000"),
+    ],
+)
+def test_preview_rejects_bad_specs_with_a_clear_422(
+    client: TestClient, request_body: dict[str, Any], fragment: str
+) -> None:
+    response = client.post("/schedulers/preview", json=request_body)
+    assert response.status_code == 422
+    assert fragment in json.dumps(response.json()["detail"])
+
+
+def test_preview_of_a_million_steps(client: TestClient) -> None:
+    response = client.post("/schedulers/preview", json={
+        "scheduler": {"type": "one_cycle", "max_lr": 0.1}, "learning_rate": 0.1,
+        "epochs": 1000, "steps_per_epoch": 1000,
+    })
+    body = response.json()
+    assert len(body["steps"]) == 1_000_000 and len(body["epochs"]) == 1000
+    assert max(body["steps"]) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("how", ["query", "accept"])
+def test_preview_as_png(client: TestClient, how: str) -> None:
+    request = {"scheduler": {"type": "exponential", "gamma": 0.9}, "learning_rate": 0.1,
+               "epochs": 30}
+    if how == "query":
+        response = client.post("/schedulers/preview?format=png&log_scale=true", json=request)
+    else:
+        response = client.post("/schedulers/preview", json=request,
+                               headers={"accept": "image/png"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
