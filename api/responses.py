@@ -25,3 +25,10 @@ def csv_response(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )
+
+
+def mark_replay(response: Response, *, replayed: bool) -> None:
+    """A repeated Idempotency-Key answers 200 with the original resource, flagged as a replay."""
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"

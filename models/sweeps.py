@@ -339,7 +339,8 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
                 where = f"schedulers[{index}]" + (f" with {point}" if point else "")
                 errors.extend(f"{where}: {_first_line(e)}" for e in exc.errors())
                 continue
-            configs.append((_label(spec.scheduler, overrides), spec))
+            varied = [k.split(".", 1)[1] for k in scheduler_keys]
+            configs.append((_label(spec.scheduler, overrides, varied=varied), spec))
     if errors:
         raise ValueError("; ".join(errors[:20]))
     labels = Counter(label for label, _ in configs)
@@ -391,8 +392,11 @@ def _grid_errors(sweep: SweepCreate) -> list[str]:
     return errors
 
 
-def _label(scheduler: BaseModel, training: dict[str, Any]) -> str:
+def _label(scheduler: BaseModel, training: dict[str, Any], *, varied: Sequence[str]) -> str:
+    # Non-default parameters, plus every parameter the grid varies (even at its default).
+    full = scheduler.model_dump(mode="json")
     params = scheduler.model_dump(mode="json", exclude_defaults=True, exclude={"type"})
+    params |= {k: full[k] for k in varied if k not in params}
     if params.get("interval") == getattr(scheduler, "default_interval", None):
         del params["interval"]
     inner = ", ".join(f"{k}={_short(v)}" for k, v in params.items())

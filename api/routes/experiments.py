@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
-from api.responses import csv_response
+from api.responses import csv_response, mark_replay
 from models.experiments import (
     cancel_experiment,
     experiment_read,
@@ -48,6 +48,7 @@ def submit(
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
     commit_and_enqueue(session, [experiment.id] if created else [], queue=settings.queue)
+    mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{experiment.id}"
     return experiment_read(experiment)
 

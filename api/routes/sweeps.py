@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
-from api.responses import csv_response
+from api.responses import csv_response, mark_replay
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
 from models.sweeps import (
@@ -46,6 +46,7 @@ def submit(
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
     commit_and_enqueue(session, members if created else [], queue=sweep.queue or settings.queue)
+    mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/sweeps/{row.id}"
     return sweep_read(session, row)
 

@@ -1,0 +1,523 @@
+"""A small synchronous HTTP client of the lrlab API, for the CLI and for scripts.
+
+It speaks HTTP only (httpx) and never imports the server's packages. Every error the API
+answers with becomes an `ApiError` whose `field` names the offending input when the API says
+which (FastAPI's 422 `loc`, without its leading `body`/`query`/`path`).
+
+    from lrlab_client import LrlabClient
+
+    with LrlabClient() as lab:                       # LRLAB_API_URL or http://127.0.0.1:8000
+        sub = lab.submit(yaml.safe_load(open("examples/quick-sweep.yaml")))
+        finals = lab.wait([sub.id], on_progress=lambda runs: None)
+        print(lab.comparison(sub.id, target=0.97)["rows"][0]["label"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "EXPERIMENT_TERMINAL",
+    "SWEEP_TERMINAL",
+    "ApiConnectionError",
+    "ApiError",
+    "FieldError",
+    "Kind",
+    "LrlabClient",
+    "Resource",
+    "SpecError",
+    "Submission",
+    "content_key",
+    "detect_kind",
+    "parse_error",
+]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+SWEEP_TERMINAL = frozenset({"completed", "cancelled"})
+PLOT_KINDS = ("lr", "loss", "accuracy")
+
+Kind = Literal["experiment", "sweep"]
+Json = dict[str, Any]
+ProgressCallback = Callable[[dict[str, Json]], None]
+T = TypeVar("T")
+
+# FastAPI prefixes a validation error's location with where the value came from.
+_LOC_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem the API found, with the dotted path of the input it concerns (if any)."""
+
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ApiError(Exception):
+    """The API answered with an error (or could not be reached: `ApiConnectionError`).
+
+    `status` is the HTTP status (0 when there was no answer), `message` the first problem,
+    `field` the dotted input path it concerns (e.g. ``scheduler.step.step_size``) or None, and
+    `errors` every problem the API listed. ``str(error)`` is one line naming them all.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.field = field
+        self.errors = errors if errors else [FieldError(field, message)]
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "; ".join(str(e) for e in self.errors)
+
+    def __repr__(self) -> str:
+        return f"ApiError(status={self.status}, message={self.message!r}, field={self.field!r})"
+
+    @property
+    def is_user_error(self) -> bool:
+        """A 4xx: the request was wrong (bad input, unknown id, conflict)."""
+        return 400 <= self.status < 500
+
+
+class ApiConnectionError(ApiError):
+    """No HTTP answer: the API is down, unreachable, or too slow."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+class SpecError(ValueError):
+    """A document that is neither an experiment nor a sweep (detected before any request)."""
+
+
+def parse_error(response: httpx.Response) -> ApiError:
+    """Turn an error response into an ApiError, keeping the field the API names."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list) and detail:
+        errors = [_field_error(item) for item in detail]
+        return ApiError(response.status_code, errors[0].message, errors[0].field, errors)
+    if isinstance(detail, str) and detail:
+        return ApiError(response.status_code, detail)
+    if detail is not None:
+        return ApiError(response.status_code, json.dumps(detail))
+    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+    message = text or response.reason_phrase or f"HTTP {response.status_code}"
+    return ApiError(response.status_code, message)
+
+
+def _field_error(item: Any) -> FieldError:
+    if not isinstance(item, dict):
+        return FieldError(None, str(item))
+    loc = [str(part) for part in item.get("loc") or []]
+    if loc and loc[0] in _LOC_SOURCES:
+        loc = loc[1:]
+    message = str(item.get("msg") or item.get("type") or "invalid value")
+    return FieldError(".".join(loc) or None, message)
+
+
+# --------------------------------------------------------------------------------------------
+# Documents
+# --------------------------------------------------------------------------------------------
+
+
+def detect_kind(document: Mapping[str, Any]) -> Kind:
+    """Tell a sweep (`schedulers` list or `base`) from an experiment (`scheduler`)."""
+    if not isinstance(document, Mapping):
+        raise SpecError("the document must be a mapping (an experiment or a sweep)")
+    if isinstance(document.get("schedulers"), list) or "base" in document:
+        return "sweep"
+    if "scheduler" in document:
+        return "experiment"
+    raise SpecError(
+        "neither an experiment (needs `scheduler`) nor a sweep (needs `schedulers` or `base`)"
+    )
+
+
+def canonical_json(document: Any) -> str:
+    """Key-order-independent JSON of a document (NaN/inf are refused, as the API does)."""
+    try:
+        return json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except ValueError as exc:  # NaN or infinity
+        raise SpecError(f"the document holds a value JSON cannot carry: {exc}") from None
+    except TypeError as exc:
+        raise SpecError(f"the document holds a value JSON cannot carry: {exc}") from None
+
+
+def content_key(document: Any, prefix: str = "lrlab-cli-") -> str:
+    """An idempotency key derived from the document's content: same content, same key."""
+    return prefix + hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a submit returned: the resource, and whether the API said it was a replay.
+
+    `replayed` is True when the API answered 200 (or `Idempotent-Replayed: true`) for a
+    repeated Idempotency-Key; an API that answers a replay with 202 looks like a new submit.
+    """
+
+    kind: Kind
+    data: Json
+    replayed: bool = False
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An experiment or a sweep, as read by id."""
+
+    kind: Kind
+    data: Json = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+
+class LrlabClient:
+    """Methods mirror the API's endpoints; errors raise `ApiError`.
+
+    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `transport` lets tests
+    plug in an `httpx.MockTransport`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        url = base_url or os.environ.get("LRLAB_API_URL") or DEFAULT_API_URL
+        self.base_url = url.rstrip("/")
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"user-agent": "lrlab-client/0.1"},
+        )
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LrlabClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(
+                method, path, json=json_body, params=clean or None, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise ApiConnectionError(
+                f"the lrlab API at {self.base_url} did not answer within {self.timeout:g}s"
+            ) from None
+        except httpx.TransportError:
+            raise ApiConnectionError(
+                f"cannot reach the lrlab API at {self.base_url} (set LRLAB_API_URL)"
+            ) from None
+        if response.is_error:
+            raise parse_error(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                response.status_code, f"the API answered {path} with something that is not JSON"
+            ) from None
+
+    # -- health and catalog ---------------------------------------------------------------
+
+    def health(self) -> Json:
+        """GET /healthz."""
+        result: Json = self._json("GET", "/healthz")
+        return result
+
+    def schedulers(self) -> list[Json]:
+        """GET /schedulers: every type with its description and parameter schema."""
+        result: list[Json] = self._json("GET", "/schedulers")
+        return result
+
+    def preview(self, request: Mapping[str, Any]) -> Json:
+        """POST /schedulers/preview: the lr of every epoch and step, and warnings."""
+        result: Json = self._json("POST", "/schedulers/preview", json_body=dict(request))
+        return result
+
+    def preview_png(self, request: Mapping[str, Any], *, log_scale: bool = False) -> bytes:
+        """POST /schedulers/preview?format=png: the lr curve as a PNG."""
+        params = {"format": "png", "log_scale": "true" if log_scale else None}
+        return self._request(
+            "POST", "/schedulers/preview", json_body=dict(request), params=params
+        ).content
+
+    # -- submitting -----------------------------------------------------------------------
+
+    def submit_experiment(
+        self, spec: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Submission:
+        """POST /experiments."""
+        return self._submit("experiment", "/experiments", spec, idempotency_key)
+
+    def submit_sweep(
+        self, spec: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Submission:
+        """POST /sweeps."""
+        return self._submit("sweep", "/sweeps", spec, idempotency_key)
+
+    def submit(
+        self, document: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Submission:
+        """Submit an experiment or a sweep, told apart by shape (see `detect_kind`)."""
+        if detect_kind(document) == "sweep":
+            return self.submit_sweep(document, idempotency_key=idempotency_key)
+        return self.submit_experiment(document, idempotency_key=idempotency_key)
+
+    def _submit(
+        self, kind: Kind, path: str, spec: Mapping[str, Any], key: str | None
+    ) -> Submission:
+        canonical_json(spec)  # refuse NaN/inf locally with a clear message
+        headers = {"Idempotency-Key": key} if key else None
+        response = self._request("POST", path, json_body=dict(spec), headers=headers)
+        data: Json = response.json()
+        replayed = response.status_code == 200 or response.headers.get(
+            "idempotent-replayed", ""
+        ).lower() in ("true", "1")
+        return Submission(kind, data, replayed=replayed)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def experiment(self, experiment_id: str) -> Json:
+        """GET /experiments/{id}."""
+        result: Json = self._json("GET", f"/experiments/{experiment_id}")
+        return result
+
+    def experiments(
+        self,
+        *,
+        status: str | None = None,
+        scheduler_type: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Json:
+        """GET /experiments: one page `{"items","total","limit","offset"}`."""
+        params = {
+            "status": status,
+            "scheduler_type": scheduler_type,
+            "limit": limit,
+            "offset": offset,
+        }
+        result: Json = self._json("GET", "/experiments", params=params)
+        return result
+
+    def sweep(self, sweep_id: str) -> Json:
+        """GET /sweeps/{id}."""
+        result: Json = self._json("GET", f"/sweeps/{sweep_id}")
+        return result
+
+    def sweeps(self, *, limit: int | None = None, offset: int | None = None) -> Json:
+        """GET /sweeps: one page."""
+        result: Json = self._json("GET", "/sweeps", params={"limit": limit, "offset": offset})
+        return result
+
+    def get(self, resource_id: str) -> Resource:
+        """An experiment or, when no experiment has this id, a sweep."""
+        try:
+            return Resource("experiment", self.experiment(resource_id))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        try:
+            return Resource("sweep", self.sweep(resource_id))
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                raise ApiError(404, f"no experiment or sweep has id {resource_id}") from None
+            raise
+
+    def metrics(self, experiment_id: str) -> list[Json]:
+        """GET /experiments/{id}/metrics: one row per finished epoch."""
+        result: list[Json] = self._json("GET", f"/experiments/{experiment_id}/metrics")["items"]
+        return result
+
+    def metrics_csv(self, resource_id: str, *, kind: Kind = "experiment") -> str:
+        """The metrics as CSV: an experiment's, or every member's of a sweep."""
+        prefix = "/sweeps" if kind == "sweep" else "/experiments"
+        return self._request(
+            "GET", f"{prefix}/{resource_id}/metrics", params={"format": "csv"}
+        ).text
+
+    def step_lrs(self, experiment_id: str) -> Json:
+        """GET /experiments/{id}/lr: the lr of every optimizer step used."""
+        result: Json = self._json("GET", f"/experiments/{experiment_id}/lr")
+        return result
+
+    def comparison(self, sweep_id: str, *, target: float | None = None) -> Json:
+        """GET /sweeps/{id}/comparison: rows ranked by mean final val_accuracy."""
+        result: Json = self._json(
+            "GET", f"/sweeps/{sweep_id}/comparison", params={"target": target}
+        )
+        return result
+
+    def comparison_csv(self, sweep_id: str, *, target: float | None = None) -> str:
+        """GET /sweeps/{id}/comparison?format=csv."""
+        params = {"target": target, "format": "csv"}
+        return self._request("GET", f"/sweeps/{sweep_id}/comparison", params=params).text
+
+    def plot(self, sweep_id: str, kind: str, *, fmt: Literal["png", "svg"] = "png") -> bytes:
+        """GET /sweeps/{id}/plots/{lr|loss|accuracy}.{png|svg}."""
+        if kind not in PLOT_KINDS:
+            raise ValueError(f"plot kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
+        return self._request("GET", f"/sweeps/{sweep_id}/plots/{kind}.{fmt}").content
+
+    # -- cancelling -----------------------------------------------------------------------
+
+    def cancel_experiment(self, experiment_id: str) -> Json:
+        """POST /experiments/{id}/cancel (409 if it already finished)."""
+        result: Json = self._json("POST", f"/experiments/{experiment_id}/cancel")
+        return result
+
+    def cancel_sweep(self, sweep_id: str) -> Json:
+        """POST /sweeps/{id}/cancel."""
+        result: Json = self._json("POST", f"/sweeps/{sweep_id}/cancel")
+        return result
+
+    def cancel(self, resource_id: str) -> Resource:
+        """Cancel an experiment or, when no experiment has this id, a sweep."""
+        try:
+            return Resource("experiment", self.cancel_experiment(resource_id))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        try:
+            return Resource("sweep", self.cancel_sweep(resource_id))
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                raise ApiError(404, f"no experiment or sweep has id {resource_id}") from None
+            raise
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def members(self, resource_id: str) -> list[str]:
+        """The experiment ids behind an id: itself for an experiment, the members of a sweep."""
+        resource = self.get(resource_id)
+        if resource.kind == "sweep":
+            return [str(i) for i in resource.data.get("experiments") or []]
+        return [resource.id]
+
+    def wait(
+        self,
+        ids: Iterable[str],
+        *,
+        on_progress: ProgressCallback | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,
+        retry_for: float = 60.0,
+    ) -> dict[str, Json]:
+        """Poll until every experiment is terminal; sweep ids stand for their members.
+
+        `on_progress` gets `{experiment_id: ExperimentRead}` of every member after each poll.
+        Returns the final reads in the order given. A 502/503/504 (e.g. the database briefly
+        down) or a dropped connection is retried for up to `retry_for` seconds in a row.
+        `timeout` (seconds) bounds the whole wait with a TimeoutError; None waits for ever.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        members: list[str] = []
+        for resource_id in ids:
+            for member in self._retrying(partial(self.members, resource_id), retry_for):
+                if member not in members:
+                    members.append(member)
+        latest: dict[str, Json] = {}
+        while True:
+            for member in members:
+                if member in latest and latest[member]["status"] in EXPERIMENT_TERMINAL:
+                    continue
+                latest[member] = self._retrying(partial(self.experiment, member), retry_for)
+            if on_progress is not None:
+                on_progress(dict(latest))
+            if all(latest[m]["status"] in EXPERIMENT_TERMINAL for m in members):
+                return {m: latest[m] for m in members}
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(members)} experiment(s) not finished within {timeout}s")
+            time.sleep(interval)
+
+    @staticmethod
+    def _retrying(call: Callable[[], T], retry_for: float) -> T:
+        give_up = time.monotonic() + retry_for
+        delay = 0.5
+        while True:
+            try:
+                return call()
+            except ApiError as exc:
+                transient = exc.status in (502, 503, 504) or isinstance(exc, ApiConnectionError)
+                if not transient or time.monotonic() + delay > give_up:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def stat_mean(stat: Any) -> float | None:
+    """The `mean` of a comparison statistic, or None when the API had none."""
+    if not isinstance(stat, Mapping):
+        return None
+    mean = stat.get("mean")
+    if isinstance(mean, int | float) and math.isfinite(mean):
+        return float(mean)
+    return None

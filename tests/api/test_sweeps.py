@@ -1,0 +1,155 @@
+"""The sweeps API: submission, idempotency (also under concurrency), cancel, comparison."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.db import session_scope
+from models.experiments import claim_experiment, finish_experiment, record_epoch
+from models.tables import Experiment, Sweep
+from tests.factories import epoch_metrics
+
+SWEEP: dict[str, Any] = {
+    "name": "api test",
+    "base": {"training": {"epochs": 2, "batch_size": 64}, "dataset": {"train_samples": 512}},
+    "schedulers": [{"type": "constant"}, {"type": "exponential", "gamma": 0.5}],
+    "seeds": [0, 1],
+}
+
+
+def _count(session: Session, table: type[Sweep] | type[Experiment]) -> int:
+    return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+def test_submit_expands_and_reports_progress(client: TestClient, db_session: Session) -> None:
+    response = client.post("/sweeps", json=SWEEP)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/sweeps/{body['id']}"
+    assert body["status"] == "queued"
+    assert len(body["experiments"]) == 4
+    assert body["counts"]["queued"] == 4
+    assert body["progress"] == {"experiments_done": 0, "experiments": 4, "epochs_done": 0,
+                                "epochs": 8}
+    member = client.get(f"/experiments/{body['experiments'][1]}").json()
+    assert member["spec"]["training"]["seed"] == 1
+
+
+def test_bad_cell_stores_nothing(client: TestClient, db_session: Session) -> None:
+    before = (_count(db_session, Sweep), _count(db_session, Experiment))
+    bad = {**SWEEP, "grid": {"exponential.gamma": [0.5, -1.0]}}
+    response = client.post("/sweeps", json=bad)
+    assert response.status_code == 422
+    assert "gamma" in response.text
+    assert (_count(db_session, Sweep), _count(db_session, Experiment)) == before
+
+
+def test_idempotency_key_replays_and_conflicts(client: TestClient) -> None:
+    headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    first = client.post("/sweeps", json=SWEEP, headers=headers)
+    again = client.post("/sweeps", json=SWEEP, headers=headers)
+    assert first.status_code == 202
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["experiments"] == first.json()["experiments"]
+    other = client.post("/sweeps", json={**SWEEP, "seeds": [5]}, headers=headers)
+    assert other.status_code == 409
+
+
+def test_experiment_idempotency_key(client: TestClient) -> None:
+    headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    body = {"scheduler": {"type": "constant"}}
+    ids = {client.post("/experiments", json=body, headers=headers).json()["id"] for _ in range(3)}
+    assert len(ids) == 1
+    changed = {"scheduler": {"type": "constant"}, "training": {"epochs": 3}}
+    assert client.post("/experiments", json=changed, headers=headers).status_code == 409
+
+
+@pytest.mark.parametrize("path", ["/sweeps", "/experiments"])
+def test_concurrent_identical_submissions_make_one_resource(
+    live_client: TestClient, path: str
+) -> None:
+    key = f"race-{uuid.uuid4()}"
+    body = SWEEP if path == "/sweeps" else {"scheduler": {"type": "constant"}}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(
+            lambda _: live_client.post(path, json=body, headers={"Idempotency-Key": key}),
+            range(8),
+        ))
+    assert all(r.status_code in (200, 202) for r in responses), [r.text for r in responses]
+    assert [r.status_code for r in responses].count(202) == 1
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == 1
+    with session_scope() as session:
+        if path == "/sweeps":
+            members = session.scalar(
+                select(func.count()).select_from(Experiment)
+                .where(Experiment.sweep_id == uuid.UUID(ids.pop()))
+            )
+            assert members == 4
+        else:
+            assert session.get(Experiment, uuid.UUID(ids.pop())) is not None
+
+
+def test_cancel_sweep_then_conflict(client: TestClient) -> None:
+    sweep = client.post("/sweeps", json=SWEEP).json()
+    cancelled = client.post(f"/sweeps/{sweep['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["counts"]["cancelled"] == 4
+    assert client.post(f"/sweeps/{sweep['id']}/cancel").status_code == 409
+    assert client.post(f"/sweeps/{uuid.uuid4()}/cancel").status_code == 404
+
+
+def _finish(session: Session, experiment_id: uuid.UUID, accuracies: list[float]) -> None:
+    claim_experiment(session, experiment_id=experiment_id, lease_seconds=60)
+    for epoch, accuracy in enumerate(accuracies, start=1):
+        record_epoch(session, experiment_id=experiment_id, attempt=1, lease_seconds=60,
+                     metrics=epoch_metrics(epoch, val_accuracy=accuracy))
+    finish_experiment(session, experiment_id=experiment_id, attempt=1)
+
+
+def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -> None:
+    sweep = client.post("/sweeps", json=SWEEP).json()
+    ids = [uuid.UUID(i) for i in sweep["experiments"]]
+    _finish(db_session, ids[0], [0.90, 0.96])
+    _finish(db_session, ids[1], [0.92, 0.98])
+    _finish(db_session, ids[2], [0.95, 0.97])
+    assert client.get(f"/sweeps/{sweep['id']}").json()["status"] == "running"
+
+    comparison = client.get(f"/sweeps/{sweep['id']}/comparison", params={"target": 0.97}).json()
+    rows = {r["label"]: r for r in comparison["rows"]}
+    constant = rows["constant"]
+    assert constant["rank"] == 1 and constant["runs"] == 2 and constant["failed"] == 0
+    assert constant["final_val_accuracy"]["mean"] == pytest.approx(0.97)
+    assert constant["final_val_accuracy"]["std"] == pytest.approx(0.01414213562)
+    assert constant["epochs_to_target"]["mean"] == pytest.approx(2.0)
+    assert constant["reached_target"] == 1
+    assert constant["auc_val_accuracy"]["mean"] == pytest.approx((0.93 + 0.95) / 2)
+    decay = rows["exponential(gamma=0.5)"]
+    assert decay["runs"] == 1 and decay["pending"] == 1
+    assert decay["final_val_accuracy"]["ci95"] is None
+
+    csv_text = client.get(f"/sweeps/{sweep['id']}/comparison?format=csv").text
+    assert csv_text.splitlines()[0].startswith("rank,label,runs,failed")
+    long = client.get(f"/sweeps/{sweep['id']}/metrics?format=csv").text.splitlines()
+    assert long[0] == "sweep,experiment,label,seed,status,epoch,lr,loss,accuracy,val_loss," \
+                      "val_accuracy,seconds"
+    assert len(long) == 1 + 6
+    for name in ("lr", "loss", "accuracy"):
+        png = client.get(f"/sweeps/{sweep['id']}/plots/{name}.png")
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    svg = client.get(f"/sweeps/{sweep['id']}/plots/accuracy.svg")
+    assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content[:500]
+
+
+def test_list_sweeps(client: TestClient) -> None:
+    first = client.post("/sweeps", json=SWEEP).json()["id"]
+    second = client.post("/sweeps", json={**SWEEP, "name": "second"}).json()["id"]
+    page = client.get("/sweeps", params={"limit": 2}).json()
+    assert [s["id"] for s in page["items"]] == [second, first]

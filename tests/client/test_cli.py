@@ -1,0 +1,322 @@
+"""The `lrlab` CLI: local errors without a server, then end to end against the real API and worker.
+
+The end-to-end tests run the in-process CLI (typer's CliRunner) against `uvicorn api.main:app`
+in a subprocess and a real Celery worker; one test runs the CLI as a real subprocess.
+"""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.client.conftest import Invoke, free_port
+from tests.conftest import ROOT, WorkerProcess
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TINY = {
+    "training": {"epochs": 1, "batch_size": 64, "learning_rate": 0.01},
+    "dataset": {"name": "mnist", "train_samples": 256},
+}
+SIX_SCHEDULERS: list[dict[str, Any]] = [
+    {"type": "constant"},
+    {"type": "step", "step_size": 1, "gamma": 0.5},
+    {"type": "exponential", "gamma": 0.7},
+    {"type": "cosine", "t_max": 2, "eta_min": 0.001},
+    {"type": "plateau", "patience": 0, "factor": 0.5},
+    {"type": "cyclic", "base_lr": 0.001, "max_lr": 0.01, "step_size_up": 2, "interval": "step"},
+]
+
+
+def _write(path: Path, document: dict[str, Any]) -> Path:
+    if path.suffix == ".json":
+        path.write_text(json.dumps(document))
+    else:
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1].strip()
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+# -- no server needed --------------------------------------------------------------------------
+
+
+def test_importing_the_cli_loads_no_server_code() -> None:
+    probe = (
+        "import sys, lrlab_client.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'api', 'models', 'worker', 'tensorflow', 'keras', 'celery', 'sqlalchemy'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_help_lists_the_commands(lrlab: Invoke) -> None:
+    result = lrlab("--help")
+    assert result.exit_code == 0
+    for command in ("submit", "status", "watch", "metrics", "compare", "cancel", "preview"):
+        assert command in result.stdout
+
+
+def test_missing_file_is_one_line_and_exit_2(lrlab: Invoke, tmp_path: Path) -> None:
+    result = lrlab("submit", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "no such file" in _one_error_line(result.stderr)
+
+
+def test_bad_yaml_is_one_line_and_exit_2(lrlab: Invoke, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scheduler:\n  type: step\n   step_size: [1\n")
+    result = lrlab("submit", str(bad))
+    assert result.exit_code == 2
+    line = _one_error_line(result.stderr)
+    assert "not valid YAML" in line and "line" in line
+
+
+def test_bad_json_and_non_mapping_and_unknown_shape(lrlab: Invoke, tmp_path: Path) -> None:
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"scheduler": ')
+    assert "not valid JSON" in _one_error_line(lrlab("submit", str(bad_json)).stderr)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    assert "must hold a mapping" in _one_error_line(lrlab("submit", str(listing)).stderr)
+    neither = _write(tmp_path / "neither.yaml", {"training": {"epochs": 1}})
+    result = lrlab("submit", str(neither))
+    assert result.exit_code == 2
+    assert "neither an experiment" in _one_error_line(result.stderr)
+
+
+def test_unreachable_api_names_the_url(lrlab: Invoke, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    spec = _write(tmp_path / "e.yaml", {"scheduler": {"type": "constant"}})
+    result = lrlab("submit", str(spec), api=url)
+    assert result.exit_code == 3
+    line = _one_error_line(result.stderr)
+    assert line == f"error: cannot reach the lrlab API at {url} (set LRLAB_API_URL)"
+
+
+def test_yaml_exponents_are_numbers(lrlab: Invoke, tmp_path: Path) -> None:
+    from lrlab_client.cli import load_document
+
+    spec = tmp_path / "e.yaml"
+    spec.write_text("scheduler: {type: cosine, t_max: 3, eta_min: 1e-4}\n")
+    assert load_document(spec)["scheduler"]["eta_min"] == pytest.approx(1e-4)
+
+
+# -- against the live API, no worker -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "field"),
+    [
+        ({"type": "step", "step_size": 0}, "scheduler.step.step_size"),
+        ({"type": "no_such_schedule"}, "scheduler"),
+    ],
+)
+def test_invalid_spec_is_one_line_naming_the_field(
+    lrlab: Invoke, live_api: str, tmp_path: Path, scheduler: dict[str, Any], field: str
+) -> None:
+    spec = _write(tmp_path / "bad.yaml", {"scheduler": scheduler, **TINY})
+    result = lrlab("submit", str(spec), api=live_api)
+    assert result.exit_code == 2
+    assert _one_error_line(result.stderr).startswith(f"error: {field}: ")
+    assert result.stdout == ""
+
+
+def test_unknown_id_is_not_found(lrlab: Invoke, live_api: str) -> None:
+    for command in ("status", "cancel", "metrics"):
+        result = lrlab(command, str(uuid.uuid4()), api=live_api)
+        assert result.exit_code == 2
+        assert "not found" in _one_error_line(result.stderr)
+
+
+def test_preview_prints_the_lrs_and_writes_a_png(
+    lrlab: Invoke, live_api: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "curve.png"
+    result = lrlab(
+        "preview",
+        str(ROOT / "examples" / "preview-onecycle.yaml"),
+        "--png",
+        str(out),
+        "--log-scale",
+        api=live_api,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "one_cycle" in result.stdout
+    assert "max 0.01" in result.stdout
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_examples_are_valid_documents(lrlab: Invoke) -> None:
+    from lrlab_client import detect_kind
+    from lrlab_client.cli import load_document
+
+    examples = ROOT / "examples"
+    assert detect_kind(load_document(examples / "seed-comparison.yaml")) == "sweep"
+    assert detect_kind(load_document(examples / "quick-sweep.yaml")) == "sweep"
+    assert detect_kind(load_document(examples / "experiment.json")) == "experiment"
+    seed = load_document(examples / "seed-comparison.yaml")
+    assert [s["type"] for s in seed["schedulers"]] == [
+        "constant",
+        "step",
+        "exponential",
+        "cosine",
+        "plateau",
+        "cyclic",
+    ]
+    assert seed["base"]["training"]["epochs"] == 100
+    assert seed["base"]["dataset"]["train_samples"] == 10_000
+
+
+# -- end to end: a real worker trains ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def experiment_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A unique name, so that this session's content-derived idempotency key is new.
+    spec = {"name": f"cli-{uuid.uuid4().hex[:8]}", "scheduler": {"type": "cosine", "t_max": 1}}
+    return _write(tmp_path_factory.mktemp("cli") / "experiment.json", {**spec, **TINY})
+
+
+@pytest.mark.e2e
+def test_submit_wait_status_metrics_cancel(
+    lrlab: Invoke, live_api: str, worker: WorkerProcess, experiment_file: Path
+) -> None:
+    submitted = lrlab("submit", str(experiment_file), "--wait", "--interval", "0.2", api=live_api)
+    assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+    experiment_id = _last_line(submitted.stdout)
+    uuid.UUID(experiment_id)
+    assert "succeeded: final val_accuracy" in submitted.stdout
+
+    status = lrlab("status", experiment_id, api=live_api)
+    assert status.exit_code == 0
+    assert "succeeded" in status.stdout and experiment_id in status.stdout
+    as_json = json.loads(lrlab("status", experiment_id, "--json", api=live_api).stdout)
+    assert as_json["progress"] == {"epochs_done": 1, "epochs": 1}
+
+    metrics = lrlab("metrics", experiment_id, "--csv", api=live_api)
+    assert metrics.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(metrics.stdout)))
+    assert [int(r["epoch"]) for r in rows] == [1]
+    assert 0 <= float(rows[0]["val_accuracy"]) <= 1
+    table = lrlab("metrics", experiment_id, api=live_api)
+    assert table.exit_code == 0 and "val_accuracy" in table.stdout
+
+    cancelled = lrlab("cancel", experiment_id, api=live_api)
+    assert cancelled.exit_code == 2
+    assert "already succeeded" in _one_error_line(cancelled.stderr)
+
+    # Idempotent: the same file again is the same experiment, not a second run.
+    again = lrlab("submit", str(experiment_file), api=live_api)
+    assert again.exit_code == 0, again.stderr
+    assert _last_line(again.stdout) == experiment_id
+
+    # The real entry point, as a script would run it.
+    env = {**os.environ, "LRLAB_API_URL": live_api}
+    done = subprocess.run(
+        [sys.executable, "-m", "lrlab_client.cli", "submit", str(experiment_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _last_line(done.stdout) == experiment_id
+    watched = subprocess.run(
+        [sys.executable, "-m", "lrlab_client.cli", "watch", experiment_id],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert watched.returncode == 0, watched.stderr
+    assert "succeeded" in watched.stdout
+
+
+@pytest.mark.e2e
+def test_reused_key_with_another_body_is_a_conflict(
+    lrlab: Invoke, live_api: str, tmp_path: Path
+) -> None:
+    key = f"test-{uuid.uuid4()}"
+    first = _write(tmp_path / "a.yaml", {"scheduler": {"type": "constant"}, **TINY})
+    second = _write(tmp_path / "b.yaml", {"scheduler": {"type": "step", "step_size": 1}, **TINY})
+    ok = lrlab("submit", str(first), "--idempotency-key", key, api=live_api)
+    assert ok.exit_code == 0, ok.stderr
+    conflict = lrlab("submit", str(second), "--idempotency-key", key, api=live_api)
+    assert conflict.exit_code == 2
+    assert "Idempotency-Key" in _one_error_line(conflict.stderr)
+    lrlab("cancel", _last_line(ok.stdout), api=live_api)
+
+
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sweep = {
+        "name": f"cli-sweep-{uuid.uuid4().hex[:8]}",
+        "base": {
+            "training": {"epochs": 2, "batch_size": 64, "learning_rate": 0.01},
+            "dataset": {"name": "mnist", "train_samples": 256},
+        },
+        "schedulers": SIX_SCHEDULERS,
+        "seeds": [0, 1],
+    }
+    return _write(tmp_path_factory.mktemp("cli") / "sweep.yaml", sweep)
+
+
+@pytest.mark.e2e
+def test_sweep_submit_wait_compare_plots(
+    lrlab: Invoke, live_api: str, worker: WorkerProcess, sweep_file: Path, tmp_path: Path
+) -> None:
+    submitted = lrlab("submit", str(sweep_file), "--wait", "--interval", "0.3", api=live_api)
+    assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+    sweep_id = _last_line(submitted.stdout)
+    uuid.UUID(sweep_id)
+    assert "ranked by mean final val_accuracy" in submitted.stdout
+    for scheduler in SIX_SCHEDULERS:
+        assert scheduler["type"] in submitted.stdout
+
+    status = json.loads(lrlab("status", sweep_id, "--json", api=live_api).stdout)
+    assert status["status"] == "completed"
+    assert status["counts"]["succeeded"] == 12
+    assert len(status["experiments"]) == 12
+    assert "completed" in lrlab("status", sweep_id, api=live_api).stdout
+
+    plots = tmp_path / "plots"
+    compared = lrlab("compare", sweep_id, "--target", "0.5", "--plots", str(plots), api=live_api)
+    assert compared.exit_code == 0, compared.stderr
+    for kind in ("lr", "loss", "accuracy"):
+        assert (plots / f"{kind}.png").read_bytes().startswith(PNG_SIGNATURE)
+
+    as_csv = lrlab("compare", sweep_id, "--csv", api=live_api)
+    assert as_csv.exit_code == 0, as_csv.stderr
+    assert len(list(csv.DictReader(io.StringIO(as_csv.stdout)))) == 6
+
+    metrics = lrlab("metrics", sweep_id, "--csv", api=live_api)
+    assert metrics.exit_code == 0, metrics.stderr
+    assert len(list(csv.DictReader(io.StringIO(metrics.stdout)))) == 12 * 2
+
+    # Re-running the same command does not start the sweep again.
+    again = lrlab("submit", str(sweep_file), api=live_api)
+    assert again.exit_code == 0, again.stderr
+    assert _last_line(again.stdout) == sweep_id

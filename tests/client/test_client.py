@@ -1,0 +1,234 @@
+"""The Python client: error parsing and shape detection (no server), then against the live API."""
+
+import json
+import math
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from lrlab_client import (
+    ApiConnectionError,
+    ApiError,
+    LrlabClient,
+    SpecError,
+    content_key,
+    detect_kind,
+    parse_error,
+)
+from tests.client.conftest import free_port
+
+
+def _response(status: int, body: Any) -> httpx.Response:
+    request = httpx.Request("GET", "http://lrlab.test/x")
+    if isinstance(body, str | bytes):
+        return httpx.Response(status, content=body, request=request)
+    return httpx.Response(status, json=body, request=request)
+
+
+# -- error parsing (pure) ----------------------------------------------------------------------
+
+
+def test_validation_error_names_the_field_without_body() -> None:
+    error = parse_error(
+        _response(
+            422,
+            {
+                "detail": [
+                    {
+                        "type": "greater_than_equal",
+                        "loc": ["body", "scheduler", "step", "step_size"],
+                        "msg": "Input should be greater than or equal to 1",
+                    }
+                ]
+            },
+        )
+    )
+    assert error.status == 422
+    assert error.field == "scheduler.step.step_size"
+    assert error.message == "Input should be greater than or equal to 1"
+    assert str(error) == "scheduler.step.step_size: Input should be greater than or equal to 1"
+
+
+def test_several_validation_errors_make_one_line() -> None:
+    error = parse_error(
+        _response(
+            422,
+            {
+                "detail": [
+                    {"loc": ["body", "training", "epochs"], "msg": "too big", "type": "x"},
+                    {"loc": ["query", "target"], "msg": "not a number", "type": "y"},
+                    {"loc": ["body"], "msg": "Value error, broken", "type": "value_error"},
+                ]
+            },
+        )
+    )
+    assert error.field == "training.epochs"
+    assert [e.field for e in error.errors] == ["training.epochs", "target", None]
+    assert str(error) == "training.epochs: too big; target: not a number; Value error, broken"
+    assert "\n" not in str(error)
+
+
+def test_string_detail_and_other_bodies() -> None:
+    conflict = parse_error(_response(409, {"detail": "experiment x is already succeeded"}))
+    assert (conflict.status, conflict.field) == (409, None)
+    assert str(conflict) == "experiment x is already succeeded"
+    assert conflict.is_user_error
+    assert str(parse_error(_response(502, "Bad gateway\n<html>"))) == "Bad gateway"
+    assert str(parse_error(_response(500, b""))) == "Internal Server Error"
+    assert not parse_error(_response(503, {"detail": "database unavailable"})).is_user_error
+
+
+# -- documents (pure) ---------------------------------------------------------------------------
+
+
+def test_shape_detection() -> None:
+    assert detect_kind({"scheduler": {"type": "constant"}}) == "experiment"
+    assert detect_kind({"schedulers": [{"type": "constant"}]}) == "sweep"
+    assert detect_kind({"base": {}, "schedulers": []}) == "sweep"
+    assert detect_kind({"base": {"training": {}}}) == "sweep"
+    with pytest.raises(SpecError, match="neither an experiment"):
+        detect_kind({"training": {"epochs": 1}})
+    with pytest.raises(SpecError, match="mapping"):
+        detect_kind([1, 2])  # type: ignore[arg-type]
+
+
+def test_content_key_depends_on_content_only() -> None:
+    a = {"scheduler": {"type": "step", "step_size": 2, "gamma": 0.5}, "name": "n"}
+    b = {"name": "n", "scheduler": {"gamma": 0.5, "step_size": 2, "type": "step"}}
+    assert content_key(a) == content_key(b)
+    assert content_key(a).startswith("lrlab-cli-")
+    assert content_key(a) != content_key({**a, "name": "m"})
+    with pytest.raises(SpecError):
+        content_key({"scheduler": {"type": "step", "gamma": math.nan}})
+
+
+# -- the client over a mock transport (request shapes only) ------------------------------------
+
+
+def _mock(handler: Any) -> LrlabClient:
+    return LrlabClient("http://lrlab.test", transport=httpx.MockTransport(handler))
+
+
+def test_submit_routes_by_shape_and_sends_the_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        replay = request.headers.get("idempotency-key") == "again"
+        return httpx.Response(200 if replay else 202, json={"id": "abc", "status": "queued"})
+
+    with _mock(handler) as client:
+        first = client.submit({"scheduler": {"type": "constant"}}, idempotency_key="k1")
+        second = client.submit({"schedulers": [{"type": "constant"}]}, idempotency_key="again")
+        third = client.submit({"scheduler": {"type": "constant"}})
+    assert (first.kind, first.id, first.replayed) == ("experiment", "abc", False)
+    assert (second.kind, second.replayed) == ("sweep", True)
+    assert [r.url.path for r in seen] == ["/experiments", "/sweeps", "/experiments"]
+    assert seen[0].headers["idempotency-key"] == "k1"
+    assert "idempotency-key" not in seen[2].headers
+    assert json.loads(seen[1].content) == {"schedulers": [{"type": "constant"}]}
+    assert third.id == "abc"
+
+
+def test_get_falls_back_to_sweeps_and_reports_not_found() -> None:
+    sweep_id = str(uuid.uuid4())
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/sweeps/{sweep_id}":
+            return httpx.Response(200, json={"id": sweep_id, "status": "running"})
+        return httpx.Response(404, json={"detail": "not found"})
+
+    with _mock(handler) as client:
+        assert client.get(sweep_id).kind == "sweep"
+        with pytest.raises(ApiError) as caught:
+            client.get("nope")
+    assert caught.value.status == 404
+    assert "no experiment or sweep" in str(caught.value)
+
+
+def test_wait_expands_sweeps_retries_503_and_reports_progress() -> None:
+    polls: dict[str, int] = {"a": 0, "b": 0}
+    calls = {"503": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/experiments/s":
+            return httpx.Response(404, json={"detail": "experiment s not found"})
+        if path == "/sweeps/s":
+            return httpx.Response(200, json={"id": "s", "experiments": ["a", "b"]})
+        run_id = path.rsplit("/", 1)[-1]
+        if run_id == "b" and calls["503"] == 0:
+            calls["503"] += 1
+            return httpx.Response(503, json={"detail": "database unavailable"})
+        polls[run_id] += 1
+        done = polls[run_id] >= 2
+        return httpx.Response(
+            200,
+            json={
+                "id": run_id,
+                "status": "succeeded" if done else "running",
+                "progress": {"epochs_done": 1 if done else 0, "epochs": 1},
+            },
+        )
+
+    updates: list[dict[str, Any]] = []
+    with _mock(handler) as client:
+        finals = client.wait(["s"], on_progress=updates.append, interval=0.01)
+    assert list(finals) == ["a", "b"]
+    assert {r["status"] for r in finals.values()} == {"succeeded"}
+    assert updates[0]["a"]["status"] == "running"
+    assert calls["503"] == 1
+    assert polls == {"a": 2, "b": 2}  # finished members are not polled again
+
+
+def test_unreachable_api_is_one_clear_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with LrlabClient(url, timeout=2) as client, pytest.raises(ApiConnectionError) as caught:
+        client.experiment(str(uuid.uuid4()))
+    assert str(caught.value) == f"cannot reach the lrlab API at {url} (set LRLAB_API_URL)"
+    assert caught.value.status == 0
+
+
+def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LRLAB_API_URL", "http://elsewhere:9000/")
+    with LrlabClient() as client:
+        assert client.base_url == "http://elsewhere:9000"
+    monkeypatch.delenv("LRLAB_API_URL")
+    with LrlabClient() as client:
+        assert client.base_url == "http://127.0.0.1:8000"
+
+
+# -- against the live API -----------------------------------------------------------------------
+
+
+def test_live_validation_error_names_the_field(live_api: str) -> None:
+    with LrlabClient(live_api) as client, pytest.raises(ApiError) as caught:
+        client.submit_experiment({"scheduler": {"type": "step", "step_size": 0}})
+    assert caught.value.status == 422
+    assert caught.value.field == "scheduler.step.step_size"
+
+
+def test_live_unknown_id_is_404(live_api: str) -> None:
+    with LrlabClient(live_api) as client, pytest.raises(ApiError) as caught:
+        client.experiment(str(uuid.uuid4()))
+    assert caught.value.status == 404
+
+
+def test_live_schedulers_and_preview(live_api: str) -> None:
+    with LrlabClient(live_api) as client:
+        types = {entry["type"] for entry in client.schedulers()}
+        result = client.preview(
+            {
+                "scheduler": {"type": "step", "step_size": 2, "gamma": 0.5},
+                "learning_rate": 0.1,
+                "epochs": 4,
+            }
+        )
+        png = client.preview_png(
+            {"scheduler": {"type": "constant"}, "learning_rate": 0.1, "epochs": 3}, log_scale=True
+        )
+    assert {"constant", "step", "cosine", "cyclic", "plateau", "exponential"} <= types
+    assert result["epochs"] == pytest.approx([0.1, 0.1, 0.05, 0.05])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
