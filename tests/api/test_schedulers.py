@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "schedulers.json"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CONFORMANCE = SHARED / "conformance" / "schedulers.json"
 CASES: list[dict[str, Any]] = (
     json.loads(CONFORMANCE.read_text())["cases"] if CONFORMANCE.exists() else []
 )
