@@ -164,10 +164,14 @@ class MultiStepSchedule:
             _fail("`milestones` must not be empty")
         for milestone in self.milestones:
             _require_int("milestones", milestone, minimum=0)
+        # torch accepts any order, but a decreasing list is almost always a typo; a repeated
+        # milestone is a documented way to apply gamma twice, so it stays legal.
+        if list(self.milestones) != sorted(self.milestones):
+            _fail(f"`milestones` must be increasing, got {list(self.milestones)}")
         _require_gt("gamma", self.gamma, 0.0)
 
     def lrs(self, t: IntArray, base_lr: float) -> FloatArray:
-        """lr(t) = base·gamma^(number of milestones m <= t); unsorted and repeated are fine."""
+        """lr(t) = base·gamma^(number of milestones m <= t); a repeated milestone counts twice."""
         ordered = np.sort(np.asarray(self.milestones, dtype=np.int64))
         passed = np.searchsorted(ordered, t, side="right").astype(np.int64)
         return base_lr * _power(self.gamma, passed)
@@ -1218,8 +1222,8 @@ class PreviewRequest(BaseModel):
         total = self.epochs * self.steps_per_epoch
         if total > MAX_PREVIEW_VALUES:
             _fail(
-                f"`epochs` × `steps_per_epoch` must be <= {MAX_PREVIEW_VALUES}, got "  # noqa: RUF001
-                f"{self.epochs} × {self.steps_per_epoch} = {total}"  # noqa: RUF001
+                f"`epochs` × `steps_per_epoch` must be <= {MAX_PREVIEW_VALUES}, got "
+                f"{self.epochs} × {self.steps_per_epoch} = {total}"
             )
         if isinstance(self.scheduler, PlateauSpec):
             needed = self.epochs - 1

@@ -101,9 +101,14 @@ def test_step_decays_first_at_step_size() -> None:
     assert got == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
 
 
-def test_multistep_repeated_milestone_applies_gamma_squared_and_unsorted_works() -> None:
-    got = lrs(MultiStepSchedule(milestones=(4, 2, 2), gamma=0.1), 6, base=1.0)
+def test_multistep_repeated_milestone_applies_gamma_squared() -> None:
+    got = lrs(MultiStepSchedule(milestones=(2, 2, 4), gamma=0.1), 6, base=1.0)
     assert got == pytest.approx([1.0, 1.0, 0.01, 0.01, 0.001, 0.001], rel=1e-12)
+
+
+def test_multistep_decreasing_milestones_are_rejected() -> None:
+    with pytest.raises(ValueError, match="`milestones` must be increasing, got \\[4, 2\\]"):
+        MultiStepSchedule(milestones=(4, 2), gamma=0.1)
 
 
 def test_multistep_milestone_zero_applies_at_construction() -> None:
@@ -465,7 +470,7 @@ def test_math_objects_validate_at_construction(build: Any, message: str) -> None
     [
         (
             {"epochs": 2000, "steps_per_epoch": 1000},
-            "`epochs` × `steps_per_epoch` must be <= 1000000, got 2000 × 1000",  # noqa: RUF001
+            "`epochs` × `steps_per_epoch` must be <= 1000000, got 2000 × 1000",
         ),
         (
             {"scheduler": {"type": "plateau"}, "epochs": 5, "metrics": [1.0]},
