@@ -30,7 +30,7 @@ api: install
 
 worker: install
 	$(VENV)/bin/celery -A worker.celery_app worker -Q $${LRLAB_QUEUE:-lrlab} \
-		--concurrency $${LRLAB_WORKER_CONCURRENCY:-1} --loglevel INFO
+		--loglevel INFO
 
 # API and one worker in the foreground; Ctrl-C stops both.
 up: migrate

@@ -680,7 +680,7 @@ def preview(
     out.print(
         Text(
             f"{scheduler.get('type', '?')}: lr {request.get('learning_rate')}, "
-            f"{len(epochs)} epochs × {request.get('steps_per_epoch', 1)} steps"  # noqa: RUF001
+            f"{len(epochs)} epochs × {request.get('steps_per_epoch', 1)} steps"
         )
     )
     if epochs:

@@ -6,12 +6,14 @@ attempt number that claimed the experiment and are refused for any other attempt
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from models.checkpoints import delete_checkpoint, load_checkpoint, save_checkpoint
 from models.errors import ConflictError, NotFoundError
 from models.idempotency import request_hash, reserve_key
 from models.specs import EpochMetrics, ExperimentCreate, ExperimentRead, ExperimentResult, Progress
@@ -110,6 +112,7 @@ def cancel_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experime
     if experiment.status in TERMINAL_STATUSES:
         raise ConflictError(f"experiment {experiment_id} is already {experiment.status}")
     experiment.status = "cancelled"
+    delete_checkpoint(session, experiment_id=experiment.id)
     experiment.lease_expires_at = None
     experiment.finished_at = func.now()
     experiment.result = _summarise(session, experiment_id)
@@ -134,23 +137,211 @@ def mark_enqueued(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> N
     )
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A running experiment as one attempt owns it."""
+
+    experiment_id: uuid.UUID
+    attempt: int
+    spec: ExperimentCreate
+    epochs_done: int
+    queue: str
+
+
+def claim_group(
+    session: Session,
+    *,
+    experiment_id: uuid.UUID,
+    lease_seconds: int,
+    group_size: int,
+    max_attempts: int,
+) -> list[Claim]:
+    """Claim this queued experiment and up to `group_size - 1` compatible queued ones.
+
+    Compatible: same queue, dataset, batch size and epoch count, so they can train fused.
+    Rows locked by another claimer are skipped, never waited for. An experiment already
+    tried `max_attempts` times fails instead of starting again.
+    """
+    lead = session.scalars(
+        select(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status == "queued")
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if lead is None:
+        return []
+    if lead.attempt >= max_attempts:
+        _give_up(session, lead, max_attempts)
+        return []
+    batch_size = lead.spec["training"]["batch_size"]
+    others = session.scalars(
+        select(Experiment)
+        .where(
+            Experiment.status == "queued",
+            Experiment.id != lead.id,
+            Experiment.queue == lead.queue,
+            Experiment.epochs == lead.epochs,
+            Experiment.attempt < max_attempts,
+            Experiment.spec.contains(
+                {"dataset": lead.spec["dataset"], "training": {"batch_size": batch_size}}
+            ),
+        )
+        .order_by(Experiment.created_at)
+        .limit(group_size - 1)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claims = []
+    for experiment in (lead, *others):
+        experiment.status = "running"
+        experiment.attempt += 1
+        experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+        experiment.started_at = experiment.started_at or func.now()
+        _align_with_checkpoint(session, experiment)
+        claims.append(
+            Claim(
+                experiment_id=experiment.id,
+                attempt=experiment.attempt,
+                spec=ExperimentCreate.model_validate(experiment.spec),
+                epochs_done=experiment.epochs_done,
+                queue=experiment.queue,
+            )
+        )
+    session.flush()
+    return claims
+
+
 def claim_experiment(
     session: Session, *, experiment_id: uuid.UUID, lease_seconds: int
 ) -> Experiment | None:
-    """Move a queued experiment to running under a new attempt; None if it is not claimable."""
-    claimed = session.scalars(
+    """Claim one queued experiment on its own; None if it is not claimable."""
+    claims = claim_group(
+        session,
+        experiment_id=experiment_id,
+        lease_seconds=lease_seconds,
+        group_size=1,
+        max_attempts=2**31 - 1,
+    )
+    return session.get(Experiment, claims[0].experiment_id) if claims else None
+
+
+def resume_point(session: Session, *, experiment_id: uuid.UUID) -> bytes | None:
+    """The checkpoint blob a new attempt continues from, if the run has one."""
+    stored = load_checkpoint(session, experiment_id=experiment_id)
+    return stored[1] if stored is not None else None
+
+
+def renew_leases(
+    session: Session, *, claims: Sequence[tuple[uuid.UUID, int]], lease_seconds: int
+) -> set[uuid.UUID]:
+    """Extend the leases this worker still holds; returns the ids it still owns."""
+    if not claims:
+        return set()
+    renewed = session.scalars(
         update(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status == "queued")
-        .values(
-            status="running",
-            attempt=Experiment.attempt + 1,
-            lease_expires_at=func.now() + timedelta(seconds=lease_seconds),
-            started_at=func.coalesce(Experiment.started_at, func.now()),
+        .where(
+            tuple_(Experiment.id, Experiment.attempt).in_(list(claims)),
+            Experiment.status == "running",
         )
-        .returning(Experiment)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    return claimed
+        .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
+        .returning(Experiment.id)
+    ).all()
+    return set(renewed)
+
+
+def release_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: int) -> bool:
+    """Hand a running experiment back to the queue (worker shutdown); its checkpoint stays."""
+    experiment = _owned(session, experiment_id, attempt)
+    if experiment is None:
+        return False
+    experiment.status = "queued"
+    experiment.lease_expires_at = None
+    experiment.enqueued_at = None
+    session.flush()
+    return True
+
+
+def expire_leases(session: Session, *, max_attempts: int) -> list[tuple[uuid.UUID, str]]:
+    """Requeue running experiments whose lease ran out; fail those out of attempts.
+
+    Returns (id, queue) of the experiments put back in the queue, to be enqueued after commit.
+    """
+    expired = session.scalars(
+        select(Experiment)
+        .where(Experiment.status == "running", Experiment.lease_expires_at < func.now())
+        .with_for_update(skip_locked=True)
+    ).all()
+    requeued = []
+    for experiment in expired:
+        if experiment.attempt >= max_attempts:
+            _give_up(session, experiment, max_attempts)
+        else:
+            experiment.status = "queued"
+            experiment.lease_expires_at = None
+            experiment.enqueued_at = None
+            requeued.append((experiment.id, experiment.queue))
+    session.flush()
+    return requeued
+
+
+def unsignalled_queued(
+    session: Session, *, stale_after_seconds: float, grace_seconds: float = 5.0
+) -> dict[str, list[tuple[uuid.UUID, bool]]]:
+    """Queued experiments by queue whose message may be missing.
+
+    Each comes with whether it was never published (True) or published long ago (False).
+    """
+    now = func.now()
+    rows = session.execute(
+        select(Experiment.id, Experiment.queue, Experiment.enqueued_at)
+        .where(
+            Experiment.status == "queued",
+            or_(
+                and_(
+                    Experiment.enqueued_at.is_(None),
+                    Experiment.updated_at < now - timedelta(seconds=grace_seconds),
+                ),
+                Experiment.enqueued_at < now - timedelta(seconds=stale_after_seconds),
+            ),
+        )
+        .order_by(Experiment.created_at)
+    ).all()
+    by_queue: dict[str, list[tuple[uuid.UUID, bool]]] = {}
+    for experiment_id, queue, enqueued_at in rows:
+        by_queue.setdefault(queue, []).append((experiment_id, enqueued_at is None))
+    return by_queue
+
+
+def queued_count(session: Session, *, queue: str) -> int:
+    """How many experiments wait in `queue`."""
+    return (
+        session.scalar(
+            select(func.count()).where(Experiment.status == "queued", Experiment.queue == queue)
+        )
+        or 0
+    )
+
+
+def _give_up(session: Session, experiment: Experiment, max_attempts: int) -> None:
+    experiment.status = "failed"
+    experiment.error = (
+        f"gave up after {experiment.attempt} attempt(s) (max_attempts={max_attempts}): "
+        "the worker running it stopped before finishing"
+    )
+    experiment.lease_expires_at = None
+    experiment.finished_at = func.now()
+    experiment.result = _summarise(session, experiment.id)
+    delete_checkpoint(session, experiment_id=experiment.id)
+
+
+def _align_with_checkpoint(session: Session, experiment: Experiment) -> None:
+    """A new attempt resumes after the checkpointed epoch, or starts over without one."""
+    if experiment.epochs_done == 0:
+        return
+    stored = load_checkpoint(session, experiment_id=experiment.id)
+    if stored is not None and stored[0] == experiment.epochs_done:
+        return
+    session.execute(delete(Metric).where(Metric.experiment_id == experiment.id))
+    delete_checkpoint(session, experiment_id=experiment.id)
+    experiment.epochs_done = 0
 
 
 def record_dataset(
@@ -172,12 +363,24 @@ def record_epoch(
     attempt: int,
     metrics: EpochMetrics,
     lease_seconds: int,
+    checkpoint: bytes | None = None,
 ) -> bool:
-    """Store one finished epoch and renew the lease; False means stop (cancelled or fenced)."""
+    """Store one finished epoch (and its checkpoint) and renew the lease.
+
+    False means stop: the run was cancelled, or another attempt owns it now (fencing).
+    """
     experiment = _owned(session, experiment_id, attempt)
     if experiment is None:
         return False
     session.add(Metric(experiment_id=experiment_id, attempt=attempt, **metrics.model_dump()))
+    if checkpoint is not None:
+        save_checkpoint(
+            session,
+            experiment_id=experiment_id,
+            attempt=attempt,
+            epoch=metrics.epoch,
+            blob=checkpoint,
+        )
     experiment.epochs_done = metrics.epoch
     experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
     session.flush()
@@ -190,6 +393,7 @@ def finish_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: in
     if experiment is None:
         return False
     experiment.status = "succeeded"
+    delete_checkpoint(session, experiment_id=experiment.id)
     experiment.result = _summarise(session, experiment_id)
     experiment.lease_expires_at = None
     experiment.finished_at = func.now()
@@ -205,6 +409,7 @@ def fail_experiment(
     if experiment is None:
         return False
     experiment.status = "failed"
+    delete_checkpoint(session, experiment_id=experiment.id)
     experiment.error = error[:4000]
     experiment.result = _summarise(session, experiment_id)
     experiment.lease_expires_at = None

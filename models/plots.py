@@ -97,14 +97,17 @@ def render_metric_curves(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for curve in curves:
-        (line,) = axes.plot(curve.epochs, curve.mean, linewidth=1.6,
-                            label=f"{curve.label} (n={curve.runs})")
+        (line,) = axes.plot(
+            curve.epochs, curve.mean, linewidth=1.6, label=f"{curve.label} (n={curve.runs})"
+        )
         if curve.runs > 1:
-            axes.fill_between(curve.epochs, curve.low, curve.high, color=line.get_color(),
-                              alpha=0.2, linewidth=0)
+            axes.fill_between(
+                curve.epochs, curve.low, curve.high, color=line.get_color(), alpha=0.2, linewidth=0
+            )
     if not curves:
-        axes.text(0.5, 0.5, "no finished runs yet", ha="center", va="center",
-                  transform=axes.transAxes)
+        axes.text(
+            0.5, 0.5, "no finished runs yet", ha="center", va="center", transform=axes.transAxes
+        )
     if log_scale:
         axes.set_yscale("log", nonpositive="mask")
     axes.set_xlabel("epoch")

@@ -65,3 +65,17 @@ def broker_reachable() -> str | None:
     except Exception as exc:
         return f"broker unreachable: {exc}"
     return None
+
+
+def broker_queue_length(queue: str) -> int | None:
+    """Messages waiting in `queue` on the broker, or None if it cannot be asked."""
+    try:
+        with get_producer().connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=get_settings().broker_timeout_seconds)
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            return int(declared.message_count)
+    except Exception as exc:  # noqa: BLE001 - a missing queue or an outage: unknown
+        if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
+            return 0
+        log.debug("cannot read the length of queue %s: %s", queue, exc)
+        return None

@@ -18,18 +18,21 @@ class Settings(BaseSettings):
     queue: str = Field(default="lrlab", min_length=1)
     # Broker calls from the API must fail fast: Postgres is the record, the broker only a doorbell.
     broker_timeout_seconds: float = Field(default=2.0, gt=0)
-    # Lease a worker holds on a running experiment; renewed each epoch.
-    lease_seconds: int = Field(default=600, ge=5)
+    # Lease a worker holds on a running experiment; a heartbeat renews it every quarter.
+    lease_seconds: int = Field(default=60, ge=2)
     max_attempts: int = Field(default=3, ge=1, le=100)
     # Queued experiments older than this with no worker are enqueued again by the reconciler.
     requeue_after_seconds: int = Field(default=30, ge=1)
     reconcile_interval_seconds: float = Field(default=5.0, gt=0)
-    # Upper bound on one experiment's training time.
+    # Bound on one experiment's training time, checked at every epoch end.
     experiment_time_limit_seconds: int = Field(default=6 * 3600, ge=10)
     checkpoint_dir: str | None = None
     sweep_max_experiments: int = Field(default=500, ge=1)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
+    # Members of a sweep (or compatible queued experiments) trained as one fused group.
     group_size: int = Field(default=8, ge=1, le=4096)
+    # Compile the default spec's training step when a worker starts (first epoch comes fast).
+    warm_up: bool = True
 
 
 @lru_cache

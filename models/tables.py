@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -133,3 +134,18 @@ class Metric(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     experiment: Mapped[Experiment] = relationship(back_populates="metrics")
+
+
+class Checkpoint(Base):
+    """The latest resumable state of a running experiment; gone once it finishes."""
+
+    __tablename__ = "checkpoint"
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    # The engine's opaque blob, or NULL when it lives in LRLAB_CHECKPOINT_DIR.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)

@@ -18,6 +18,8 @@ _PG = os.environ.get("LRLAB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0
 os.environ["LRLAB_DATABASE_URL"] = f"{_PG}/lrlab_test_{_RUN_ID}"
 os.environ.setdefault("LRLAB_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ["LRLAB_QUEUE"] = f"lrlab-test-{_RUN_ID}"
+# Tests train on small data; compiling the default spec's shapes at start would only cost time.
+os.environ.setdefault("LRLAB_WARM_UP", "false")
 _SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist-offline"
 if "LRLAB_MNIST_PATH" not in os.environ and _SHARED_MNIST.is_dir():
     os.environ["LRLAB_MNIST_PATH"] = str(_SHARED_MNIST)

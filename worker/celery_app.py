@@ -1,16 +1,20 @@
 """The Celery application of the worker; configured lazily from `Settings`."""
 
 import logging
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_ready, worker_shutting_down
 
 from models.settings import Settings, get_settings
+from worker import reconciler
+from worker.shutdown import request_stop
 
 log = logging.getLogger("lrlab.worker")
 
 app = Celery("lrlab", include=["worker.tasks"])
+_reconciler_stop = threading.Event()
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -18,20 +22,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "task_default_queue": settings.queue,
-        # Ack only after the task returns, so a killed worker's message is redelivered.
+        # The task runs in the worker's own process: SIGTERM's warm shutdown reaches the
+        # training loop, which checkpoints at the epoch boundary and hands its work back.
+        "worker_pool": "solo",
+        "worker_concurrency": 1,
+        # Ack only after the task returns, so a killed worker's message is delivered again.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         # One message at a time: a training run occupies the whole worker.
         "worker_prefetch_multiplier": 1,
         "task_ignore_result": True,
-        "task_time_limit": settings.experiment_time_limit_seconds,
-        # Redis redelivers unacked messages after this; longer than a lease so a live run's
-        # message is not handed out twice while its lease is being renewed.
-        "broker_transport_options": {"visibility_timeout": settings.lease_seconds * 2},
+        # Redis hands an unacked message out again after this; longer than a lease, so that a
+        # live run (whose lease a heartbeat renews) is not delivered twice in normal operation.
+        "broker_transport_options": {"visibility_timeout": max(3 * settings.lease_seconds, 300)},
         "broker_connection_retry_on_startup": True,
-        # TensorFlow's import in a fresh child takes seconds; don't let Celery kill it.
-        "worker_proc_alive_timeout": 120,
+        "broker_connection_max_retries": None,
         "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
     }
 
 
@@ -40,9 +47,41 @@ def _configure(sender: Celery, **_: Any) -> None:
     sender.conf.update(celery_config(get_settings()))
 
 
-@worker_process_init.connect
-def _warm_up(**_: Any) -> None:
-    # Import TensorFlow in the pool process (never in the parent) before the first task arrives.
+@worker_ready.connect
+def _ready(**_: Any) -> None:
+    # TensorFlow loads here, in the worker process, never at import of this module.
     from worker.engine import describe_device
 
-    log.info("worker process ready, training on %s", describe_device())
+    settings = get_settings()
+    log.info("worker ready, training on %s", describe_device())
+    if settings.warm_up:
+        _warm_up(settings)
+    reconciler.start(_reconciler_stop)
+    log.info("worker process ready")
+
+
+@worker_shutting_down.connect
+def _shutting_down(**_: Any) -> None:
+    request_stop()
+    _reconciler_stop.set()
+
+
+def _warm_up(settings: Settings) -> None:
+    """Compile for the default spec on the configured data, so a first epoch comes fast."""
+    from models.specs import DatasetSpec, TrainingSpec
+    from worker.datasets import DatasetError, load_dataset
+    from worker.engine import warm_up
+
+    try:
+        data = load_dataset(
+            "mnist", train_samples=DatasetSpec().train_samples, mnist_path=settings.mnist_path
+        )
+    except DatasetError as exc:
+        log.warning("skipping warm-up: %s", exc)
+        return
+    warm_up(
+        batch_size=TrainingSpec().batch_size,
+        n_train=data.info.train_samples,
+        n_val=data.info.val_samples,
+        group_size=settings.group_size,
+    )

@@ -1,0 +1,283 @@
+"""Fault-injection harness: its own redis-server, API and worker processes, all killable."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, text
+
+from models.db import session_scope
+from models.tables import Experiment
+from tests.conftest import ROOT, WorkerProcess
+
+pytestmark = pytest.mark.faults
+
+# Short leases and a fast reconciler keep recovery within seconds in these tests.
+FAULT_ENV = {
+    "LRLAB_LEASE_SECONDS": "4",
+    "LRLAB_RECONCILE_INTERVAL_SECONDS": "0.5",
+    "LRLAB_REQUEUE_AFTER_SECONDS": "3",
+    "LRLAB_MAX_ATTEMPTS": "3",
+    "LRLAB_BROKER_TIMEOUT_SECONDS": "1",
+    "LRLAB_GROUP_SIZE": "4",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server without persistence, stoppable and restartable on one port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def command(self, *args: str) -> bytes:
+        """Send one inline command (e.g. FLUSHALL) and return the raw reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall((" ".join(args) + "\r\n").encode())
+            return s.recv(1024)
+
+
+class ApiProcess:
+    """The real API under uvicorn, in its own process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"API did not start:\n{log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(20)
+        self._log.close()
+
+
+class Stack:
+    """Processes of one fault test, all pointing at the test database and a private Redis."""
+
+    def __init__(self, tmp: Path, redis: RedisServer) -> None:
+        self.tmp = tmp
+        self.redis = redis
+        self.queue = f"faults-{uuid.uuid4().hex[:8]}"
+        self.workers: list[WorkerProcess] = []
+        self.apis: list[ApiProcess] = []
+        self.experiment_ids: list[str] = []
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            **FAULT_ENV,
+            "LRLAB_BROKER_URL": self.redis.url,
+            "LRLAB_QUEUE": self.queue,
+            **overrides,
+        }
+
+    def api(self, **overrides: str) -> ApiProcess:
+        api = ApiProcess(self.env(**overrides), self.tmp / f"api{len(self.apis)}.log")
+        self.apis.append(api)
+        return api
+
+    def worker(self, *, ready: bool = True, **overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            self.tmp / f"worker{len(self.workers)}.log", extra_env=self.env(**overrides)
+        )
+        self.workers.append(worker)
+        if ready:
+            worker.wait_ready()
+        return worker
+
+    def submit(self, api: ApiProcess, **spec: Any) -> str:
+        response = api.client.post("/experiments", json=spec)
+        assert response.status_code == 202, response.text
+        experiment_id = str(response.json()["id"])
+        self.experiment_ids.append(experiment_id)
+        return experiment_id
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop(signal.SIGKILL)
+        for api in self.apis:
+            api.stop()
+        if self.experiment_ids:
+            with session_scope() as session:
+                session.execute(
+                    delete(Experiment).where(
+                        Experiment.id.in_([uuid.UUID(i) for i in self.experiment_ids])
+                    )
+                )
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_server: RedisServer, database: str) -> Iterator[Stack]:
+    s = Stack(tmp_path, redis_server)
+    yield s
+    s.close()
+
+
+def experiment_spec(epochs: int, *, train_samples: int = 2000, **training: Any) -> dict[str, Any]:
+    """A small run: a few hundred steps per epoch, so a kill lands inside an epoch."""
+    return {
+        "scheduler": {"type": "exponential", "gamma": 0.9},
+        "training": {"epochs": epochs, "batch_size": 32, "learning_rate": 0.001, **training},
+        "dataset": {"name": "mnist", "train_samples": train_samples},
+    }
+
+
+def wait_status(
+    api: ApiProcess, ids: list[str], *, statuses: set[str], timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Poll until every experiment is in one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bodies = {}
+        for experiment_id in ids:
+            response = api.client.get(f"/experiments/{experiment_id}")
+            if response.status_code == 200:
+                bodies[experiment_id] = response.json()
+        if len(bodies) == len(ids) and all(b["status"] in statuses for b in bodies.values()):
+            return bodies
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"not all in {statuses} after {timeout}s: "
+                f"{ {k: v['status'] for k, v in bodies.items()} }"
+            )
+        time.sleep(0.2)
+
+
+def assert_ledger_invariants(ids: list[str]) -> None:
+    """The invariants every fault test ends with, checked in SQL."""
+    with session_scope() as session:
+        params = {"ids": [uuid.UUID(i) for i in ids]}
+        not_terminal = session.execute(
+            text(
+                "SELECT id, status FROM experiment WHERE id = ANY(:ids) "
+                "AND status NOT IN ('succeeded', 'failed', 'cancelled')"
+            ),
+            params,
+        ).all()
+        assert not_terminal == [], f"accepted experiments not terminal: {not_terminal}"
+        duplicates = session.execute(
+            text(
+                "SELECT experiment_id, epoch, count(*) FROM metric WHERE experiment_id = ANY(:ids) "
+                "GROUP BY experiment_id, epoch HAVING count(*) > 1"
+            ),
+            params,
+        ).all()
+        assert duplicates == []
+        incomplete = session.execute(
+            text(
+                "SELECT e.id FROM experiment e LEFT JOIN metric m ON m.experiment_id = e.id "
+                "WHERE e.id = ANY(:ids) AND e.status = 'succeeded' GROUP BY e.id, e.epochs "
+                "HAVING count(m.epoch) <> e.epochs OR min(m.epoch) <> 1 OR max(m.epoch) <> e.epochs"
+            ),
+            params,
+        ).all()
+        assert incomplete == [], f"succeeded without exactly epochs 1..n: {incomplete}"
+        # A stale attempt's row would be newer than a later attempt's, or newer than the run's.
+        stale = session.execute(
+            text(
+                "SELECT m.experiment_id, m.epoch, m.attempt FROM metric m "
+                "JOIN experiment e ON e.id = m.experiment_id WHERE e.id = ANY(:ids) AND ("
+                " m.attempt > e.attempt OR EXISTS (SELECT 1 FROM metric later "
+                "  WHERE later.experiment_id = m.experiment_id AND later.epoch > m.epoch "
+                "  AND later.attempt < m.attempt))"
+            ),
+            params,
+        ).all()
+        assert stale == [], f"rows from a stale attempt: {stale}"
+        leftover = session.execute(
+            text("SELECT experiment_id FROM checkpoint WHERE experiment_id = ANY(:ids)"), params
+        ).all()
+        assert leftover == [], "checkpoints of finished experiments must be deleted"

@@ -1,0 +1,234 @@
+"""Crash safety with real processes and real kills: every accepted experiment finishes once."""
+
+import signal
+import time
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from models.db import session_scope
+from models.queue import RUN_EXPERIMENT_TASK
+from tests.conftest import wait_for
+from tests.faults.conftest import (
+    Stack,
+    assert_ledger_invariants,
+    experiment_spec,
+    wait_status,
+)
+from tests.faults.proxy import CuttableProxy
+
+pytestmark = pytest.mark.faults
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def _rows(experiment_id: str) -> list[tuple[int, int]]:
+    with session_scope() as session:
+        return [
+            (r.epoch, r.attempt)
+            for r in session.execute(
+                text("SELECT epoch, attempt FROM metric WHERE experiment_id = :i ORDER BY epoch"),
+                {"i": uuid.UUID(experiment_id)},
+            )
+        ]
+
+
+def _epochs_done(api_client, experiment_id: str) -> int:  # type: ignore[no-untyped-def]
+    return int(api_client.get(f"/experiments/{experiment_id}").json()["progress"]["epochs_done"])
+
+
+def _running_attempt(api_client, experiment_id: str) -> int | None:  # type: ignore[no-untyped-def]
+    body = api_client.get(f"/experiments/{experiment_id}").json()
+    return int(body["attempt"]) if body["status"] == "running" else None
+
+
+def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(stack: Stack) -> None:
+    api = stack.api()
+    worker = stack.worker()
+    experiment_id = stack.submit(api, **experiment_spec(6, train_samples=8000))
+    wait_for(lambda: _epochs_done(api.client, experiment_id) >= 2, timeout=180)
+    worker.stop(signal.SIGKILL)  # the whole process group, in the middle of the next epoch
+    killed_at = time.monotonic()
+    done_at_kill = _epochs_done(api.client, experiment_id)
+    stack.worker()
+    wait_for(lambda: len(_rows(experiment_id)) > done_at_kill, timeout=120)
+    resumed_after = time.monotonic() - killed_at
+    body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=180)[experiment_id]
+    assert body["status"] == "succeeded", body["error"]
+    rows = _rows(experiment_id)
+    assert [epoch for epoch, _ in rows] == [1, 2, 3, 4, 5, 6]
+    # Only the epoch in flight at the kill was trained again: the rest came from the checkpoint.
+    second = [epoch for epoch, attempt in rows if attempt == body["attempt"]]
+    assert second == list(range(done_at_kill + 1, 7))
+    assert body["attempt"] == 2
+    print(f"\nrecovery: kill -> first resumed epoch committed in {resumed_after:.1f}s")
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_repeated_kills_during_a_sweep(stack: Stack) -> None:
+    api = stack.api()
+    response = api.client.post(
+        "/sweeps",
+        json={
+            "base": {
+                "training": {"epochs": 4, "batch_size": 32},
+                "dataset": {"name": "mnist", "train_samples": 2000},
+            },
+            "schedulers": [
+                {"type": "constant"},
+                {"type": "step", "step_size": 1, "gamma": 0.5},
+                {"type": "cosine", "t_max": 4},
+            ],
+            "seeds": [0, 1],
+        },
+    )
+    assert response.status_code == 202, response.text
+    ids = [str(i) for i in response.json()["experiments"]]
+    stack.experiment_ids.extend(ids)
+    # Every kill costs each member of the running group an attempt; allow enough of them.
+    patient = {"LRLAB_MAX_ATTEMPTS": "10"}
+    for _ in range(3):
+        worker = stack.worker(**patient)
+        before = sum(len(_rows(i)) for i in ids)
+        wait_for(lambda b=before: sum(len(_rows(i)) for i in ids) > b, timeout=180)
+        worker.stop(signal.SIGKILL)
+    stack.worker(**patient)
+    bodies = wait_status(api, ids, statuses=TERMINAL, timeout=300)
+    assert {b["status"] for b in bodies.values()} == {"succeeded"}
+    for experiment_id in ids:
+        assert [epoch for epoch, _ in _rows(experiment_id)] == [1, 2, 3, 4]
+    assert max(b["attempt"] for b in bodies.values()) >= 2
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_broker_wipe_while_queued_is_recovered(stack: Stack) -> None:
+    api = stack.api()
+    ids = [stack.submit(api, **experiment_spec(1, train_samples=500, seed=s)) for s in range(3)]
+    assert stack.redis.command("LLEN", stack.queue).strip() == b":3"
+    assert stack.redis.command("FLUSHALL").startswith(b"+OK")
+    wiped_at = time.monotonic()
+    stack.worker()
+    wait_for(
+        lambda: (
+            int(stack.redis.command("LLEN", stack.queue).strip()[1:] or 0) > 0
+            or any(_rows(i) for i in ids)
+        ),
+        timeout=60,
+    )
+    print(
+        f"\nrecovery: broker wipe -> re-enqueued in {time.monotonic() - wiped_at:.1f}s "
+        "(includes the worker's start)"
+    )
+    bodies = wait_status(api, ids, statuses=TERMINAL, timeout=180)
+    assert {b["status"] for b in bodies.values()} == {"succeeded"}
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_submissions_while_redis_is_down_all_run_once_it_returns(stack: Stack) -> None:
+    api = stack.api()
+    stack.worker()
+    stack.redis.stop()
+    ids = [stack.submit(api, **experiment_spec(1, train_samples=500, seed=s)) for s in range(3)]
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 503 and "broker" in ready.text
+    for experiment_id in ids:
+        assert api.client.get(f"/experiments/{experiment_id}").json()["status"] == "queued"
+    stack.redis.start()
+    bodies = wait_status(api, ids, statuses=TERMINAL, timeout=180)
+    assert {b["status"] for b in bodies.values()} == {"succeeded"}
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_duplicate_delivery_trains_once(stack: Stack) -> None:
+    api = stack.api()
+    stack.worker()
+    stack.worker()
+    experiment_id = stack.submit(api, **experiment_spec(2, train_samples=1000))
+    # A second message for the same experiment, as a redelivery would produce.
+    from celery import Celery
+
+    producer = Celery(broker=stack.redis.url)
+    producer.send_task(RUN_EXPERIMENT_TASK, args=[experiment_id], queue=stack.queue)
+    body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=180)[experiment_id]
+    assert body["status"] == "succeeded"
+    assert body["attempt"] == 1
+    assert _rows(experiment_id) == [(1, 1), (2, 1)]
+    logs = "".join(w.log_path.read_text() for w in stack.workers)
+    assert "is not waiting for a worker; nothing to do" in logs
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_a_diverging_experiment_fails_alone_and_others_succeed(stack: Stack) -> None:
+    api = stack.api()
+    stack.worker()
+    # An lr of 1e20 overflows float32 weights on the first step: the loss becomes NaN every time.
+    bad = stack.submit(
+        api,
+        **{
+            **experiment_spec(2, train_samples=1000),
+            "scheduler": {"type": "cyclic", "base_lr": 1e20, "max_lr": 1e30, "interval": "epoch"},
+        },
+    )
+    good = [stack.submit(api, **experiment_spec(2, train_samples=1000, seed=s)) for s in (1, 2)]
+    bodies = wait_status(api, [bad, *good], statuses=TERMINAL, timeout=180)
+    assert bodies[bad]["status"] == "failed"
+    assert "nan" in bodies[bad]["error"].lower() or "inf" in bodies[bad]["error"].lower()
+    assert bodies[bad]["attempt"] <= 3
+    assert all(bodies[g]["status"] == "succeeded" for g in good)
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_a_run_that_kills_its_worker_every_time_fails_after_max_attempts(stack: Stack) -> None:
+    api = stack.api()
+    doomed = stack.submit(api, **experiment_spec(50, train_samples=2000))
+    for attempt in (1, 2, 3):
+        worker = stack.worker()
+        wait_for(
+            lambda a=attempt: _running_attempt(api.client, doomed) == a,
+            timeout=120,
+        )
+        worker.stop(signal.SIGKILL)
+    stack.worker()
+    body = wait_status(api, [doomed], statuses=TERMINAL, timeout=120)[doomed]
+    assert body["status"] == "failed"
+    assert body["attempt"] == 3
+    assert "gave up after 3 attempt(s)" in body["error"]
+    other = stack.submit(api, **experiment_spec(1, train_samples=500))
+    assert wait_status(api, [other], statuses=TERMINAL, timeout=120)[other]["status"] == "succeeded"
+    assert_ledger_invariants(stack.experiment_ids)
+
+
+def test_database_outage_gives_503_then_recovers_without_losing_rows(stack: Stack) -> None:
+    from sqlalchemy.engine import make_url
+
+    from models.settings import get_settings
+
+    real = make_url(get_settings().database_url)
+    proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+    try:
+        via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
+            hide_password=False
+        )
+        api = stack.api(LRLAB_DATABASE_URL=via_proxy)
+        stack.worker(LRLAB_DATABASE_URL=via_proxy)
+        experiment_id = stack.submit(api, **experiment_spec(6, train_samples=4000))
+        wait_for(lambda: _epochs_done(api.client, experiment_id) >= 1, timeout=180)
+        proxy.cut()
+        time.sleep(0.5)
+        during = api.client.get(f"/experiments/{experiment_id}")
+        assert during.status_code == 503
+        assert during.headers["content-type"].startswith("application/json")
+        assert "database" in during.json()["detail"]
+        assert api.client.get("/readyz").status_code == 503
+        time.sleep(4)
+        proxy.restore()
+        assert wait_for(
+            lambda: api.client.get(f"/experiments/{experiment_id}").status_code == 200,
+            timeout=30,
+        )
+        body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
+        assert body["status"] == "succeeded", body["error"]
+        assert [epoch for epoch, _ in _rows(experiment_id)] == [1, 2, 3, 4, 5, 6]
+        assert_ledger_invariants(stack.experiment_ids)
+    finally:
+        proxy.close()
