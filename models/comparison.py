@@ -93,7 +93,7 @@ def compare_sweep(session: Session, *, sweep_id: uuid.UUID, target: float) -> Co
         per_run = [_run_figures(curves[e.id], target) for e in finished]
         first = members[0].spec
         figures = {
-            name: describe([r[name] for r in per_run if r[name] is not None]) for name in COMPARED
+            name: describe([v for r in per_run if (v := r[name]) is not None]) for name in COMPARED
         }
         rows.append(
             {

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from models.comparison import Curve
 
 # Above this many points a line is drawn from per-bucket min/max, which looks the same at
@@ -37,6 +37,16 @@ def _envelope(
     return np.concatenate([env_x, x[usable:]]), np.concatenate([env_y, y[usable:]])
 
 
+def _figure(width: float, height: float) -> Figure:
+    # matplotlib is imported on first use: it costs a second of API start-up otherwise.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
 def render_lr_curve(
     epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
 ) -> bytes:
@@ -46,8 +56,7 @@ def render_lr_curve(
     per_epoch = np.asarray(epochs, dtype=np.float64)
     epoch_x = np.arange(1, per_epoch.size + 1, dtype=np.float64)
 
-    figure = Figure(figsize=(8, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = _figure(8, 4.5)
     axes = figure.add_subplot()
     stepped = False
     if steps is not None:
@@ -93,8 +102,7 @@ def render_metric_curves(
     curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
-    figure = Figure(figsize=(9, 5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = _figure(9, 5)
     axes = figure.add_subplot()
     for curve in curves:
         (line,) = axes.plot(

@@ -74,7 +74,7 @@ def broker_queue_length(queue: str) -> int | None:
             conn.ensure_connection(max_retries=1, timeout=get_settings().broker_timeout_seconds)
             declared = conn.default_channel.queue_declare(queue=queue, passive=True)
             return int(declared.message_count)
-    except Exception as exc:  # noqa: BLE001 - a missing queue or an outage: unknown
+    except Exception as exc:
         if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
             return 0
         log.debug("cannot read the length of queue %s: %s", queue, exc)

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     # Members of a sweep (or compatible queued experiments) trained as one fused group.
     group_size: int = Field(default=8, ge=1, le=4096)
+    # Members per stacked model inside a group; unset: 4 on a CPU, 64 on an accelerator.
+    max_stack: int | None = Field(default=None, ge=1, le=4096)
     # Compile the default spec's training step when a worker starts (first epoch comes fast).
     warm_up: bool = True
 

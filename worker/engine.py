@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -19,6 +18,7 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
+from models.settings import get_settings
 from worker.datasets import Dataset
 from worker.network import (
     HIDDEN_UNITS,
@@ -783,12 +783,12 @@ def _stack_epoch(
 
 
 def max_stack() -> int:
-    """Members per stacked model: env LRLAB_MAX_STACK, else 4 on a CPU and 64 on an accelerator."""
+    """Members per stacked model: LRLAB_MAX_STACK, else 4 on a CPU and 64 on an accelerator."""
     # On a CPU the stacked Adam state of more than ~4 members (1.2 MB each) falls out of cache
     # and the per-member cost of an epoch doubles; accelerators keep gaining with width.
-    configured = os.environ.get("LRLAB_MAX_STACK")
-    if configured:
-        return max(1, int(configured))
+    configured = get_settings().max_stack
+    if configured is not None:
+        return configured
     return 4 if describe_device() == "CPU" else 64
 
 

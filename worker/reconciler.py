@@ -44,9 +44,7 @@ def reconcile_once() -> PassReport:
             report.skipped = True
             return report
         expired = expire_leases(session, max_attempts=settings.max_attempts)
-        candidates = unsignalled_queued(
-            session, stale_after_seconds=settings.requeue_after_seconds
-        )
+        candidates = unsignalled_queued(session, stale_after_seconds=settings.requeue_after_seconds)
         waiting = {queue: queued_count(session, queue=queue) for queue in candidates}
         purge_expired_keys(session)
     by_queue: dict[str, list[uuid.UUID]] = {}

@@ -5,6 +5,7 @@ alive from a heartbeat thread, and commits each epoch with its checkpoint. Every
 the attempt that claimed the run, so a worker that lost its lease cannot overwrite newer work.
 """
 
+import functools
 import logging
 import math
 import threading
@@ -88,7 +89,7 @@ def run_experiment(experiment_id: uuid.UUID) -> None:
         heartbeat.join()
     for member in members.values():
         if member.outcome in ("running", "done"):
-            with_db_retry(lambda m=member: _finish(m), what="finish")
+            with_db_retry(functools.partial(_finish, member), what="finish")
     released = [m.claim.experiment_id for m in members.values() if m.outcome == "released"]
     if released:
         # Ring the doorbell again so another worker resumes them without waiting for a lease.
@@ -250,8 +251,12 @@ def with_db_retry(action: Callable[[], T], *, what: str, patience: float = 300.0
         except OperationalError as exc:
             if waited >= patience:
                 raise
-            log.warning("database unreachable during %s, retrying in %.1fs: %s",
-                        what, delay, str(exc).splitlines()[0])
+            log.warning(
+                "database unreachable during %s, retrying in %.1fs: %s",
+                what,
+                delay,
+                str(exc).splitlines()[0],
+            )
             time.sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)

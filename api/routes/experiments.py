@@ -86,7 +86,7 @@ def read_metrics(
     )
     if format == "csv":
         return csv_response(
-            metrics.items, f"{experiment_id}-metrics", fields=MetricRead.model_fields
+            metrics.items, f"{experiment_id}-metrics", fields=list(MetricRead.model_fields)
         )
     return metrics
 

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_idempotency_key")),
     )
-    op.create_index(
-        op.f("ix_idempotency_key_expires_at"), "idempotency_key", ["expires_at"]
-    )
+    op.create_index(op.f("ix_idempotency_key_expires_at"), "idempotency_key", ["expires_at"])
 
 
 def downgrade() -> None:

@@ -29,8 +29,18 @@ def test_catalog_lists_every_type_with_schema_and_interval(client: TestClient) -
     catalog = client.get("/schedulers").json()
     types = {entry["type"]: entry for entry in catalog}
     assert set(types) == {
-        "constant", "step", "multistep", "exponential", "cosine", "cosine_warm_restarts",
-        "plateau", "cyclic", "one_cycle", "linear", "polynomial", "sequential",
+        "constant",
+        "step",
+        "multistep",
+        "exponential",
+        "cosine",
+        "cosine_warm_restarts",
+        "plateau",
+        "cyclic",
+        "one_cycle",
+        "linear",
+        "polynomial",
+        "sequential",
     }
     assert types["cyclic"]["default_interval"] == "step"
     assert types["cosine"]["default_interval"] == "epoch"
@@ -39,10 +49,15 @@ def test_catalog_lists_every_type_with_schema_and_interval(client: TestClient) -
 
 
 def test_preview_per_step_schedule(client: TestClient) -> None:
-    response = client.post("/schedulers/preview", json={
-        "scheduler": {"type": "cyclic", "base_lr": 0.001, "max_lr": 0.01, "step_size_up": 3},
-        "learning_rate": 0.001, "epochs": 2, "steps_per_epoch": 4,
-    })
+    response = client.post(
+        "/schedulers/preview",
+        json={
+            "scheduler": {"type": "cyclic", "base_lr": 0.001, "max_lr": 0.01, "step_size_up": 3},
+            "learning_rate": 0.001,
+            "epochs": 2,
+            "steps_per_epoch": 4,
+        },
+    )
     body = response.json()
     assert len(body["steps"]) == 8
     assert body["epochs"] == [body["steps"][0], body["steps"][4]]
@@ -50,27 +65,74 @@ def test_preview_per_step_schedule(client: TestClient) -> None:
 
 
 def test_preview_warns_about_a_cosine_longer_than_the_run(client: TestClient) -> None:
-    body = client.post("/schedulers/preview", json={
-        "scheduler": {"type": "cosine", "t_max": 100}, "learning_rate": 0.1, "epochs": 10,
-    }).json()
+    body = client.post(
+        "/schedulers/preview",
+        json={
+            "scheduler": {"type": "cosine", "t_max": 100},
+            "learning_rate": 0.1,
+            "epochs": 10,
+        },
+    ).json()
     assert any("t_max" in w for w in body["warnings"])
 
 
 @pytest.mark.parametrize(
     ("request_body", "fragment"),
     [
-        ({"scheduler": {"type": "multistep", "milestones": [5, 3]}, "learning_rate": 0.1,
-          "epochs": 10}, "milestones"),
-        ({"scheduler": {"type": "cosine_warm_restarts", "t_0": 0}, "learning_rate": 0.1,
-          "epochs": 10}, "t_0"),
-        ({"scheduler": {"type": "one_cycle", "max_lr": 0.1, "pct_start": 1.5},
-          "learning_rate": 0.1, "epochs": 10}, "pct_start"),
-        ({"scheduler": {"type": "sequential", "schedulers": [{"type": "constant"}],
-                        "milestones": [3]}, "learning_rate": 0.1, "epochs": 10}, "milestones"),
-        ({"scheduler": {"type": "plateau"}, "learning_rate": 0.1, "epochs": 10,
-          "metrics": [1.0]}, "metrics"),
-        ({"scheduler": {"type": "constant"}, "learning_rate": 0.1, "epochs": 1001,
-          "steps_per_epoch": 1000}, "1000000"),
+        (
+            {
+                "scheduler": {"type": "multistep", "milestones": [5, 3]},
+                "learning_rate": 0.1,
+                "epochs": 10,
+            },
+            "milestones",
+        ),
+        (
+            {
+                "scheduler": {"type": "cosine_warm_restarts", "t_0": 0},
+                "learning_rate": 0.1,
+                "epochs": 10,
+            },
+            "t_0",
+        ),
+        (
+            {
+                "scheduler": {"type": "one_cycle", "max_lr": 0.1, "pct_start": 1.5},
+                "learning_rate": 0.1,
+                "epochs": 10,
+            },
+            "pct_start",
+        ),
+        (
+            {
+                "scheduler": {
+                    "type": "sequential",
+                    "schedulers": [{"type": "constant"}],
+                    "milestones": [3],
+                },
+                "learning_rate": 0.1,
+                "epochs": 10,
+            },
+            "milestones",
+        ),
+        (
+            {
+                "scheduler": {"type": "plateau"},
+                "learning_rate": 0.1,
+                "epochs": 10,
+                "metrics": [1.0],
+            },
+            "metrics",
+        ),
+        (
+            {
+                "scheduler": {"type": "constant"},
+                "learning_rate": 0.1,
+                "epochs": 1001,
+                "steps_per_epoch": 1000,
+            },
+            "1000000",
+        ),
     ],
 )
 def test_preview_rejects_bad_specs_with_a_clear_422(
@@ -82,10 +144,15 @@ def test_preview_rejects_bad_specs_with_a_clear_422(
 
 
 def test_preview_of_a_million_steps(client: TestClient) -> None:
-    response = client.post("/schedulers/preview", json={
-        "scheduler": {"type": "one_cycle", "max_lr": 0.1}, "learning_rate": 0.1,
-        "epochs": 1000, "steps_per_epoch": 1000,
-    })
+    response = client.post(
+        "/schedulers/preview",
+        json={
+            "scheduler": {"type": "one_cycle", "max_lr": 0.1},
+            "learning_rate": 0.1,
+            "epochs": 1000,
+            "steps_per_epoch": 1000,
+        },
+    )
     body = response.json()
     assert len(body["steps"]) == 1_000_000 and len(body["epochs"]) == 1000
     assert max(body["steps"]) == pytest.approx(0.1)
@@ -93,13 +160,15 @@ def test_preview_of_a_million_steps(client: TestClient) -> None:
 
 @pytest.mark.parametrize("how", ["query", "accept"])
 def test_preview_as_png(client: TestClient, how: str) -> None:
-    request = {"scheduler": {"type": "exponential", "gamma": 0.9}, "learning_rate": 0.1,
-               "epochs": 30}
+    request = {
+        "scheduler": {"type": "exponential", "gamma": 0.9},
+        "learning_rate": 0.1,
+        "epochs": 30,
+    }
     if how == "query":
         response = client.post("/schedulers/preview?format=png&log_scale=true", json=request)
     else:
-        response = client.post("/schedulers/preview", json=request,
-                               headers={"accept": "image/png"})
+        response = client.post("/schedulers/preview", json=request, headers={"accept": "image/png"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"\x89PNG\r\n\x1a\n")

@@ -34,8 +34,12 @@ def test_submit_expands_and_reports_progress(client: TestClient, db_session: Ses
     assert body["status"] == "queued"
     assert len(body["experiments"]) == 4
     assert body["counts"]["queued"] == 4
-    assert body["progress"] == {"experiments_done": 0, "experiments": 4, "epochs_done": 0,
-                                "epochs": 8}
+    assert body["progress"] == {
+        "experiments_done": 0,
+        "experiments": 4,
+        "epochs_done": 0,
+        "epochs": 8,
+    }
     member = client.get(f"/experiments/{body['experiments'][1]}").json()
     assert member["spec"]["training"]["seed"] == 1
 
@@ -77,10 +81,12 @@ def test_concurrent_identical_submissions_make_one_resource(
     key = f"race-{uuid.uuid4()}"
     body = SWEEP if path == "/sweeps" else {"scheduler": {"type": "constant"}}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        responses = list(pool.map(
-            lambda _: live_client.post(path, json=body, headers={"Idempotency-Key": key}),
-            range(8),
-        ))
+        responses = list(
+            pool.map(
+                lambda _: live_client.post(path, json=body, headers={"Idempotency-Key": key}),
+                range(8),
+            )
+        )
     assert all(r.status_code in (200, 202) for r in responses), [r.text for r in responses]
     assert [r.status_code for r in responses].count(202) == 1
     ids = {r.json()["id"] for r in responses}
@@ -88,7 +94,8 @@ def test_concurrent_identical_submissions_make_one_resource(
     with session_scope() as session:
         if path == "/sweeps":
             members = session.scalar(
-                select(func.count()).select_from(Experiment)
+                select(func.count())
+                .select_from(Experiment)
                 .where(Experiment.sweep_id == uuid.UUID(ids.pop()))
             )
             assert members == 4
@@ -108,8 +115,13 @@ def test_cancel_sweep_then_conflict(client: TestClient) -> None:
 def _finish(session: Session, experiment_id: uuid.UUID, accuracies: list[float]) -> None:
     claim_experiment(session, experiment_id=experiment_id, lease_seconds=60)
     for epoch, accuracy in enumerate(accuracies, start=1):
-        record_epoch(session, experiment_id=experiment_id, attempt=1, lease_seconds=60,
-                     metrics=epoch_metrics(epoch, val_accuracy=accuracy))
+        record_epoch(
+            session,
+            experiment_id=experiment_id,
+            attempt=1,
+            lease_seconds=60,
+            metrics=epoch_metrics(epoch, val_accuracy=accuracy),
+        )
     finish_experiment(session, experiment_id=experiment_id, attempt=1)
 
 
@@ -137,8 +149,10 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
     csv_text = client.get(f"/sweeps/{sweep['id']}/comparison?format=csv").text
     assert csv_text.splitlines()[0].startswith("rank,label,runs,failed")
     long = client.get(f"/sweeps/{sweep['id']}/metrics?format=csv").text.splitlines()
-    assert long[0] == "sweep,experiment,label,seed,status,epoch,lr,loss,accuracy,val_loss," \
-                      "val_accuracy,seconds"
+    assert (
+        long[0] == "sweep,experiment,label,seed,status,epoch,lr,loss,accuracy,val_loss,"
+        "val_accuracy,seconds"
+    )
     assert len(long) == 1 + 6
     for name in ("lr", "loss", "accuracy"):
         png = client.get(f"/sweeps/{sweep['id']}/plots/{name}.png")
