@@ -6,10 +6,7 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -36,6 +33,9 @@ TRAINING = {"epochs": EPOCHS, "batch_size": BATCH, "learning_rate": LR}
 DATASET = {"name": "mnist", "train_samples": TRAIN_SAMPLES}
 
 lines: list[str] = []
+
+# The same process management the tests use (their own session, stoppable as a group).
+from tests.processes import ApiProcess, WorkerProcess  # noqa: E402
 
 
 def say(text: str = "") -> None:
@@ -86,82 +86,18 @@ def http(method: str, url: str, body: Any = None) -> Any:
         raise RuntimeError(f"{method} {url}: {exc.code} {exc.read().decode()[:500]}") from exc
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def service(env: dict[str, str], logs: Path) -> Iterator[str]:
-    """Run the API (uvicorn) and one worker (celery, concurrency 1); stop both afterwards."""
-    port = int(env["LRLAB_PORT"])
-    procs: list[subprocess.Popen[bytes]] = []
+    """Run the API (uvicorn) and one worker; stop both afterwards, also on error."""
+    api = ApiProcess(logs / "api.log", env=env)
+    worker = WorkerProcess(logs / "worker.log", env=env)
     try:
-        api_log = (logs / "api.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=api_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        worker_log = (logs / "worker.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "worker.celery_app",
-                    "worker",
-                    "-Q",
-                    env["LRLAB_QUEUE"],
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                    "-n",
-                    f"bench-{os.getpid()}@%h",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=worker_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                http("GET", f"{base}/healthz")
-                break
-            except Exception:
-                if time.monotonic() > deadline or procs[0].poll() is not None:
-                    raise RuntimeError(f"API did not start; see {logs / 'api.log'}") from None
-                time.sleep(0.2)
-        while b"ready." not in (logs / "worker.log").read_bytes():
-            if time.monotonic() > deadline or procs[1].poll() is not None:
-                raise RuntimeError(f"worker did not start; see {logs / 'worker.log'}")
-            time.sleep(0.2)
-        yield base
+        api.wait_healthy(timeout=120)
+        worker.wait_ready(timeout=300)
+        yield api.url
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 15)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 9)
-                proc.wait()
+        api.stop()
+        worker.stop()
 
 
 def wait_experiment(base: str, experiment_id: str, timeout: float = 600) -> dict[str, Any]:
@@ -262,7 +198,6 @@ def service_part(data_path: str) -> dict[str, Any]:
         LRLAB_DATABASE_URL=BENCH_DB,
         LRLAB_QUEUE=f"lrlab-bench-{os.getpid()}",
         LRLAB_MNIST_PATH=data_path,
-        LRLAB_PORT=str(free_port()),
         PYTHONPATH=str(ROOT),
     )
     results: dict[str, Any] = {}

@@ -28,7 +28,7 @@ from models.experiments import cancel_experiment, create_experiment
 from models.idempotency import request_hash, reserve_key
 from models.schedules import SCHEDULER_TYPES, SchedulerSpec
 from models.settings import get_settings
-from models.specs import DatasetSpec, ExperimentCreate, TrainingSpec
+from models.specs import DatasetSpec, ExperimentCreate, MetricRead, TrainingSpec
 from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Metric, Sweep
 
 # Training fields a grid may vary; seeds have their own list.
@@ -251,7 +251,7 @@ SWEEP_METRIC_FIELDS = (
 )  # fmt: skip
 
 
-class SweepMetricRow(BaseModel):
+class SweepMetricRow(MetricRead):
     """One member's epoch, in the long format of `GET /sweeps/<id>/metrics`."""
 
     sweep: uuid.UUID
@@ -259,13 +259,6 @@ class SweepMetricRow(BaseModel):
     label: str
     seed: int
     status: str
-    epoch: int
-    lr: float
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
 
 
 def sweep_metric_rows(session: Session, *, sweep_id: uuid.UUID) -> list[SweepMetricRow]:

@@ -1,17 +1,13 @@
 """Shared fixtures: a migrated test database, isolated sessions, a live API and a real worker."""
 
 import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+_HERE = Path(__file__).resolve().parent
 _RUN_ID = f"{os.getpid()}"
 _PG = os.environ.get("LRLAB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 # Set before any lrlab module reads its settings: the tests own their database and queue.
@@ -20,7 +16,7 @@ os.environ.setdefault("LRLAB_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ["LRLAB_QUEUE"] = f"lrlab-test-{_RUN_ID}"
 # Tests train on small data; compiling the default spec's shapes at start would only cost time.
 os.environ.setdefault("LRLAB_WARM_UP", "false")
-_SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist-offline"
+_SHARED_MNIST = _HERE.parent.parent / "shared" / "datasets" / "mnist-offline"
 if "LRLAB_MNIST_PATH" not in os.environ and _SHARED_MNIST.is_dir():
     os.environ["LRLAB_MNIST_PATH"] = str(_SHARED_MNIST)
 
@@ -34,6 +30,7 @@ from models.db import get_engine, session_scope  # noqa: E402
 from models.migrate import prepare_database  # noqa: E402
 from models.settings import get_settings  # noqa: E402
 from models.tables import Experiment  # noqa: E402
+from tests.processes import WorkerProcess  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -98,64 +95,6 @@ def _utc(timestamp: float):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(timestamp, tz=UTC)
-
-
-class WorkerProcess:
-    """A real `celery worker` process consuming this session's queue."""
-
-    def __init__(self, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.log_path = log_path
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker.celery_app",
-                "worker",
-                "-Q",
-                env["LRLAB_QUEUE"],
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        """Block until the worker and its TensorFlow-importing child are up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text(errors="replace")
-            if "worker process ready" in text and " ready." in text:
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{text[-3000:]}")
-            time.sleep(0.2)
-        raise TimeoutError(f"worker not ready:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        """Stop the whole process group (the parent and its pool children)."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(timeout)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._log.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from models.queue import get_producer
 from models.settings import get_settings
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 def test_healthz(client: TestClient) -> None:

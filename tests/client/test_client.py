@@ -17,7 +17,7 @@ from lrlab_client import (
     detect_kind,
     parse_error,
 )
-from tests.client.conftest import free_port
+from tests.processes import free_port
 
 
 def _response(status: int, body: Any) -> httpx.Response:

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import WorkerProcess, wait_for
+from tests.conftest import wait_for
 from tests.factories import experiment_payload
+from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -5,20 +5,18 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete, text
 
 from models.db import session_scope
 from models.tables import Experiment
-from tests.conftest import ROOT, WorkerProcess
+from tests.processes import ApiProcess, WorkerProcess, free_port
 
 pytestmark = pytest.mark.faults
 
@@ -31,12 +29,6 @@ FAULT_ENV = {
     "LRLAB_BROKER_TIMEOUT_SECONDS": "1",
     "LRLAB_GROUP_SIZE": "4",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:
@@ -94,49 +86,6 @@ class RedisServer:
             return s.recv(1024)
 
 
-class ApiProcess:
-    """The real API under uvicorn, in its own process."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if self.client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"API did not start:\n{log_path.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(20)
-        self._log.close()
-
-
 class Stack:
     """Processes of one fault test, all pointing at the test database and a private Redis."""
 
@@ -158,13 +107,14 @@ class Stack:
         }
 
     def api(self, **overrides: str) -> ApiProcess:
-        api = ApiProcess(self.env(**overrides), self.tmp / f"api{len(self.apis)}.log")
+        api = ApiProcess(self.tmp / f"api{len(self.apis)}.log", env=self.env(**overrides))
         self.apis.append(api)
+        api.wait_healthy()
         return api
 
     def worker(self, *, ready: bool = True, **overrides: str) -> WorkerProcess:
         worker = WorkerProcess(
-            self.tmp / f"worker{len(self.workers)}.log", extra_env=self.env(**overrides)
+            self.tmp / f"worker{len(self.workers)}.log", env=self.env(**overrides)
         )
         self.workers.append(worker)
         if ready:
