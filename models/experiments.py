@@ -159,13 +159,15 @@ def claim_group(
     """Claim this queued experiment and up to `group_size - 1` compatible queued ones.
 
     Compatible: same queue, dataset, batch size and epoch count, so they can train fused.
-    Rows locked by another claimer are skipped, never waited for. An experiment already
-    tried `max_attempts` times fails instead of starting again.
+    An experiment already tried `max_attempts` times fails instead of starting again.
     """
+    # The named experiment waits for its row lock: the holders are short transactions (a
+    # publish being recorded, a cancel), and skipping would drop this delivery on the floor.
+    # Companions are optional, so those locked elsewhere are skipped.
     lead = session.scalars(
         select(Experiment)
         .where(Experiment.id == experiment_id, Experiment.status == "queued")
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     ).one_or_none()
     if lead is None:
         return []

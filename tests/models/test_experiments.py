@@ -156,3 +156,45 @@ def test_list_is_newest_first_filtered_and_paginated(db_session: Session) -> Non
     assert [e.id for e in items] == [ids[1]]
     items, _ = list_experiments(db_session, limit=2, offset=2)
     assert [e.id for e in items] == [ids[0]]
+
+
+def test_claim_waits_for_a_short_lock_instead_of_dropping_the_delivery(database: str) -> None:
+    # A publish is recorded (UPDATE enqueued_at) just as the worker already claims the message.
+    import threading
+    import time
+
+    from sqlalchemy import delete
+
+    from models.db import get_sessionmaker, session_scope
+    from models.experiments import claim_group, mark_enqueued
+    from models.tables import Experiment
+
+    with session_scope() as session:
+        experiment_id = create_queued(session).id
+    try:
+        recorder = get_sessionmaker()()
+        mark_enqueued(recorder, experiment_ids=[experiment_id])  # row locked, not committed
+        claimed: list[object] = []
+
+        def claim() -> None:
+            with session_scope() as session:
+                claimed.extend(
+                    claim_group(
+                        session,
+                        experiment_id=experiment_id,
+                        lease_seconds=60,
+                        group_size=1,
+                        max_attempts=3,
+                    )
+                )
+
+        worker = threading.Thread(target=claim)
+        worker.start()
+        time.sleep(0.3)
+        recorder.commit()
+        recorder.close()
+        worker.join(10)
+        assert len(claimed) == 1
+    finally:
+        with session_scope() as session:
+            session.execute(delete(Experiment).where(Experiment.id == experiment_id))
