@@ -1,19 +1,31 @@
 """FastAPI dependencies, as `Annotated` aliases used by every route."""
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models.db import get_sessionmaker
 from models.settings import Settings, get_settings
 
+log = logging.getLogger("lrlab.api")
+
 
 def get_session() -> Iterator[Session]:
     """Yield a session per request; routes commit, anything uncommitted is rolled back."""
-    with get_sessionmaker()() as session:
+    session = get_sessionmaker()()
+    try:
         yield session
+    finally:
+        # Runs after the response went out: a connection that died meanwhile is only logged
+        # (the pool discards it), since there is no response left to turn into a 503.
+        try:
+            session.close()
+        except DBAPIError as exc:
+            log.warning("closing a session on a lost connection: %s", str(exc).splitlines()[0])
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

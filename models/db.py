@@ -31,8 +31,17 @@ def get_engine() -> Engine:
     return create_engine(
         get_settings().database_url,
         pool_pre_ping=True,
-        # A dead database must surface as an error within seconds, not hang a request.
-        connect_args={"connect_timeout": 3},
+        # A dead or silent database must surface as an error within seconds, never hang a
+        # request or a worker: bounded connects, keepalives for idle connections, and a cap
+        # on how long sent data may stay unacknowledged.
+        connect_args={
+            "connect_timeout": 3,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 3,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 20_000,
+        },
     )
 
 

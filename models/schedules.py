@@ -1249,6 +1249,15 @@ class PreviewResult(BaseModel):
 
 def preview(request: PreviewRequest) -> PreviewResult:
     """Run the schedule through the worker's ScheduleRun and collect the lrs."""
+    epochs, steps, warnings = preview_arrays(request)
+    # Built from our own float64 arrays, so revalidating a million floats would be waste.
+    return PreviewResult.model_construct(
+        epochs=epochs.tolist(), steps=steps.tolist(), warnings=warnings
+    )
+
+
+def preview_arrays(request: PreviewRequest) -> tuple[FloatArray, FloatArray, list[str]]:
+    """The preview as arrays (per-epoch lrs, per-step lrs, warnings), for fast encoding."""
     run = build_run(
         request.scheduler,
         base_lr=request.learning_rate,
@@ -1266,13 +1275,8 @@ def preview(request: PreviewRequest) -> PreviewResult:
             steps[epoch * spe : (epoch + 1) * spe] = run.epoch_lrs(epoch)
             if epoch < len(metrics):
                 run.end_epoch(epoch, {run.monitor: metrics[epoch]})
-    epochs = steps[:: request.steps_per_epoch]
-    # Built from our own float64 arrays, so revalidating a million floats would be waste.
-    return PreviewResult.model_construct(
-        epochs=epochs.tolist(),
-        steps=steps.tolist(),
-        warnings=_warnings(request, run, steps),
-    )
+    epochs = np.ascontiguousarray(steps[:: request.steps_per_epoch])
+    return epochs, steps, _warnings(request, run, steps)
 
 
 def _warnings(request: PreviewRequest, run: ScheduleRun, steps: FloatArray) -> list[str]:

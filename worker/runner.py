@@ -86,7 +86,8 @@ def run_experiment(experiment_id: uuid.UUID) -> None:
                 _fail(member, f"{type(exc).__name__}: {exc}")
     finally:
         stop_heartbeat.set()
-        heartbeat.join()
+        # A beat stuck on a dead connection must not hold the results hostage: it is a daemon.
+        heartbeat.join(timeout=max(1.0, settings.lease_seconds / 2))
     for member in members.values():
         if member.outcome in ("running", "done"):
             with_db_retry(functools.partial(_finish, member), what="finish")

@@ -1,11 +1,15 @@
 """Fixtures of the client tests: the real API served by uvicorn in a subprocess."""
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete
 from typer.testing import CliRunner, Result
 
 from lrlab_client.cli import app
+from models.db import session_scope
+from models.tables import Experiment, Sweep
 from tests.processes import ApiProcess
 
 
@@ -13,11 +17,16 @@ from tests.processes import ApiProcess
 def live_api(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real API (`uvicorn api.main:app`) on a free port, on this session's test database."""
     api = ApiProcess(tmp_path_factory.mktemp("api") / "api.log")
+    started = datetime.now(UTC) - timedelta(seconds=1)
     try:
         api.wait_healthy()
         yield api.url
     finally:
         api.stop()
+        # What the CLI submitted was committed for real; leave the shared database as found.
+        with session_scope() as session:
+            session.execute(delete(Sweep).where(Sweep.created_at >= started))
+            session.execute(delete(Experiment).where(Experiment.created_at >= started))
 
 
 Invoke = Callable[..., Result]

@@ -310,7 +310,10 @@ def test_sweep_submit_wait_compare_plots(
 
     as_csv = lrlab("compare", sweep_id, "--csv", api=live_api)
     assert as_csv.exit_code == 0, as_csv.stderr
-    assert len(list(csv.DictReader(io.StringIO(as_csv.stdout)))) == 6
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(rows) == 6
+    assert all(r["runs"] == "2" and r["failed"] == "0" for r in rows), rows
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4, 5, 6]
 
     metrics = lrlab("metrics", sweep_id, "--csv", api=live_api)
     assert metrics.exit_code == 0, metrics.stderr

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from models.db import session_scope
+from models.migrate import prepare_database
 from models.tables import Experiment
 from tests.processes import ApiProcess, WorkerProcess, free_port
 
@@ -87,11 +89,13 @@ class RedisServer:
 
 
 class Stack:
-    """Processes of one fault test, all pointing at the test database and a private Redis."""
+    """Processes of one fault test, on the fault tests' own database and a private Redis."""
 
-    def __init__(self, tmp: Path, redis: RedisServer) -> None:
+    def __init__(self, tmp: Path, redis: RedisServer, database_url: str, engine: Engine) -> None:
         self.tmp = tmp
         self.redis = redis
+        self.database_url = database_url
+        self.engine = engine
         self.queue = f"faults-{uuid.uuid4().hex[:8]}"
         self.workers: list[WorkerProcess] = []
         self.apis: list[ApiProcess] = []
@@ -101,6 +105,7 @@ class Stack:
         return {
             **os.environ,
             **FAULT_ENV,
+            "LRLAB_DATABASE_URL": self.database_url,
             "LRLAB_BROKER_URL": self.redis.url,
             "LRLAB_QUEUE": self.queue,
             **overrides,
@@ -134,7 +139,7 @@ class Stack:
         for api in self.apis:
             api.stop()
         if self.experiment_ids:
-            with session_scope() as session:
+            with Session(self.engine) as session, session.begin():
                 session.execute(
                     delete(Experiment).where(
                         Experiment.id.in_([uuid.UUID(i) for i in self.experiment_ids])
@@ -149,9 +154,25 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def fault_database(database: str) -> Iterator[tuple[str, Engine]]:
+    """A database of the fault tests' own: no other worker's reconciler acts on their rows."""
+    url = f"{database}_faults"
+    prepare_database(url, recreate=True)
+    engine = create_engine(url)
+    yield url, engine
+    engine.dispose()
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def stack(tmp_path: Path, redis_server: RedisServer, database: str) -> Iterator[Stack]:
-    s = Stack(tmp_path, redis_server)
+def stack(
+    tmp_path: Path, redis_server: RedisServer, fault_database: tuple[str, Engine]
+) -> Iterator[Stack]:
+    s = Stack(tmp_path, redis_server, *fault_database)
     yield s
     s.close()
 
@@ -186,9 +207,10 @@ def wait_status(
         time.sleep(0.2)
 
 
-def assert_ledger_invariants(ids: list[str]) -> None:
-    """The invariants every fault test ends with, checked in SQL."""
-    with session_scope() as session:
+def assert_ledger_invariants(stack: Stack) -> None:
+    """The invariants every fault test ends with, checked in SQL over its experiments."""
+    ids = stack.experiment_ids
+    with Session(stack.engine) as session:
         params = {"ids": [uuid.UUID(i) for i in ids]}
         not_terminal = session.execute(
             text(

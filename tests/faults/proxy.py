@@ -25,12 +25,13 @@ class CuttableProxy:
         self._up.clear()
         with self._lock:
             for sock in self._sockets:
-                try:
-                    # Linger 0: close with a reset, as a crashed server or a cut network does.
+                with contextlib.suppress(OSError):
+                    # Linger 0: close with a reset, as a crashed server or a cut network does;
+                    # shutdown() first, since close() alone does not wake a blocked recv().
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass
             self._sockets.clear()
 
     def restore(self) -> None:
@@ -57,6 +58,8 @@ class CuttableProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout was for connecting only: an idle database connection is normal.
+            upstream.settimeout(None)
             with self._lock:
                 self._sockets.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
@@ -69,7 +72,11 @@ class CuttableProxy:
         except OSError:
             pass
         finally:
+            # shutdown() wakes the opposite pipe blocked in recv(); close() alone would not,
+            # leaving a half-dead connection that accepts queries and never answers.
             for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
             with self._lock:

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from models.db import session_scope
 from models.queue import RUN_EXPERIMENT_TASK
 from tests.conftest import wait_for
 from tests.faults.conftest import (
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.faults
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
-def _rows(experiment_id: str) -> list[tuple[int, int]]:
-    with session_scope() as session:
+def _rows(stack: Stack, experiment_id: str) -> list[tuple[int, int]]:
+    with Session(stack.engine) as session:
         return [
             (r.epoch, r.attempt)
             for r in session.execute(
@@ -51,18 +51,18 @@ def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(stack: Stack) -> Non
     killed_at = time.monotonic()
     done_at_kill = _epochs_done(api.client, experiment_id)
     stack.worker()
-    wait_for(lambda: len(_rows(experiment_id)) > done_at_kill, timeout=120)
+    wait_for(lambda: len(_rows(stack, experiment_id)) > done_at_kill, timeout=120)
     resumed_after = time.monotonic() - killed_at
     body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=180)[experiment_id]
     assert body["status"] == "succeeded", body["error"]
-    rows = _rows(experiment_id)
+    rows = _rows(stack, experiment_id)
     assert [epoch for epoch, _ in rows] == [1, 2, 3, 4, 5, 6]
     # Only the epoch in flight at the kill was trained again: the rest came from the checkpoint.
     second = [epoch for epoch, attempt in rows if attempt == body["attempt"]]
     assert second == list(range(done_at_kill + 1, 7))
     assert body["attempt"] == 2
     print(f"\nrecovery: kill -> first resumed epoch committed in {resumed_after:.1f}s")
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_repeated_kills_during_a_sweep(stack: Stack) -> None:
@@ -89,16 +89,16 @@ def test_repeated_kills_during_a_sweep(stack: Stack) -> None:
     patient = {"LRLAB_MAX_ATTEMPTS": "10"}
     for _ in range(3):
         worker = stack.worker(**patient)
-        before = sum(len(_rows(i)) for i in ids)
-        wait_for(lambda b=before: sum(len(_rows(i)) for i in ids) > b, timeout=180)
+        before = sum(len(_rows(stack, i)) for i in ids)
+        wait_for(lambda b=before: sum(len(_rows(stack, i)) for i in ids) > b, timeout=180)
         worker.stop(signal.SIGKILL)
     stack.worker(**patient)
     bodies = wait_status(api, ids, statuses=TERMINAL, timeout=300)
     assert {b["status"] for b in bodies.values()} == {"succeeded"}
     for experiment_id in ids:
-        assert [epoch for epoch, _ in _rows(experiment_id)] == [1, 2, 3, 4]
+        assert [epoch for epoch, _ in _rows(stack, experiment_id)] == [1, 2, 3, 4]
     assert max(b["attempt"] for b in bodies.values()) >= 2
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_broker_wipe_while_queued_is_recovered(stack: Stack) -> None:
@@ -111,7 +111,7 @@ def test_broker_wipe_while_queued_is_recovered(stack: Stack) -> None:
     wait_for(
         lambda: (
             int(stack.redis.command("LLEN", stack.queue).strip()[1:] or 0) > 0
-            or any(_rows(i) for i in ids)
+            or any(_rows(stack, i) for i in ids)
         ),
         timeout=60,
     )
@@ -121,7 +121,7 @@ def test_broker_wipe_while_queued_is_recovered(stack: Stack) -> None:
     )
     bodies = wait_status(api, ids, statuses=TERMINAL, timeout=180)
     assert {b["status"] for b in bodies.values()} == {"succeeded"}
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_submissions_while_redis_is_down_all_run_once_it_returns(stack: Stack) -> None:
@@ -136,7 +136,7 @@ def test_submissions_while_redis_is_down_all_run_once_it_returns(stack: Stack) -
     stack.redis.start()
     bodies = wait_status(api, ids, statuses=TERMINAL, timeout=180)
     assert {b["status"] for b in bodies.values()} == {"succeeded"}
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_duplicate_delivery_trains_once(stack: Stack) -> None:
@@ -152,10 +152,10 @@ def test_duplicate_delivery_trains_once(stack: Stack) -> None:
     body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=180)[experiment_id]
     assert body["status"] == "succeeded"
     assert body["attempt"] == 1
-    assert _rows(experiment_id) == [(1, 1), (2, 1)]
+    assert _rows(stack, experiment_id) == [(1, 1), (2, 1)]
     logs = "".join(w.log_path.read_text() for w in stack.workers)
     assert "is not waiting for a worker; nothing to do" in logs
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_a_diverging_experiment_fails_alone_and_others_succeed(stack: Stack) -> None:
@@ -175,7 +175,7 @@ def test_a_diverging_experiment_fails_alone_and_others_succeed(stack: Stack) -> 
     assert "nan" in bodies[bad]["error"].lower() or "inf" in bodies[bad]["error"].lower()
     assert bodies[bad]["attempt"] <= 3
     assert all(bodies[g]["status"] == "succeeded" for g in good)
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_a_run_that_kills_its_worker_every_time_fails_after_max_attempts(stack: Stack) -> None:
@@ -195,15 +195,13 @@ def test_a_run_that_kills_its_worker_every_time_fails_after_max_attempts(stack: 
     assert "gave up after 3 attempt(s)" in body["error"]
     other = stack.submit(api, **experiment_spec(1, train_samples=500))
     assert wait_status(api, [other], statuses=TERMINAL, timeout=120)[other]["status"] == "succeeded"
-    assert_ledger_invariants(stack.experiment_ids)
+    assert_ledger_invariants(stack)
 
 
 def test_database_outage_gives_503_then_recovers_without_losing_rows(stack: Stack) -> None:
     from sqlalchemy.engine import make_url
 
-    from models.settings import get_settings
-
-    real = make_url(get_settings().database_url)
+    real = make_url(stack.database_url)
     proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
     try:
         via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
@@ -228,7 +226,7 @@ def test_database_outage_gives_503_then_recovers_without_losing_rows(stack: Stac
         )
         body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
         assert body["status"] == "succeeded", body["error"]
-        assert [epoch for epoch, _ in _rows(experiment_id)] == [1, 2, 3, 4, 5, 6]
-        assert_ledger_invariants(stack.experiment_ids)
+        assert [epoch for epoch, _ in _rows(stack, experiment_id)] == [1, 2, 3, 4, 5, 6]
+        assert_ledger_invariants(stack)
     finally:
         proxy.close()

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from models.experiments import (
     list_metrics,
     record_epoch,
 )
-from models.tables import Metric
+from models.tables import Experiment, Metric
 from tests.factories import create_queued, epoch_metrics
 
 
@@ -139,6 +140,8 @@ def test_unknown_id_is_not_found(db_session: Session) -> None:
 
 
 def test_list_is_newest_first_filtered_and_paginated(db_session: Session) -> None:
+    # Start from an empty ledger inside this test's transaction (rolled back afterwards).
+    db_session.execute(sa_delete(Experiment))
     ids = []
     for scheduler in (
         {"type": "constant"},
