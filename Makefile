@@ -12,7 +12,7 @@ export LRLAB_MNIST_PATH := $(SHARED_MNIST)
 endif
 endif
 
-.PHONY: install migrate api worker up test lint typecheck bench clean
+.PHONY: install migrate api worker up test check lint typecheck bench clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,9 @@ up: migrate
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# What CI runs: the linters, the type checker, then the tests.
+check: lint typecheck test
 
 lint: install
 	$(VENV)/bin/ruff check .
