@@ -5,8 +5,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from models.experiments import mark_enqueued
-from models.queue import enqueue_experiments
+from models.queue import publish
 
 
 def commit_and_enqueue(
@@ -14,6 +13,4 @@ def commit_and_enqueue(
 ) -> None:
     """Commit the caller's transaction, then publish; the reconciler covers a failed publish."""
     session.commit()
-    if experiment_ids and enqueue_experiments(experiment_ids, queue=queue):
-        mark_enqueued(session, experiment_ids=experiment_ids)
-        session.commit()
+    publish(experiment_ids, queue=queue)

@@ -276,11 +276,13 @@ def main() -> None:
 
     data = load_dataset("mnist", train_samples=TRAIN_SAMPLES, mnist_path=data_path)
     say(f"train {len(data.y_train)} / val {len(data.y_val)} samples")
-    engine = engine_in_process(data)
-    say()
+    # The baseline first, while this process's TensorFlow is untouched: the engine below turns
+    # on op determinism process-wide, which would slow model.fit and flatter the ratios.
     say("(a) plain Keras model.fit, one run after another:")
     plain_wall, plain_finals, plain_epoch_seconds = plain_sweep(data)
     say(f"  total {plain_wall:.1f} s")
+    say()
+    engine = engine_in_process(data)
     say()
     say("(b)-(d) the service (API + one worker, concurrency 1):")
     svc = service_part(data_path)

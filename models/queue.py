@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from celery import Celery
 
+from models.db import session_scope
+from models.experiments import mark_enqueued
 from models.settings import get_settings
 
 RUN_EXPERIMENT_TASK = "lrlab.run_experiment"
@@ -55,6 +57,16 @@ def enqueue_experiments(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> b
         )
         return False
     return True
+
+
+def publish(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> None:
+    """Publish run messages for committed experiments and record when (in its own transaction).
+
+    A failed publish leaves `enqueued_at` empty, which the reconciler picks up.
+    """
+    if experiment_ids and enqueue_experiments(experiment_ids, queue=queue):
+        with session_scope() as session:
+            mark_enqueued(session, experiment_ids=experiment_ids)
 
 
 def broker_reachable() -> str | None:

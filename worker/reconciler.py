@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from models.db import session_scope
-from models.experiments import expire_leases, mark_enqueued, queued_count, unsignalled_queued
+from models.experiments import expire_leases, queued_count, unsignalled_queued
 from models.idempotency import purge_expired_keys
-from models.queue import broker_queue_length, enqueue_experiments
+from models.queue import broker_queue_length, publish
 from models.settings import get_settings
 
 log = logging.getLogger("lrlab.reconciler")
@@ -60,9 +60,7 @@ def reconcile_once() -> PassReport:
                 by_queue.setdefault(queue, []).append(experiment_id)
                 report.republished.append(experiment_id)
     for queue, ids in by_queue.items():
-        if enqueue_experiments(ids, queue=queue):
-            with session_scope() as session:
-                mark_enqueued(session, experiment_ids=ids)
+        publish(ids, queue=queue)
     if report.requeued or report.republished:
         log.info(
             "reconciler: %d lease(s) expired and requeued, %d message(s) re-published",

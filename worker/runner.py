@@ -29,7 +29,7 @@ from models.experiments import (
     renew_leases,
     resume_point,
 )
-from models.queue import enqueue_experiments
+from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
 from models.specs import EpochMetrics
@@ -92,9 +92,8 @@ def run_experiment(experiment_id: uuid.UUID) -> None:
         if member.outcome in ("running", "done"):
             with_db_retry(functools.partial(_finish, member), what="finish")
     released = [m.claim.experiment_id for m in members.values() if m.outcome == "released"]
-    if released:
-        # Ring the doorbell again so another worker resumes them without waiting for a lease.
-        enqueue_experiments(released, queue=claims[0].queue)
+    # Ring the doorbell again so another worker resumes them without waiting for a lease.
+    publish(released, queue=claims[0].queue)
 
 
 def _train(members: dict[uuid.UUID, _Member], settings: Settings) -> None:
