@@ -211,20 +211,6 @@ def claim_group(
     return claims
 
 
-def claim_experiment(
-    session: Session, *, experiment_id: uuid.UUID, lease_seconds: int
-) -> Experiment | None:
-    """Claim one queued experiment on its own; None if it is not claimable."""
-    claims = claim_group(
-        session,
-        experiment_id=experiment_id,
-        lease_seconds=lease_seconds,
-        group_size=1,
-        max_attempts=2**31 - 1,
-    )
-    return session.get(Experiment, claims[0].experiment_id) if claims else None
-
-
 def resume_point(session: Session, *, experiment_id: uuid.UUID) -> bytes | None:
     """The checkpoint blob a new attempt continues from, if the run has one."""
     stored = load_checkpoint(session, experiment_id=experiment_id)

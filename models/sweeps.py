@@ -418,8 +418,3 @@ def _label_dict(doc: dict[str, Any]) -> str:
 def _first_line(error: Any) -> str:
     loc = ".".join(str(p) for p in error.get("loc", ()))
     return f"{loc}: {error.get('msg', '')}" if loc else str(error.get("msg", ""))
-
-
-def member_labels(experiments: Sequence[Experiment]) -> list[str]:
-    """Distinct configuration labels in first-seen order."""
-    return list(dict.fromkeys(e.label or e.scheduler_type for e in experiments))

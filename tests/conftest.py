@@ -3,6 +3,7 @@
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,17 +85,11 @@ def client(db_session: Session) -> Iterator[TestClient]:
 @pytest.fixture
 def live_client(database: str) -> Iterator[TestClient]:
     """The API committing for real (a worker must see its rows); its rows are removed after."""
-    started = time.time()
+    started = datetime.now(UTC) - timedelta(seconds=1)
     with TestClient(app) as test_client:
         yield test_client
     with session_scope() as session:
-        session.execute(delete(Experiment).where(Experiment.created_at >= _utc(started - 1)))
-
-
-def _utc(timestamp: float):  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, tz=UTC)
+        session.execute(delete(Experiment).where(Experiment.created_at >= started))
 
 
 @pytest.fixture(scope="session")

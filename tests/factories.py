@@ -1,10 +1,11 @@
 """Plain factory functions for test data."""
 
+import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.experiments import create_experiment
+from models.experiments import claim_group, create_experiment
 from models.specs import EpochMetrics, ExperimentCreate
 from models.tables import Experiment
 
@@ -41,3 +42,11 @@ def epoch_metrics(epoch: int, **overrides: Any) -> EpochMetrics:
     }
     values.update(overrides)
     return EpochMetrics.model_validate(values)
+
+
+def claim(session: Session, experiment_id: uuid.UUID) -> Experiment | None:
+    """Claim one queued experiment on its own, as a worker would; None if not claimable."""
+    claims = claim_group(
+        session, experiment_id=experiment_id, lease_seconds=60, group_size=1, max_attempts=3
+    )
+    return session.get(Experiment, claims[0].experiment_id) if claims else None

@@ -10,7 +10,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -490,23 +490,6 @@ def _epoch_lrs(member: _Member, epoch: int, steps: int) -> npt.NDArray[np.float3
             epoch=epoch + 1,
         )
     return lrs.astype(np.float32)
-
-
-def group_key(config: MemberConfig, data: Dataset) -> tuple[Hashable, ...]:
-    """Members with equal keys may be trained fused in one train_group call.
-
-    Schedules, learning rates, optimizers (Adam and SGD share the stacked update), momentum and
-    seeds may differ; the data, the model's shape, the batch size and the epoch count may not.
-    """
-    return (
-        data.info.sha256,
-        data.x_train.shape,
-        data.x_val.shape,
-        HIDDEN_UNITS,
-        NUM_CLASSES,
-        config.batch_size,
-        config.epochs,
-    )
 
 
 def _check_group(members: Sequence[MemberConfig]) -> None:

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.experiments import claim_experiment, record_epoch
+from models.experiments import record_epoch
 from models.tables import Experiment
-from tests.factories import create_queued, epoch_metrics, experiment_payload
+from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
 
 
 def _count(session: Session) -> int:
@@ -84,7 +84,7 @@ def test_unknown_id_is_404(client: TestClient) -> None:
 
 def test_metrics_as_json_and_csv(client: TestClient, db_session: Session) -> None:
     experiment = create_queued(db_session)
-    claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60)
+    claim(db_session, experiment.id)
     for epoch in (2, 1):
         record_epoch(
             db_session,

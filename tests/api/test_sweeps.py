@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
-from models.experiments import claim_experiment, finish_experiment, record_epoch
+from models.experiments import finish_experiment, record_epoch
 from models.tables import Experiment, Sweep
-from tests.factories import epoch_metrics
+from tests.factories import claim, epoch_metrics
 
 SWEEP: dict[str, Any] = {
     "name": "api test",
@@ -113,7 +113,7 @@ def test_cancel_sweep_then_conflict(client: TestClient) -> None:
 
 
 def _finish(session: Session, experiment_id: uuid.UUID, accuracies: list[float]) -> None:
-    claim_experiment(session, experiment_id=experiment_id, lease_seconds=60)
+    claim(session, experiment_id)
     for epoch, accuracy in enumerate(accuracies, start=1):
         record_epoch(
             session,

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from models.errors import ConflictError, NotFoundError
 from models.experiments import (
     cancel_experiment,
-    claim_experiment,
     fail_experiment,
     finish_experiment,
     get_experiment,
@@ -20,7 +19,7 @@ from models.experiments import (
     record_epoch,
 )
 from models.tables import Experiment, Metric
-from tests.factories import create_queued, epoch_metrics
+from tests.factories import claim, create_queued, epoch_metrics
 
 
 def test_created_experiment_is_queued_with_normalised_spec(db_session: Session) -> None:
@@ -34,18 +33,18 @@ def test_created_experiment_is_queued_with_normalised_spec(db_session: Session) 
 
 def test_claim_moves_to_running_once(db_session: Session) -> None:
     experiment = create_queued(db_session)
-    claimed = claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60)
+    claimed = claim(db_session, experiment.id)
     assert claimed is not None
     assert claimed.status == "running"
     assert claimed.attempt == 1
     assert claimed.lease_expires_at is not None
     assert claimed.started_at is not None
-    assert claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60) is None
+    assert claim(db_session, experiment.id) is None
 
 
 def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
     experiment = create_queued(db_session)
-    claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60)
+    claim(db_session, experiment.id)
     for epoch in (1, 2):
         assert record_epoch(
             db_session,
@@ -69,7 +68,7 @@ def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
 
 def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:
     experiment = create_queued(db_session)
-    claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60)
+    claim(db_session, experiment.id)
     assert not record_epoch(
         db_session,
         experiment_id=experiment.id,
@@ -86,7 +85,7 @@ def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:
 
 def test_duplicate_epoch_violates_uniqueness(db_session: Session) -> None:
     experiment = create_queued(db_session)
-    claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60)
+    claim(db_session, experiment.id)
     record_epoch(
         db_session,
         experiment_id=experiment.id,
@@ -107,10 +106,10 @@ def test_duplicate_epoch_violates_uniqueness(db_session: Session) -> None:
 def test_cancel_queued_and_running(db_session: Session) -> None:
     queued = create_queued(db_session)
     assert cancel_experiment(db_session, experiment_id=queued.id).status == "cancelled"
-    assert claim_experiment(db_session, experiment_id=queued.id, lease_seconds=60) is None
+    assert claim(db_session, queued.id) is None
 
     running = create_queued(db_session)
-    claim_experiment(db_session, experiment_id=running.id, lease_seconds=60)
+    claim(db_session, running.id)
     record_epoch(
         db_session, experiment_id=running.id, attempt=1, metrics=epoch_metrics(1), lease_seconds=60
     )
@@ -126,7 +125,7 @@ def test_cancel_queued_and_running(db_session: Session) -> None:
 
 def test_cancel_finished_is_a_conflict(db_session: Session) -> None:
     experiment = create_queued(db_session)
-    claim_experiment(db_session, experiment_id=experiment.id, lease_seconds=60)
+    claim(db_session, experiment.id)
     fail_experiment(db_session, experiment_id=experiment.id, attempt=1, error="boom")
     with pytest.raises(ConflictError):
         cancel_experiment(db_session, experiment_id=experiment.id)
@@ -154,7 +153,7 @@ def test_list_is_newest_first_filtered_and_paginated(db_session: Session) -> Non
     assert [e.id for e in items] == [ids[2], ids[1]]
     items, total = list_experiments(db_session, scheduler_type="constant")
     assert total == 2 and {e.id for e in items} == {ids[0], ids[2]}
-    claim_experiment(db_session, experiment_id=ids[1], lease_seconds=60)
+    claim(db_session, ids[1])
     items, total = list_experiments(db_session, status="running")
     assert [e.id for e in items] == [ids[1]]
     items, _ = list_experiments(db_session, limit=2, offset=2)

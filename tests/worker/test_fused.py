@@ -12,7 +12,7 @@ import pytest
 from models.schedules import ScheduleRun, build_run
 from models.specs import ExperimentCreate
 from worker.datasets import Dataset, DatasetInfo
-from worker.engine import EpochReport, MemberConfig, TrainingError, group_key, train_group
+from worker.engine import EpochReport, MemberConfig, TrainingError, train_group
 
 N_TRAIN, N_VAL, BATCH, EPOCHS = 800, 200, 32, 4
 STEPS = math.ceil(N_TRAIN / BATCH)  # 25
@@ -231,10 +231,3 @@ def test_checkpoint_of_another_optimizer_is_refused(data: Dataset) -> None:
     blob = _train([_config("plateau")], data)["plateau"][0].checkpoint
     with pytest.raises(TrainingError, match="optimizer"):
         _train([_config("step-sgd", resume=blob)], data)
-
-
-def test_group_key_ignores_schedules_optimizers_and_seeds(data: Dataset) -> None:
-    keys = {group_key(_config(n), data) for n in MEMBERS}
-    assert len(keys) == 1
-    assert group_key(_config("plateau", batch_size=64), data) not in keys
-    assert group_key(_config("plateau", epochs=5), data) not in keys
