@@ -128,6 +128,19 @@ def list_metrics(session: Session, *, experiment_id: uuid.UUID) -> Sequence[Metr
     ).all()
 
 
+def list_step_lrs(session: Session, *, experiment_id: uuid.UUID) -> list[list[float]]:
+    """Return the lr of every optimizer step, one list per epoch, in one query."""
+    get_experiment(session, experiment_id=experiment_id)
+    return [
+        list(lrs)
+        for lrs in session.scalars(
+            select(Metric.step_lrs)
+            .where(Metric.experiment_id == experiment_id)
+            .order_by(Metric.epoch)
+        )
+    ]
+
+
 def mark_enqueued(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> None:
     """Record that a message for these experiments was handed to the broker."""
     session.execute(

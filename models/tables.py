@@ -129,7 +129,8 @@ class Metric(Base):
     val_accuracy: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
     # The lr of every optimizer step of the epoch, read back from the optimizer.
-    step_lrs: Mapped[list[float]] = mapped_column(ARRAY(Float))
+    # Deferred: hundreds of values per epoch that only GET /experiments/<id>/lr needs.
+    step_lrs: Mapped[list[float]] = mapped_column(ARRAY(Float), deferred=True)
     attempt: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

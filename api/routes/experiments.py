@@ -14,6 +14,7 @@ from models.experiments import (
     get_experiment,
     list_experiments,
     list_metrics,
+    list_step_lrs,
     submit_experiment,
 )
 from models.specs import (
@@ -94,7 +95,7 @@ def read_metrics(
 @router.get("/{experiment_id}/lr")
 def read_step_lrs(experiment_id: uuid.UUID, session: SessionDep) -> StepLrList:
     """Return the lr of every optimizer step actually used."""
-    per_epoch = [m.step_lrs for m in list_metrics(session, experiment_id=experiment_id)]
+    per_epoch = list_step_lrs(session, experiment_id=experiment_id)
     return StepLrList(epochs=per_epoch, steps=[lr for epoch in per_epoch for lr in epoch])
 
 
