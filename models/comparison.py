@@ -119,19 +119,24 @@ def compare_sweep(session: Session, *, sweep_id: uuid.UUID, target: float) -> Co
 def sweep_curves(session: Session, *, sweep_id: uuid.UUID, metric: str) -> list[Curve]:
     """Mean and mean ± std per epoch of `metric` for each configuration (succeeded runs)."""
     groups = _groups(session, sweep_id)
+    succeeded = {label: {e.id for e in members if e.status == "succeeded"}
+                 for label, members in groups.items()}  # fmt: skip
+    # One query for every run's curve, as compare_sweep does, not one per configuration.
+    values: dict[uuid.UUID, list[tuple[int, float]]] = defaultdict(list)
+    for experiment_id, epoch, value in session.execute(
+        select(Metric.experiment_id, Metric.epoch, getattr(Metric, metric))
+        .where(Metric.experiment_id.in_([i for ids in succeeded.values() for i in ids]))
+        .order_by(Metric.epoch)
+    ):
+        values[experiment_id].append((epoch, float(value)))
     curves = []
-    for label, members in groups.items():
-        ids = [e.id for e in members if e.status == "succeeded"]
+    for label, ids in succeeded.items():
         if not ids:
             continue
-        values = session.execute(
-            select(Metric.experiment_id, Metric.epoch, getattr(Metric, metric))
-            .where(Metric.experiment_id.in_(ids))
-            .order_by(Metric.epoch)
-        ).all()
         by_epoch: dict[int, list[float]] = defaultdict(list)
-        for _, epoch, value in values:
-            by_epoch[epoch].append(float(value))
+        for experiment_id in ids:
+            for epoch, value in values[experiment_id]:
+                by_epoch[epoch].append(value)
         epochs = sorted(by_epoch)
         means = [float(np.mean(by_epoch[e])) for e in epochs]
         spread = [float(np.std(by_epoch[e], ddof=1)) if len(by_epoch[e]) > 1 else 0.0

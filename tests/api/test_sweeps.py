@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.comparison import sweep_curves
 from models.db import session_scope
 from models.experiments import finish_experiment, record_epoch
 from models.tables import Experiment, Sweep
@@ -145,6 +146,14 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
     decay = rows["exponential(gamma=0.5)"]
     assert decay["runs"] == 1 and decay["pending"] == 1
     assert decay["final_val_accuracy"]["ci95"] is None
+
+    curves = {c.label: c for c in sweep_curves(db_session, sweep_id=uuid.UUID(sweep["id"]),
+                                                metric="val_accuracy")}  # fmt: skip
+    assert curves["constant"].epochs == [1, 2] and curves["constant"].runs == 2
+    assert curves["constant"].mean == pytest.approx([0.91, 0.97])
+    assert curves["constant"].high[0] - curves["constant"].mean[0] == pytest.approx(0.01414213562)
+    single = curves["exponential(gamma=0.5)"]
+    assert single.runs == 1 and single.mean == single.low == single.high == [0.95, 0.97]
 
     csv_text = client.get(f"/sweeps/{sweep['id']}/comparison?format=csv").text
     assert csv_text.splitlines()[0].startswith("rank,label,runs,failed")
