@@ -380,13 +380,22 @@ class LrlabClient:
 
     def get(self, resource_id: str) -> Resource:
         """An experiment or, when no experiment has this id, a sweep."""
+        return self._either(resource_id, self.experiment, self.sweep)
+
+    def _either(
+        self,
+        resource_id: str,
+        as_experiment: Callable[[str], Json],
+        as_sweep: Callable[[str], Json],
+    ) -> Resource:
+        """Apply `as_experiment` to the id, or `as_sweep` when no experiment has it."""
         try:
-            return Resource("experiment", self.experiment(resource_id))
+            return Resource("experiment", as_experiment(resource_id))
         except ApiError as exc:
             if exc.status != 404:
                 raise
         try:
-            return Resource("sweep", self.sweep(resource_id))
+            return Resource("sweep", as_sweep(resource_id))
         except ApiError as exc:
             if exc.status in (404, 405):
                 raise ApiError(404, f"no experiment or sweep has id {resource_id}") from None
@@ -441,17 +450,7 @@ class LrlabClient:
 
     def cancel(self, resource_id: str) -> Resource:
         """Cancel an experiment or, when no experiment has this id, a sweep."""
-        try:
-            return Resource("experiment", self.cancel_experiment(resource_id))
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-        try:
-            return Resource("sweep", self.cancel_sweep(resource_id))
-        except ApiError as exc:
-            if exc.status in (404, 405):
-                raise ApiError(404, f"no experiment or sweep has id {resource_id}") from None
-            raise
+        return self._either(resource_id, self.cancel_experiment, self.cancel_sweep)
 
     # -- waiting --------------------------------------------------------------------------
 

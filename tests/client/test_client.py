@@ -232,3 +232,18 @@ def test_live_schedulers_and_preview(live_api: str) -> None:
     assert {"constant", "step", "cosine", "cyclic", "plateau", "exponential"} <= types
     assert result["epochs"] == pytest.approx([0.1, 0.1, 0.05, 0.05])
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_cancel_falls_back_to_the_sweep_and_names_a_missing_id() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/sweeps/s1/cancel":
+            return httpx.Response(200, json={"id": "s1", "status": "cancelled"})
+        return httpx.Response(404, json={"detail": "not found"})
+
+    with _mock(handler) as client:
+        resource = client.cancel("s1")
+        assert (resource.kind, resource.data["status"]) == ("sweep", "cancelled")
+        with pytest.raises(ApiError) as info:
+            client.cancel("nope")
+    assert info.value.status == 404
+    assert str(info.value) == "no experiment or sweep has id nope"
