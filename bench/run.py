@@ -35,7 +35,7 @@ DATASET = {"name": "mnist", "train_samples": TRAIN_SAMPLES}
 lines: list[str] = []
 
 # The same process management the tests use (their own session, stoppable as a group).
-from tests.processes import ApiProcess, WorkerProcess  # noqa: E402
+from devtools.processes import ApiProcess, WorkerProcess  # noqa: E402
 
 
 def say(text: str = "") -> None:

@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from api.deps import get_session  # noqa: E402
 from api.main import app  # noqa: E402
+from devtools.processes import WorkerProcess  # noqa: E402
 from models.db import get_engine, session_scope  # noqa: E402
 from models.migrate import prepare_database  # noqa: E402
 from models.settings import get_settings  # noqa: E402
 from models.tables import Experiment  # noqa: E402
-from tests.processes import WorkerProcess  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from devtools.processes import ROOT
 from models.queue import get_producer
 from models.settings import get_settings
-from tests.processes import ROOT
 
 
 def test_healthz(client: TestClient) -> None:

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import delete
 from typer.testing import CliRunner, Result
 
+from devtools.processes import ApiProcess
 from lrlab_client.cli import app
 from models.db import session_scope
 from models.tables import Experiment, Sweep
-from tests.processes import ApiProcess
 
 
 @pytest.fixture(scope="session")

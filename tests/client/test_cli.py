@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.processes import ROOT, WorkerProcess, free_port
 from tests.client.conftest import Invoke
-from tests.processes import ROOT, WorkerProcess, free_port
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = {

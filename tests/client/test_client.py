@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.processes import free_port
 from lrlab_client import (
     ApiConnectionError,
     ApiError,
@@ -17,7 +18,6 @@ from lrlab_client import (
     detect_kind,
     parse_error,
 )
-from tests.processes import free_port
 
 
 def _response(status: int, body: Any) -> httpx.Response:

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from devtools.processes import WorkerProcess
 from tests.conftest import wait_for
 from tests.factories import experiment_payload
-from tests.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from devtools.processes import ApiProcess, WorkerProcess, free_port
 from models.migrate import prepare_database
 from models.tables import Experiment
-from tests.processes import ApiProcess, WorkerProcess, free_port
 
 pytestmark = pytest.mark.faults
 
