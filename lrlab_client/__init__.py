@@ -1,18 +1,16 @@
-"""Python client and command-line tool of the lrlab API (HTTP only; no server imports)."""
+"""Python client and `lrlab` command line of the lrlab API.
 
-from lrlab_client.client import (
-    DEFAULT_API_URL,
-    ApiConnectionError,
-    ApiError,
-    FieldError,
-    LrlabClient,
-    Resource,
-    SpecError,
-    Submission,
-    content_key,
-    detect_kind,
-    parse_error,
-)
+Modules: `errors` (what the API answered, parsed), `documents` (reading YAML/JSON specs,
+telling an experiment from a sweep, idempotency keys), `client` (`LrlabClient`, one method
+per endpoint, waiting with retries), `render` (tables and progress), `cli` (the commands).
+
+It speaks HTTP only: nothing here imports `api`, `models` or `worker`, so it installs and runs
+without the server. Anyone may import it: scripts, notebooks, the benchmark.
+"""
+
+from lrlab_client.client import DEFAULT_API_URL, LrlabClient, Resource, Submission
+from lrlab_client.documents import content_key, detect_kind, load_document
+from lrlab_client.errors import ApiConnectionError, ApiError, FieldError, SpecError, parse_error
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -25,5 +23,6 @@ __all__ = [
     "Submission",
     "content_key",
     "detect_kind",
+    "load_document",
     "parse_error",
 ]

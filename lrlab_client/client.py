@@ -1,8 +1,7 @@
 """A small synchronous HTTP client of the lrlab API, for the CLI and for scripts.
 
 It speaks HTTP only (httpx) and never imports the server's packages. Every error the API
-answers with becomes an `ApiError` whose `field` names the offending input when the API says
-which (FastAPI's 422 `loc`, without its leading `body`/`query`/`path`).
+answers with becomes an `ApiError` (see `lrlab_client.errors`).
 
     from lrlab_client import LrlabClient
 
@@ -14,9 +13,6 @@ which (FastAPI's 422 `loc`, without its leading `body`/`query`/`path`).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -26,21 +22,18 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
+from lrlab_client.documents import Kind, canonical_json, detect_kind
+from lrlab_client.errors import ApiConnectionError, ApiError, parse_error
+
 __all__ = [
     "DEFAULT_API_URL",
     "EXPERIMENT_TERMINAL",
+    "PLOT_KINDS",
     "SWEEP_TERMINAL",
-    "ApiConnectionError",
-    "ApiError",
-    "FieldError",
-    "Kind",
+    "Json",
     "LrlabClient",
     "Resource",
-    "SpecError",
     "Submission",
-    "content_key",
-    "detect_kind",
-    "parse_error",
 ]
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -48,154 +41,14 @@ EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SWEEP_TERMINAL = frozenset({"completed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
 
-Kind = Literal["experiment", "sweep"]
 Json = dict[str, Any]
 ProgressCallback = Callable[[dict[str, Json]], None]
 T = TypeVar("T")
 
-# FastAPI prefixes a validation error's location with where the value came from.
-_LOC_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
-
 
 # --------------------------------------------------------------------------------------------
-# Errors
+# Results
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem the API found, with the dotted path of the input it concerns (if any)."""
-
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-
-class ApiError(Exception):
-    """The API answered with an error (or could not be reached: `ApiConnectionError`).
-
-    `status` is the HTTP status (0 when there was no answer), `message` the first problem,
-    `field` the dotted input path it concerns (e.g. ``scheduler.step.step_size``) or None, and
-    `errors` every problem the API listed. ``str(error)`` is one line naming them all.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        field: str | None = None,
-        errors: list[FieldError] | None = None,
-    ) -> None:
-        self.status = status
-        self.message = message
-        self.field = field
-        self.errors = errors if errors else [FieldError(field, message)]
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return "; ".join(str(e) for e in self.errors)
-
-    def __repr__(self) -> str:
-        return f"ApiError(status={self.status}, message={self.message!r}, field={self.field!r})"
-
-    @property
-    def is_user_error(self) -> bool:
-        """A 4xx: the request was wrong (bad input, unknown id, conflict)."""
-        return 400 <= self.status < 500
-
-
-class ApiConnectionError(ApiError):
-    """No HTTP answer: the API is down, unreachable, or too slow."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, message)
-
-
-class SpecError(ValueError):
-    """A document that is neither an experiment nor a sweep (detected before any request)."""
-
-
-def parse_error(response: httpx.Response) -> ApiError:
-    """Turn an error response into an ApiError, keeping the field the API names."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list) and detail:
-        errors = [_field_error(item) for item in detail]
-        return ApiError(response.status_code, errors[0].message, errors[0].field, errors)
-    if isinstance(detail, str) and detail:
-        return ApiError(response.status_code, detail)
-    if detail is not None:
-        return ApiError(response.status_code, json.dumps(detail))
-    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-    message = text or response.reason_phrase or f"HTTP {response.status_code}"
-    return ApiError(response.status_code, message)
-
-
-def _field_error(item: Any) -> FieldError:
-    if not isinstance(item, dict):
-        return FieldError(None, str(item))
-    loc = [str(part) for part in item.get("loc") or []]
-    if loc and loc[0] in _LOC_SOURCES:
-        loc = loc[1:]
-    message = str(item.get("msg") or item.get("type") or "invalid value")
-    return FieldError(".".join(loc) or None, message)
-
-
-# --------------------------------------------------------------------------------------------
-# Documents
-# --------------------------------------------------------------------------------------------
-
-
-def detect_kind(document: Mapping[str, Any]) -> Kind:
-    """Tell a sweep (`schedulers` list or `base`) from an experiment (`scheduler`)."""
-    if not isinstance(document, Mapping):
-        raise SpecError("the document must be a mapping (an experiment or a sweep)")
-    if isinstance(document.get("schedulers"), list) or "base" in document:
-        return "sweep"
-    if "scheduler" in document:
-        return "experiment"
-    raise SpecError(
-        "neither an experiment (needs `scheduler`) nor a sweep (needs `schedulers` or `base`)"
-    )
-
-
-def canonical_json(document: Any) -> str:
-    """Key-order-independent JSON of a document (NaN/inf are refused, as the API does)."""
-    try:
-        return json.dumps(
-            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except ValueError as exc:  # NaN or infinity
-        raise SpecError(f"the document holds a value JSON cannot carry: {exc}") from None
-    except TypeError as exc:
-        raise SpecError(f"the document holds a value JSON cannot carry: {exc}") from None
-
-
-def content_key(document: Any, prefix: str = "lrlab-cli-") -> str:
-    """An idempotency key derived from the document's content: same content, same key."""
-    return prefix + hashlib.sha256(canonical_json(document).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What a submit returned: the resource, and whether the API said it was a replay.
-
-    `replayed` is True when the API answered 200 (or `Idempotent-Replayed: true`) for a
-    repeated Idempotency-Key; an API that answers a replay with 202 looks like a new submit.
-    """
-
-    kind: Kind
-    data: Json
-    replayed: bool = False
-
-    @property
-    def id(self) -> str:
-        return str(self.data["id"])
 
 
 @dataclass(frozen=True)
@@ -208,6 +61,17 @@ class Resource:
     @property
     def id(self) -> str:
         return str(self.data["id"])
+
+
+@dataclass(frozen=True)
+class Submission(Resource):
+    """What a submit returned: the resource, and whether the API said it was a replay.
+
+    `replayed` is True when the API answered 200 (or `Idempotent-Replayed: true`) for a
+    repeated Idempotency-Key; an API that answers a replay with 202 looks like a new submit.
+    """
+
+    replayed: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,13 +374,3 @@ class LrlabClient:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def stat_mean(stat: Any) -> float | None:
-    """The `mean` of a comparison statistic, or None when the API had none."""
-    if not isinstance(stat, Mapping):
-        return None
-    mean = stat.get("mean")
-    if isinstance(mean, int | float) and math.isfinite(mean):
-        return float(mean)
-    return None

@@ -1,7 +1,6 @@
-"""The Python client: error parsing and shape detection (no server), then against the live API."""
+"""The Python client: request shapes over a mock transport, then against the live API."""
 
 import json
-import math
 import uuid
 from typing import Any
 
@@ -13,96 +12,7 @@ from lrlab_client import (
     ApiConnectionError,
     ApiError,
     LrlabClient,
-    SpecError,
-    content_key,
-    detect_kind,
-    parse_error,
 )
-
-
-def _response(status: int, body: Any) -> httpx.Response:
-    request = httpx.Request("GET", "http://lrlab.test/x")
-    if isinstance(body, str | bytes):
-        return httpx.Response(status, content=body, request=request)
-    return httpx.Response(status, json=body, request=request)
-
-
-# -- error parsing (pure) ----------------------------------------------------------------------
-
-
-def test_validation_error_names_the_field_without_body() -> None:
-    error = parse_error(
-        _response(
-            422,
-            {
-                "detail": [
-                    {
-                        "type": "greater_than_equal",
-                        "loc": ["body", "scheduler", "step", "step_size"],
-                        "msg": "Input should be greater than or equal to 1",
-                    }
-                ]
-            },
-        )
-    )
-    assert error.status == 422
-    assert error.field == "scheduler.step.step_size"
-    assert error.message == "Input should be greater than or equal to 1"
-    assert str(error) == "scheduler.step.step_size: Input should be greater than or equal to 1"
-
-
-def test_several_validation_errors_make_one_line() -> None:
-    error = parse_error(
-        _response(
-            422,
-            {
-                "detail": [
-                    {"loc": ["body", "training", "epochs"], "msg": "too big", "type": "x"},
-                    {"loc": ["query", "target"], "msg": "not a number", "type": "y"},
-                    {"loc": ["body"], "msg": "Value error, broken", "type": "value_error"},
-                ]
-            },
-        )
-    )
-    assert error.field == "training.epochs"
-    assert [e.field for e in error.errors] == ["training.epochs", "target", None]
-    assert str(error) == "training.epochs: too big; target: not a number; Value error, broken"
-    assert "\n" not in str(error)
-
-
-def test_string_detail_and_other_bodies() -> None:
-    conflict = parse_error(_response(409, {"detail": "experiment x is already succeeded"}))
-    assert (conflict.status, conflict.field) == (409, None)
-    assert str(conflict) == "experiment x is already succeeded"
-    assert conflict.is_user_error
-    assert str(parse_error(_response(502, "Bad gateway\n<html>"))) == "Bad gateway"
-    assert str(parse_error(_response(500, b""))) == "Internal Server Error"
-    assert not parse_error(_response(503, {"detail": "database unavailable"})).is_user_error
-
-
-# -- documents (pure) ---------------------------------------------------------------------------
-
-
-def test_shape_detection() -> None:
-    assert detect_kind({"scheduler": {"type": "constant"}}) == "experiment"
-    assert detect_kind({"schedulers": [{"type": "constant"}]}) == "sweep"
-    assert detect_kind({"base": {}, "schedulers": []}) == "sweep"
-    assert detect_kind({"base": {"training": {}}}) == "sweep"
-    with pytest.raises(SpecError, match="neither an experiment"):
-        detect_kind({"training": {"epochs": 1}})
-    with pytest.raises(SpecError, match="mapping"):
-        detect_kind([1, 2])  # type: ignore[arg-type]
-
-
-def test_content_key_depends_on_content_only() -> None:
-    a = {"scheduler": {"type": "step", "step_size": 2, "gamma": 0.5}, "name": "n"}
-    b = {"name": "n", "scheduler": {"gamma": 0.5, "step_size": 2, "type": "step"}}
-    assert content_key(a) == content_key(b)
-    assert content_key(a).startswith("lrlab-cli-")
-    assert content_key(a) != content_key({**a, "name": "m"})
-    with pytest.raises(SpecError):
-        content_key({"scheduler": {"type": "step", "gamma": math.nan}})
-
 
 # -- the client over a mock transport (request shapes only) ------------------------------------
 

@@ -1,0 +1,380 @@
+"""What the `lrlab` CLI shows: tables, one-line summaries and live progress (rich).
+
+Functions here turn API JSON into text and renderables; they make no request and decide no
+exit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import typer
+from rich.console import Console, JustifyMethod, RenderableType
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from lrlab_client.client import EXPERIMENT_TERMINAL, Json, Resource
+
+EPOCH_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def stdout_console() -> Console:
+    """Standard output; 160 columns when it is not a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 160  # tables piped to files or captured by tests: do not squash them
+    return console
+
+
+def stderr_console() -> Console:
+    """Standard error, where progress and notes go."""
+    return Console(stderr=True, highlight=False)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def _lr(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return f"{value:.6g}"
+
+
+def _stat(stat: Any, digits: int = 4) -> str:
+    if not isinstance(stat, Mapping) or stat.get("mean") is None:
+        return "—"
+    text = _num(stat["mean"], digits)
+    if stat.get("std") is not None:
+        text += f" ± {_num(stat['std'], digits)}"
+    return text
+
+
+def _ci(stat: Any, digits: int = 4) -> str:
+    if not isinstance(stat, Mapping):
+        return "—"
+    ci = stat.get("ci95")
+    if not isinstance(ci, Sequence) or len(ci) != 2 or None in ci:
+        return "—"
+    return f"[{_num(ci[0], digits)}, {_num(ci[1], digits)}]"
+
+
+def run_label(run: Json) -> str:
+    """`[name: ]type seed=N`: sweep members share the sweep's name, so type and seed tell apart."""
+    seed = ((run.get("spec") or {}).get("training") or {}).get("seed")
+    label = str(run.get("scheduler_type") or "?")
+    if seed is not None:
+        label += f" seed={seed}"
+    name = run.get("name")
+    return f"{name}: {label}" if name else label
+
+
+def result_line(run: Json) -> str:
+    """One line summing up an experiment."""
+    status = run["status"]
+    if status == "succeeded":
+        result = run.get("result") or {}
+        return (
+            f"succeeded: final val_accuracy {_num(result.get('final_val_accuracy'))}, "
+            f"best {_num(result.get('best_val_accuracy'))} (epoch {result.get('best_epoch')}), "
+            f"{_num(result.get('train_seconds'), 1)} s"
+        )
+    if status == "failed":
+        return f"failed: {' '.join(str(run.get('error') or 'no error recorded').split())}"
+    progress = run.get("progress") or {}
+    return f"{status} ({progress.get('epochs_done', 0)}/{progress.get('epochs', '?')} epochs)"
+
+
+def comparison_table(sweep_id: str, comparison: Json) -> Table:
+    """The ranked comparison of a sweep's schedules."""
+    target = comparison.get("target")
+    table = Table(
+        title=Text(f"sweep {sweep_id} · ranked by mean final val_accuracy · target {target}"),
+        title_justify="left",
+    )
+    columns: list[tuple[str, JustifyMethod]] = [
+        ("#", "right"),
+        ("schedule", "left"),
+        ("runs", "right"),
+        ("final val_acc", "right"),
+        ("95% CI", "right"),
+        ("best val_acc", "right"),
+        ("final val_loss", "right"),
+        ("epochs→target", "right"),
+        ("AUC val_acc", "right"),
+    ]
+    for header, justify in columns:
+        table.add_column(header, justify=justify, overflow="fold")
+    for rank, row in enumerate(comparison.get("rows") or [], start=1):
+        runs = str(row.get("runs", "?"))
+        if row.get("failed"):
+            runs += f" ({row['failed']} failed)"
+        reach = row.get("epochs_to_target")
+        reach_text = (
+            "not reached"
+            if isinstance(reach, Mapping) and reach.get("mean") is None
+            else _stat(reach, 1)
+        )
+        cells = [
+            str(rank),
+            str(row.get("label") or (row.get("scheduler") or {}).get("type", "?")),
+            runs,
+            _stat(row.get("final_val_accuracy")),
+            _ci(row.get("final_val_accuracy")),
+            _stat(row.get("best_val_accuracy")),
+            _stat(row.get("final_val_loss")),
+            reach_text,
+            _stat(row.get("auc_val_accuracy"), 3),
+        ]
+        table.add_row(*(Text(c) for c in cells))
+    return table
+
+
+def _key_value_table(rows: Sequence[tuple[str, str]]) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(Text(key), Text(value))
+    return table
+
+
+def _experiment_rows(run: Json) -> list[tuple[str, str]]:
+    spec = run.get("spec") or {}
+    scheduler = spec.get("scheduler") or {"type": run.get("scheduler_type")}
+    training = spec.get("training") or {}
+    progress = run.get("progress") or {}
+    rows = [
+        ("experiment", str(run["id"])),
+        ("name", str(run.get("name") or "—")),
+        ("status", str(run["status"])),
+        ("scheduler", json.dumps(scheduler, sort_keys=True)),
+        ("training", json.dumps(training, sort_keys=True)),
+        ("progress", f"{progress.get('epochs_done', 0)}/{progress.get('epochs', '?')} epochs"),
+        ("attempt", str(run.get("attempt", "—"))),
+        ("created", str(run.get("created_at") or "—")),
+        ("started", str(run.get("started_at") or "—")),
+        ("finished", str(run.get("finished_at") or "—")),
+    ]
+    if run.get("result") or run["status"] in EXPERIMENT_TERMINAL:
+        rows.append(("result", result_line(run)))
+    return rows
+
+
+def _sweep_rows(sweep: Json) -> list[tuple[str, str]]:
+    counts = sweep.get("counts") or {}
+    progress = sweep.get("progress") or {}
+    return [
+        ("sweep", str(sweep["id"])),
+        ("name", str(sweep.get("name") or "—")),
+        ("status", str(sweep["status"])),
+        ("counts", ", ".join(f"{k} {v}" for k, v in counts.items()) or "—"),
+        (
+            "progress",
+            f"{progress.get('experiments_done', 0)}/{progress.get('experiments', '?')} "
+            f"experiments, {progress.get('epochs_done', 0)}/{progress.get('epochs', '?')} epochs",
+        ),
+        ("experiments", " ".join(str(i) for i in sweep.get("experiments") or []) or "—"),
+        ("created", str(sweep.get("created_at") or "—")),
+        ("updated", str(sweep.get("updated_at") or "—")),
+    ]
+
+
+def rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Table:
+    """Rows of metrics (from JSON or CSV), numbers formatted per column."""
+    table = Table()
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in {"experiment_id", "label"} else "right"
+        )
+    for row in rows:
+        table.add_row(*(Text(_cell(column, row.get(column))) for column in columns))
+    return table
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if column in {"sweep_id", "experiment_id", "experiment", "sweep", "id"}:
+        return str(value)[:8]
+    if isinstance(value, str):  # from CSV
+        try:
+            value = int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return str(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if column == "lr":
+        return _lr(value)
+    if column == "seconds":
+        return _num(value, 2)
+    if isinstance(value, float):
+        return _num(value)
+    return str(value)
+
+
+def status_table(resource: Resource) -> Table:
+    """An experiment's or a sweep's fields, one per row."""
+    rows = (
+        _sweep_rows(resource.data) if resource.kind == "sweep" else _experiment_rows(resource.data)
+    )
+    return _key_value_table(rows)
+
+
+def sweep_metric_rows(text: str) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows and columns of a sweep's metrics CSV, less the sweep's own id."""
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    return rows, [c for c in reader.fieldnames or [] if c not in {"sweep", "sweep_id"}]
+
+
+def failures_line(bad: Sequence[Json], total: int) -> str:
+    """Which of `total` experiments did not succeed (the first five named)."""
+    return f"{len(bad)} of {total} experiment(s) did not succeed: " + "; ".join(
+        f"{run_label(r)} [{str(r['id'])[:8]}] {r['status']}" for r in bad[:5]
+    )
+
+
+def preview_report(request: Mapping[str, Any], result: Json) -> list[RenderableType]:
+    """A schedule preview: a headline, a sampled lr table, the lr range, and its warnings."""
+    epochs: list[float] = list(result.get("epochs") or [])
+    steps: list[float] = list(result.get("steps") or [])
+    scheduler = request.get("scheduler") or {}
+    report: list[RenderableType] = [
+        Text(
+            f"{scheduler.get('type', '?')}: lr {request.get('learning_rate')}, "
+            f"{len(epochs)} epochs × {request.get('steps_per_epoch', 1)} steps"
+        )
+    ]
+    if epochs:
+        table = Table()
+        table.add_column("epoch", justify="right")
+        table.add_column("lr", justify="right")
+        for index in _sample(len(epochs), 12):
+            table.add_row(str(index + 1), _lr(epochs[index]))
+        report.append(table)
+        values = steps or epochs
+        report.append(
+            Text(
+                f"min {_lr(min(values))} · max {_lr(max(values))} · "
+                f"final {_lr(values[-1])} · {len(values)} steps"
+            )
+        )
+    report.extend(
+        Text(f"warning: {warning}", style="yellow") for warning in result.get("warnings") or []
+    )
+    return report
+
+
+def schedulers_table(catalog: Sequence[Json]) -> Table:
+    """The scheduler types with their default interval, parameters and description."""
+    table = Table()
+    for column in ("type", "interval", "parameters", "description"):
+        table.add_column(column, overflow="fold")
+    for entry in catalog:
+        properties = (entry.get("parameters") or {}).get("properties") or {}
+        names = ", ".join(p for p in properties if p not in ("type", "interval"))
+        table.add_row(
+            Text(str(entry.get("type"))),
+            Text(str(entry.get("default_interval") or "—")),
+            Text(names),
+            Text(" ".join(str(entry.get("description") or "").split())),
+        )
+    return table
+
+
+class ProgressView:
+    """A live bar per experiment on a terminal; one line per status change elsewhere."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._total: TaskID | None = None
+        self._seen: dict[str, str] = {}
+
+    def __enter__(self) -> ProgressView:
+        if self.live:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("epochs"),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, runs: dict[str, Json]) -> None:
+        if self._progress is not None:
+            self._update_bars(self._progress, runs)
+        for run_id, run in runs.items():
+            status = str(run["status"])
+            if self._seen.get(run_id) != status:
+                self._seen[run_id] = status
+                if not self.live:
+                    text = result_line(run) if status in EXPERIMENT_TERMINAL else status
+                    typer.echo(f"{run_label(run)} [{run_id[:8]}]: {text}", err=True)
+
+    def _update_bars(self, progress: Progress, runs: dict[str, Json]) -> None:
+        if len(runs) > 1 and self._total is None:
+            self._total = progress.add_task("[bold]all", total=None, status="")
+        done = total = finished = 0
+        for run_id, run in runs.items():
+            epochs = int((run.get("progress") or {}).get("epochs") or 0)
+            epochs_done = int((run.get("progress") or {}).get("epochs_done") or 0)
+            done += epochs_done
+            total += epochs
+            status = str(run["status"])
+            finished += status in EXPERIMENT_TERMINAL
+            if run_id not in self._tasks:
+                description = escape(f"{run_label(run)} ({run_id[:8]})")
+                self._tasks[run_id] = progress.add_task(description, total=epochs, status="")
+            progress.update(
+                self._tasks[run_id], completed=epochs_done, total=epochs, status=_styled(status)
+            )
+            if status in EXPERIMENT_TERMINAL:
+                progress.stop_task(self._tasks[run_id])
+        if self._total is not None:
+            progress.update(
+                self._total,
+                completed=done,
+                total=total,
+                status=f"{finished}/{len(runs)} finished",
+            )
+
+
+def _styled(status: str) -> str:
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
+    return f"[{colour[status]}]{status}[/]" if status in colour else status
+
+
+def _sample(n: int, at_most: int) -> list[int]:
+    if n <= at_most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (at_most - 1)) for i in range(at_most)})

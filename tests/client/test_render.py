@@ -1,0 +1,114 @@
+"""What the CLI draws, from API JSON to text (pure)."""
+
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console, RenderableType
+
+from lrlab_client.client import Resource
+from lrlab_client.render import (
+    ProgressView,
+    comparison_table,
+    failures_line,
+    preview_report,
+    result_line,
+    status_table,
+    sweep_metric_rows,
+)
+
+
+def _text(*parts: RenderableType) -> str:
+    console = Console(file=io.StringIO(), width=200, highlight=False)
+    for part in parts:
+        console.print(part)
+    assert isinstance(console.file, io.StringIO)
+    return console.file.getvalue()
+
+
+def _run(status: str, **extra: Any) -> dict[str, Any]:
+    spec = {"training": {"seed": 3}}
+    return {"id": "0123456789ab", "status": status, "scheduler_type": "step", "spec": spec, **extra}
+
+
+def test_result_line_per_status() -> None:
+    result = {
+        "final_val_accuracy": 0.91234,
+        "best_val_accuracy": 0.95,
+        "best_epoch": 4,
+        "train_seconds": 12.34,
+    }
+    assert result_line(_run("succeeded", result=result)) == (
+        "succeeded: final val_accuracy 0.9123, best 0.9500 (epoch 4), 12.3 s"
+    )
+    assert result_line(_run("failed", error="out\n of   memory")) == "failed: out of memory"
+    running = _run("running", progress={"epochs_done": 2, "epochs": 5})
+    assert result_line(running) == "running (2/5 epochs)"
+
+
+def test_comparison_table_ranks_and_marks_failures() -> None:
+    rows = [
+        {
+            "label": "cosine",
+            "runs": 3,
+            "failed": 1,
+            "final_val_accuracy": {"mean": 0.9, "std": 0.01, "ci95": [0.88, 0.92]},
+            "epochs_to_target": {"mean": None},
+        },
+        {"scheduler": {"type": "step"}, "runs": 2, "final_val_accuracy": {"mean": 0.8}},
+    ]
+    text = _text(comparison_table("abc", {"target": 0.97, "rows": rows}))
+    assert "sweep abc · ranked by mean final val_accuracy · target 0.97" in text
+    first, second = (line for line in text.splitlines() if "cosine" in line or "step" in line)
+    assert "3 (1 failed)" in first and "0.9000 ± 0.0100" in first
+    assert "[0.8800, 0.9200]" in first and "not reached" in first
+    assert second.split("│")[1].strip() == "2"
+
+
+def test_status_table_of_a_sweep_and_an_experiment() -> None:
+    sweep = {"id": "s1", "status": "running", "counts": {"queued": 2}, "experiments": ["a", "b"]}
+    text = _text(status_table(Resource("sweep", sweep)))
+    assert "queued 2" in text and "a b" in text
+    run = _run("succeeded", result={"final_val_accuracy": 0.5})
+    text = _text(status_table(Resource("experiment", run)))
+    assert "succeeded: final val_accuracy 0.5000" in text
+    assert '{"type": "step"}' in text
+
+
+def test_sweep_metric_rows_drop_the_sweep_id() -> None:
+    rows, columns = sweep_metric_rows("sweep_id,experiment_id,epoch,lr\ns,e,1,0.1\n")
+    assert columns == ["experiment_id", "epoch", "lr"]
+    assert rows == [{"sweep_id": "s", "experiment_id": "e", "epoch": "1", "lr": "0.1"}]
+
+
+def test_failures_line_names_at_most_five() -> None:
+    bad = [_run("failed", name=f"n{i}") for i in range(7)]
+    line = failures_line(bad, 9)
+    assert line.startswith(
+        "7 of 9 experiment(s) did not succeed: n0: step seed=3 [01234567] failed"
+    )
+    assert line.count("failed") == 5
+
+
+def test_preview_report_samples_twelve_epochs_and_warns() -> None:
+    request = {"scheduler": {"type": "exponential"}, "learning_rate": 0.1}
+    epochs = [0.1 * 0.5**i for i in range(30)]
+    report = preview_report(request, {"epochs": epochs, "warnings": ["lr below 1e-8"]})
+    text = _text(*report)
+    assert text.startswith("exponential: lr 0.1, 30 epochs × 1 steps")
+    assert "max 0.1 · final 1.86265e-10 · 30 steps" in text
+    assert text.rstrip().endswith("warning: lr below 1e-8")
+    table_rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert len(table_rows) == 12
+
+
+def test_progress_off_a_terminal_is_one_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
+    console = Console(file=io.StringIO())  # not a terminal
+    with ProgressView(console) as view:
+        view.update({"e1": _run("queued")})
+        view.update({"e1": _run("queued")})
+        view.update({"e1": _run("failed", error="boom")})
+    assert capsys.readouterr().err.splitlines() == [
+        "step seed=3 [e1]: queued",
+        "step seed=3 [e1]: failed: boom",
+    ]
