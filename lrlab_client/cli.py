@@ -59,6 +59,7 @@ ApiOption = Annotated[
         show_default=True,
     ),
 ]
+IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")]
 IntervalOption = Annotated[
     float, typer.Option("--interval", min=0.05, help="Seconds between polls.", hidden=True)
 ]
@@ -204,7 +205,7 @@ def submit(
 
 @app.command()
 def status(
-    resource_id: Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")],
+    resource_id: IdArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
     api: ApiOption = DEFAULT_API_URL,
 ) -> None:
@@ -219,7 +220,7 @@ def status(
 
 @app.command()
 def watch(
-    resource_id: Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")],
+    resource_id: IdArgument,
     target: Annotated[
         float | None, typer.Option("--target", help="A sweep's val_accuracy target.")
     ] = None,
@@ -237,7 +238,7 @@ def watch(
 
 @app.command()
 def metrics(
-    resource_id: Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")],
+    resource_id: IdArgument,
     as_csv: Annotated[bool, typer.Option("--csv", help="Raw CSV to stdout.")] = False,
     api: ApiOption = DEFAULT_API_URL,
 ) -> None:
@@ -295,7 +296,7 @@ def compare(
 
 @app.command()
 def cancel(
-    resource_id: Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")],
+    resource_id: IdArgument,
     api: ApiOption = DEFAULT_API_URL,
 ) -> None:
     """Cancel a queued or running experiment, or every unfinished member of a sweep."""
