@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -510,13 +509,3 @@ class LrlabClient:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def stat_mean(stat: Any) -> float | None:
-    """The `mean` of a comparison statistic, or None when the API had none."""
-    if not isinstance(stat, Mapping):
-        return None
-    mean = stat.get("mean")
-    if isinstance(mean, int | float) and math.isfinite(mean):
-        return float(mean)
-    return None
