@@ -172,24 +172,14 @@ def record_epoch(
 
 def finish_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: int) -> bool:
     """Mark the attempt's run succeeded with its result summary."""
-    experiment = _owned(session, experiment_id, attempt)
-    if experiment is None:
-        return False
-    close_experiment(session, experiment=experiment, status="succeeded")
-    session.flush()
-    return True
+    return _close_owned(session, experiment_id, attempt, status="succeeded")
 
 
 def fail_experiment(
     session: Session, *, experiment_id: uuid.UUID, attempt: int, error: str
 ) -> bool:
     """Mark the attempt's run failed with its error message."""
-    experiment = _owned(session, experiment_id, attempt)
-    if experiment is None:
-        return False
-    close_experiment(session, experiment=experiment, status="failed", error=error)
-    session.flush()
-    return True
+    return _close_owned(session, experiment_id, attempt, status="failed", error=error)
 
 
 def release_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: int) -> bool:
@@ -276,6 +266,22 @@ def close_experiment(
     experiment.result = _summarise(session, experiment.id)
     experiment.lease_expires_at = None
     experiment.finished_at = func.now()
+
+
+def _close_owned(
+    session: Session,
+    experiment_id: uuid.UUID,
+    attempt: int,
+    *,
+    status: str,
+    error: str | None = None,
+) -> bool:
+    experiment = _owned(session, experiment_id, attempt)
+    if experiment is None:
+        return False
+    close_experiment(session, experiment=experiment, status=status, error=error)
+    session.flush()
+    return True
 
 
 def _give_up(session: Session, experiment: Experiment, max_attempts: int) -> None:

@@ -1,5 +1,6 @@
 """The worker's ledger against the real Postgres: claims, fenced epoch records, finishing."""
 
+import functools
 import threading
 import time
 
@@ -77,21 +78,17 @@ def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:
 def test_duplicate_epoch_violates_uniqueness(db_session: Session) -> None:
     experiment = create_queued(db_session)
     claim(db_session, experiment.id)
-    record_epoch(
+    record = functools.partial(
+        record_epoch,
         db_session,
         experiment_id=experiment.id,
         attempt=1,
         metrics=epoch_metrics(1),
         lease_seconds=60,
     )
+    assert record()
     with pytest.raises(IntegrityError):
-        record_epoch(
-            db_session,
-            experiment_id=experiment.id,
-            attempt=1,
-            metrics=epoch_metrics(1),
-            lease_seconds=60,
-        )
+        record()
 
 
 def test_claim_waits_for_a_short_lock_instead_of_dropping_the_delivery(database: str) -> None:
