@@ -8,7 +8,7 @@ from functools import lru_cache
 from celery import Celery
 
 from models.db import session_scope
-from models.experiments import mark_enqueued
+from models.ledger import mark_enqueued
 from models.settings import get_settings
 
 RUN_EXPERIMENT_TASK = "lrlab.run_experiment"

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Re-exported so that importers of the per-epoch schemas from here keep working.
+from models.metrics import EpochMetrics as EpochMetrics
+from models.metrics import MetricRead as MetricRead
 from models.schedules import SchedulerSpec, build_run
 
 
@@ -112,20 +115,6 @@ class ExperimentPage(BaseModel):
     offset: int
 
 
-class MetricRead(BaseModel):
-    """One epoch's metrics."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    epoch: int
-    lr: float
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-
-
 class MetricList(BaseModel):
     """All epochs of one experiment, ordered by epoch."""
 
@@ -137,16 +126,3 @@ class StepLrList(BaseModel):
 
     epochs: list[list[float]]
     steps: list[float]
-
-
-class EpochMetrics(_Input):
-    """What the worker reports at the end of an epoch."""
-
-    epoch: int = Field(ge=1)
-    lr: float
-    step_lrs: list[float]
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float = Field(ge=0)

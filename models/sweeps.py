@@ -1,90 +1,20 @@
-"""Sweeps: one request expanded into experiments (schedulers × grid points × seeds)."""
+"""Sweeps stored and read: members created from the expanded grid, progress, long metrics."""
 
-import itertools
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
 from models.experiments import cancel_experiment, create_experiment
 from models.idempotency import request_hash, reserve_key
-from models.schedules import SCHEDULER_TYPES, SchedulerSpec
-from models.settings import get_settings
-from models.specs import DatasetSpec, ExperimentCreate, MetricRead, TrainingSpec
+from models.metrics import MetricRead
+from models.sweep_grid import SweepCreate
 from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Metric, Sweep
-
-# Training fields a grid may vary; seeds have their own list.
-GRID_TRAINING_FIELDS = ("learning_rate", "batch_size", "epochs", "optimizer", "momentum")
-GridValue = StrictBool | StrictInt | StrictFloat | StrictStr
-
-
-class SweepBase(BaseModel):
-    """What every member of a sweep shares."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    training: TrainingSpec = TrainingSpec()
-    dataset: DatasetSpec = DatasetSpec()
-
-
-@dataclass(frozen=True)
-class SweepCell:
-    """One expanded member: its configuration label and its full experiment spec."""
-
-    label: str
-    spec: ExperimentCreate
-
-
-class SweepCreate(BaseModel):
-    """A batch of experiments: each scheduler × each grid point × each seed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    name: str | None = Field(default=None, max_length=200)
-    base: SweepBase = SweepBase()
-    schedulers: list[SchedulerSpec] = Field(min_length=1, max_length=200)
-    seeds: list[int] = Field(default=[0], min_length=1, max_length=1000)
-    grid: dict[str, list[GridValue]] = Field(
-        default_factory=dict,
-        description="`<scheduler type>.<parameter>` or `training.<field>` → values to try.",
-    )
-    queue: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Queue the members go to (e.g. `gpu`); default: the API's queue.",
-    )
-
-    _cells: list[SweepCell] = PrivateAttr(default_factory=list)
-
-    @model_validator(mode="after")
-    def _expand(self) -> "SweepCreate":
-        self._cells = _expand(self)
-        return self
-
-    @property
-    def cells(self) -> list[SweepCell]:
-        """The expanded members, in submission order."""
-        return self._cells
 
 
 class SweepCounts(BaseModel):
@@ -245,12 +175,6 @@ def sweep_read(session: Session, sweep: Sweep) -> SweepRead:
     )
 
 
-SWEEP_METRIC_FIELDS = (
-    "sweep", "experiment", "label", "seed", "status", "epoch",
-    "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds",
-)  # fmt: skip
-
-
 class SweepMetricRow(MetricRead):
     """One member's epoch, in the long format of `GET /sweeps/<id>/metrics`."""
 
@@ -259,6 +183,13 @@ class SweepMetricRow(MetricRead):
     label: str
     seed: int
     status: str
+
+
+# CSV columns: which member first, then the epoch's metrics.
+SWEEP_METRIC_FIELDS = (
+    *(f for f in SweepMetricRow.model_fields if f not in MetricRead.model_fields),
+    *MetricRead.model_fields,
+)
 
 
 def sweep_metric_rows(session: Session, *, sweep_id: uuid.UUID) -> list[SweepMetricRow]:
@@ -277,13 +208,7 @@ def sweep_metric_rows(session: Session, *, sweep_id: uuid.UUID) -> list[SweepMet
             label=e.label or e.scheduler_type,
             seed=e.spec["training"]["seed"],
             status=e.status,
-            epoch=m.epoch,
-            lr=m.lr,
-            loss=m.loss,
-            accuracy=m.accuracy,
-            val_loss=m.val_loss,
-            val_accuracy=m.val_accuracy,
-            seconds=m.seconds,
+            **{name: getattr(m, name) for name in MetricRead.model_fields},
         )
         for e, m in rows
     ]
@@ -297,124 +222,3 @@ def _member_ids(session: Session, sweep_id: uuid.UUID) -> list[uuid.UUID]:
             .order_by(Experiment.created_at)
         )
     )
-
-
-def _expand(sweep: SweepCreate) -> list[SweepCell]:
-    """Validate the grid and expand the sweep; every cell is validated before any is stored."""
-    errors = _grid_errors(sweep)
-    if len(set(sweep.seeds)) != len(sweep.seeds):
-        errors.append("`seeds` must not repeat a seed")
-    if any(not 0 <= s <= 2**31 - 1 for s in sweep.seeds):
-        errors.append("`seeds` must be in 0..2147483647")
-    if errors:
-        raise ValueError("; ".join(errors))
-    training_keys = [k for k in sweep.grid if k.startswith("training.")]
-    configs: list[tuple[str, ExperimentCreate]] = []
-    for index, scheduler in enumerate(sweep.schedulers):
-        scheduler_keys = [k for k in sweep.grid if k.split(".", 1)[0] == scheduler.type]
-        keys = scheduler_keys + training_keys
-        for values in itertools.product(*(sweep.grid[k] for k in keys)):
-            point = dict(zip(keys, values, strict=True))
-            scheduler_doc = scheduler.model_dump() | {
-                k.split(".", 1)[1]: v for k, v in point.items() if k in scheduler_keys
-            }
-            overrides = {k.split(".", 1)[1]: v for k, v in point.items() if k in training_keys}
-            try:
-                spec = ExperimentCreate.model_validate(
-                    {
-                        "name": sweep.name,
-                        "scheduler": scheduler_doc,
-                        "training": sweep.base.training.model_dump() | overrides,
-                        "dataset": sweep.base.dataset.model_dump(),
-                    }
-                )
-            except ValidationError as exc:
-                where = f"schedulers[{index}]" + (f" with {point}" if point else "")
-                errors.extend(f"{where}: {_first_line(e)}" for e in exc.errors())
-                continue
-            varied = [k.split(".", 1)[1] for k in scheduler_keys]
-            configs.append((_label(spec.scheduler, overrides, varied=varied), spec))
-    if errors:
-        raise ValueError("; ".join(errors[:20]))
-    labels = Counter(label for label, _ in configs)
-    repeated = [label for label, n in labels.items() if n > 1]
-    if repeated:
-        raise ValueError(f"the sweep repeats a configuration: {', '.join(repeated)}")
-    limit = get_settings().sweep_max_experiments
-    total = len(configs) * len(sweep.seeds)
-    if total > limit:
-        raise ValueError(
-            f"the sweep expands to {total} experiments, more than the limit of {limit} "
-            "(LRLAB_SWEEP_MAX_EXPERIMENTS)"
-        )
-    return [
-        SweepCell(
-            label=label,
-            spec=spec.model_copy(
-                update={"training": spec.training.model_copy(update={"seed": seed})}
-            ),
-        )
-        for label, spec in configs
-        for seed in sweep.seeds
-    ]
-
-
-def _grid_errors(sweep: SweepCreate) -> list[str]:
-    types = {s.type: type(s) for s in sweep.schedulers}
-    errors = []
-    for key, values in sweep.grid.items():
-        scope, _, param = key.partition(".")
-        if not values:
-            errors.append(f"grid key `{key}` needs at least one value")
-        if len(values) > 100:
-            errors.append(f"grid key `{key}` has {len(values)} values, at most 100 are allowed")
-        if not param:
-            errors.append(
-                f"grid key `{key}` must be `<scheduler type>.<parameter>` or `training.<field>`"
-            )
-        elif scope == "training":
-            if param not in GRID_TRAINING_FIELDS:
-                allowed = ", ".join(GRID_TRAINING_FIELDS)
-                errors.append(f"grid key `{key}`: `training.{param}` is not one of {allowed}")
-        elif scope not in SCHEDULER_TYPES:
-            errors.append(f"grid key `{key}`: unknown scheduler type `{scope}`")
-        elif scope not in types:
-            errors.append(f"grid key `{key}`: the sweep has no `{scope}` scheduler")
-        elif param == "type" or param not in types[scope].model_fields:
-            errors.append(f"grid key `{key}`: `{scope}` has no parameter `{param}`")
-    return errors
-
-
-def _label(scheduler: BaseModel, training: dict[str, Any], *, varied: Sequence[str]) -> str:
-    # Non-default parameters, plus every parameter the grid varies (even at its default).
-    full = scheduler.model_dump(mode="json")
-    params = scheduler.model_dump(mode="json", exclude_defaults=True, exclude={"type"})
-    params |= {k: full[k] for k in varied if k not in params}
-    if params.get("interval") == getattr(scheduler, "default_interval", None):
-        del params["interval"]
-    inner = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-    kind = str(getattr(scheduler, "type"))  # noqa: B009 - every scheduler spec has `type`
-    label = f"{kind}({inner})" if inner else kind
-    if training:
-        label += " " + " ".join(f"{k}={_short(v)}" for k, v in training.items())
-    return label[:500]
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_short(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return _label_dict(value)
-    return str(value)
-
-
-def _label_dict(doc: dict[str, Any]) -> str:
-    inner = ", ".join(f"{k}={_short(v)}" for k, v in doc.items() if k != "type")
-    return f"{doc.get('type', '')}({inner})"
-
-
-def _first_line(error: Any) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ()))
-    return f"{loc}: {error.get('msg', '')}" if loc else str(error.get("msg", ""))

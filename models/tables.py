@@ -128,7 +128,8 @@ class Metric(Base):
     val_loss: Mapped[float] = mapped_column(Float)
     val_accuracy: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
-    # The lr of every optimizer step of the epoch, read back from the optimizer.
+    # The lr of every optimizer step of the epoch: the engine's optimizer applies the lr the
+    # schedule gives it, and reports that value.
     # Deferred: hundreds of values per epoch that only GET /experiments/<id>/lr needs.
     step_lrs: Mapped[list[float]] = mapped_column(ARRAY(Float), deferred=True)
     attempt: Mapped[int] = mapped_column(Integer)

@@ -5,8 +5,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.experiments import claim_group, create_experiment
-from models.specs import EpochMetrics, ExperimentCreate
+from models.experiments import create_experiment
+from models.ledger import claim_group
+from models.metrics import EpochMetrics
+from models.specs import ExperimentCreate
 from models.tables import Experiment
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from models.db import session_scope
-from models.experiments import expire_leases, queued_count, unsignalled_queued
 from models.idempotency import purge_expired_keys
+from models.ledger import expire_leases, queued_count, unsignalled_queued
 from models.queue import broker_queue_length, publish
 from models.settings import get_settings
 

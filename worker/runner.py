@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models.db import session_scope
-from models.experiments import (
+from models.ledger import (
     Claim,
     claim_group,
     fail_experiment,

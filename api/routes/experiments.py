@@ -17,14 +17,8 @@ from models.experiments import (
     list_step_lrs,
     submit_experiment,
 )
-from models.specs import (
-    ExperimentCreate,
-    ExperimentPage,
-    ExperimentRead,
-    MetricList,
-    MetricRead,
-    StepLrList,
-)
+from models.metrics import MetricRead
+from models.specs import ExperimentCreate, ExperimentPage, ExperimentRead, MetricList, StepLrList
 from models.tables import STATUSES
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])

@@ -10,9 +10,9 @@ from api.dispatch import commit_and_enqueue
 from api.responses import csv_response, mark_replay
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
+from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
-    SweepCreate,
     SweepPage,
     SweepRead,
     cancel_sweep,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.experiments import record_epoch
+from models.ledger import record_epoch
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
 

@@ -1,73 +1,75 @@
-"""Sweep expansion: every cell is validated before anything is stored."""
-
-from typing import Any
+"""Sweeps stored and read against the real Postgres, each test rolled back."""
 
 import pytest
-from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
-from models.settings import get_settings
-from models.sweeps import SweepCreate
+from models.errors import ConflictError
+from models.ledger import record_epoch
+from models.metrics import MetricRead
+from models.sweep_grid import SweepCreate
+from models.sweeps import (
+    SWEEP_METRIC_FIELDS,
+    cancel_sweep,
+    submit_sweep,
+    sweep_metric_rows,
+    sweep_read,
+)
+from tests.factories import claim, epoch_metrics
 
-
-def _sweep(**overrides: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
+SWEEP = SweepCreate.model_validate(
+    {
         "name": "s",
         "base": {"training": {"epochs": 2, "batch_size": 64}, "dataset": {"train_samples": 512}},
         "schedulers": [{"type": "constant"}, {"type": "step", "step_size": 1, "gamma": 0.5}],
-        "seeds": [0, 1],
+        "seeds": [0, 7],
     }
-    doc.update(overrides)
-    return doc
-
-
-def test_expands_schedulers_grid_and_seeds() -> None:
-    sweep = SweepCreate.model_validate(_sweep(grid={"step.gamma": [0.5, 0.1]}))
-    labels = [c.label for c in sweep.cells]
-    assert labels == [
-        "constant", "constant",
-        "step(step_size=1, gamma=0.5)", "step(step_size=1, gamma=0.5)",
-        "step(step_size=1, gamma=0.1)", "step(step_size=1, gamma=0.1)",
-    ]  # fmt: skip
-    assert [c.spec.training.seed for c in sweep.cells] == [0, 1] * 3
-    assert all(c.spec.training.epochs == 2 for c in sweep.cells)
-    assert sweep.cells[4].spec.scheduler.model_dump()["gamma"] == 0.1
-
-
-def test_training_grid_applies_to_every_scheduler() -> None:
-    sweep = SweepCreate.model_validate(
-        _sweep(seeds=[3], grid={"training.learning_rate": [0.01, 0.001]})
-    )
-    assert len(sweep.cells) == 4
-    assert sweep.cells[0].label == "constant learning_rate=0.01"
-    assert {c.spec.training.learning_rate for c in sweep.cells} == {0.01, 0.001}
-
-
-@pytest.mark.parametrize(
-    ("overrides", "fragment"),
-    [
-        ({"grid": {"cosine.t_max": [5]}}, "no `cosine` scheduler"),
-        ({"grid": {"step.bogus": [1]}}, "has no parameter `bogus`"),
-        ({"grid": {"warp.x": [1]}}, "unknown scheduler type"),
-        ({"grid": {"training.seed": [1]}}, "training.seed"),
-        ({"grid": {"step.step_size": [1, 0]}}, "step_size"),
-        ({"seeds": [1, 1]}, "repeat"),
-        ({"schedulers": [{"type": "constant"}, {"type": "constant"}]}, "repeats a configuration"),
-        ({"schedulers": []}, "at least 1"),
-    ],
 )
-def test_one_bad_cell_rejects_the_sweep(overrides: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        SweepCreate.model_validate(_sweep(**overrides))
-    assert fragment in str(info.value)
 
 
-def test_size_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LRLAB_SWEEP_MAX_EXPERIMENTS", "3")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(ValidationError) as info:
-            SweepCreate.model_validate(_sweep())
-        assert "expands to 4 experiments, more than the limit of 3" in str(info.value)
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+def test_submit_stores_every_member_and_a_repeated_key_returns_them(db_session: Session) -> None:
+    row, members, created = submit_sweep(
+        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key="k1", key_ttl_hours=24
+    )
+    assert created and len(members) == 4
+    read = sweep_read(db_session, row)
+    assert read.status == "queued" and read.counts.queued == 4 and read.experiments == members
+    again, same, created_again = submit_sweep(
+        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key="k1", key_ttl_hours=24
+    )
+    assert not created_again and again.id == row.id and same == members
+
+
+def test_metric_rows_name_the_member_then_copy_the_epoch(db_session: Session) -> None:
+    row, members, _ = submit_sweep(
+        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key=None, key_ttl_hours=24
+    )
+    claim(db_session, members[1])
+    recorded = epoch_metrics(1, lr=0.02, seconds=1.5)
+    assert record_epoch(
+        db_session, experiment_id=members[1], attempt=1, metrics=recorded, lease_seconds=60
+    )
+    (only,) = sweep_metric_rows(db_session, sweep_id=row.id)
+    assert (only.sweep, only.experiment, only.label, only.seed, only.status) == (
+        row.id,
+        members[1],
+        "constant",
+        7,
+        "running",
+    )
+    assert MetricRead.model_validate(only.model_dump(include=set(MetricRead.model_fields))) == (
+        MetricRead.model_validate(recorded.model_dump(exclude={"step_lrs"}))
+    )
+    assert SWEEP_METRIC_FIELDS[:5] == ("sweep", "experiment", "label", "seed", "status")
+    assert SWEEP_METRIC_FIELDS[5:] == tuple(MetricRead.model_fields)
+
+
+def test_cancel_stops_pending_members_once(db_session: Session) -> None:
+    row, members, _ = submit_sweep(
+        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key=None, key_ttl_hours=24
+    )
+    claim(db_session, members[0])
+    cancel_sweep(db_session, sweep_id=row.id)
+    read = sweep_read(db_session, row)
+    assert read.status == "cancelled" and read.counts.cancelled == 4
+    with pytest.raises(ConflictError, match="already cancelled"):
+        cancel_sweep(db_session, sweep_id=row.id)

@@ -1,0 +1,73 @@
+"""Sweep expansion: every cell is validated before anything is stored."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from models.settings import get_settings
+from models.sweep_grid import SweepCreate
+
+
+def _sweep(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "s",
+        "base": {"training": {"epochs": 2, "batch_size": 64}, "dataset": {"train_samples": 512}},
+        "schedulers": [{"type": "constant"}, {"type": "step", "step_size": 1, "gamma": 0.5}],
+        "seeds": [0, 1],
+    }
+    doc.update(overrides)
+    return doc
+
+
+def test_expands_schedulers_grid_and_seeds() -> None:
+    sweep = SweepCreate.model_validate(_sweep(grid={"step.gamma": [0.5, 0.1]}))
+    labels = [c.label for c in sweep.cells]
+    assert labels == [
+        "constant", "constant",
+        "step(step_size=1, gamma=0.5)", "step(step_size=1, gamma=0.5)",
+        "step(step_size=1, gamma=0.1)", "step(step_size=1, gamma=0.1)",
+    ]  # fmt: skip
+    assert [c.spec.training.seed for c in sweep.cells] == [0, 1] * 3
+    assert all(c.spec.training.epochs == 2 for c in sweep.cells)
+    assert sweep.cells[4].spec.scheduler.model_dump()["gamma"] == 0.1
+
+
+def test_training_grid_applies_to_every_scheduler() -> None:
+    sweep = SweepCreate.model_validate(
+        _sweep(seeds=[3], grid={"training.learning_rate": [0.01, 0.001]})
+    )
+    assert len(sweep.cells) == 4
+    assert sweep.cells[0].label == "constant learning_rate=0.01"
+    assert {c.spec.training.learning_rate for c in sweep.cells} == {0.01, 0.001}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"grid": {"cosine.t_max": [5]}}, "no `cosine` scheduler"),
+        ({"grid": {"step.bogus": [1]}}, "has no parameter `bogus`"),
+        ({"grid": {"warp.x": [1]}}, "unknown scheduler type"),
+        ({"grid": {"training.seed": [1]}}, "training.seed"),
+        ({"grid": {"step.step_size": [1, 0]}}, "step_size"),
+        ({"seeds": [1, 1]}, "repeat"),
+        ({"schedulers": [{"type": "constant"}, {"type": "constant"}]}, "repeats a configuration"),
+        ({"schedulers": []}, "at least 1"),
+    ],
+)
+def test_one_bad_cell_rejects_the_sweep(overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        SweepCreate.model_validate(_sweep(**overrides))
+    assert fragment in str(info.value)
+
+
+def test_size_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LRLAB_SWEEP_MAX_EXPERIMENTS", "3")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValidationError) as info:
+            SweepCreate.model_validate(_sweep())
+        assert "expands to 4 experiments, more than the limit of 3" in str(info.value)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
