@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tests.worker.fused import STEPS, config, train
-from worker.checkpoint import decode_checkpoint, encode_checkpoint
+from worker import engine
+from worker.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
 from worker.datasets import Dataset
 from worker.engine import train_members
-from worker.members import EpochReport, MemberState, TrainingError
+from worker.members import EpochReport, MemberConfig, MemberState, TrainingError
 from worker.network import initial_weights
 
 pytestmark = pytest.mark.usefixtures("one_stack")
@@ -91,3 +92,19 @@ def test_checkpoint_of_another_optimizer_is_refused(synthetic: Dataset) -> None:
     blob = train([config("plateau")], synthetic)["plateau"][0].checkpoint
     with pytest.raises(TrainingError, match="optimizer"):
         train([config("step-sgd", resume=blob)], synthetic)
+
+
+def test_a_resumed_members_checkpoint_is_read_once(
+    synthetic: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = train([config("plateau"), config("cyclic")], synthetic)
+    reads: list[str] = []
+
+    def counting(cfg: MemberConfig, blob: bytes, features: int) -> Checkpoint:
+        reads.append(cfg.key)
+        return decode_checkpoint(cfg, blob, features)
+
+    monkeypatch.setattr(engine, "decode_checkpoint", counting)
+    resumed = [config(n, resume=first[n][1].checkpoint) for n in ("plateau", "cyclic")]
+    train(resumed, synthetic)
+    assert sorted(reads) == ["cyclic", "plateau"]

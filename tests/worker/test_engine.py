@@ -36,13 +36,15 @@ def data() -> Dataset:
     return _tiny_dataset()
 
 
-def _run(scheduler: dict[str, Any], base_lr: float, steps: int = STEPS) -> ScheduleRun:
+def _run(
+    scheduler: dict[str, Any], base_lr: float, *, steps: int = STEPS, epochs: int = 3
+) -> ScheduleRun:
     spec = ExperimentCreate.model_validate({"scheduler": scheduler}).scheduler
-    return build_run(spec, base_lr=base_lr, epochs=3, steps_per_epoch=steps)
+    return build_run(spec, base_lr=base_lr, epochs=epochs, steps_per_epoch=steps)
 
 
-def _halving(base_lr: float, steps: int = STEPS) -> ScheduleRun:
-    return _run({"type": "step", "step_size": 1, "gamma": 0.5}, base_lr, steps)
+def _halving(base_lr: float, *, steps: int = STEPS, epochs: int = 3) -> ScheduleRun:
+    return _run({"type": "step", "step_size": 1, "gamma": 0.5}, base_lr, steps=steps, epochs=epochs)
 
 
 def _cosine_steps(base_lr: float) -> ScheduleRun:
@@ -141,8 +143,8 @@ def test_callback_returning_false_stops_only_that_member(data: Dataset) -> None:
         return not (report.key == "a" and report.metrics.epoch == 2)
 
     members = [
-        _member(_halving(1e-2), key="a", epochs=4),
-        _member(_halving(1e-2), key="b", epochs=4),
+        _member(_halving(1e-2, epochs=4), key="a", epochs=4),
+        _member(_halving(1e-2, epochs=4), key="b", epochs=4),
     ]
     train_members(members, data, on_epoch=on_epoch)
     # Fused: both train side by side; a's reports end with the epoch its callback refused.
