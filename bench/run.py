@@ -132,7 +132,8 @@ def engine_in_process(data: Any) -> dict[int, float]:
     """The engine alone (no service): s/epoch of a group of 1, 4 and 12, compile excluded."""
     from models.schedules import build_run
     from models.specs import ExperimentCreate
-    from worker.engine import MemberConfig, max_stack, train_group, warm_up
+    from worker.engine import max_stack, train_members, warm_up
+    from worker.members import MemberConfig
 
     spec = ExperimentCreate.model_validate({"scheduler": {"type": "constant"}}).scheduler
     epochs = 4
@@ -153,7 +154,7 @@ def engine_in_process(data: Any) -> dict[int, float]:
             for i in range(size)
         ]
         started = time.perf_counter()
-        train_group(members, data, on_epoch=lambda r: True)
+        train_members(members, data, on_epoch=lambda r: True)
         per_epoch[size] = (time.perf_counter() - started) / epochs
     say(
         f"engine in-process (max stack {max_stack()} members), Adam, s per epoch of the group "

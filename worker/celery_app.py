@@ -32,8 +32,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # One message at a time: a training run occupies the whole worker.
         "worker_prefetch_multiplier": 1,
         "task_ignore_result": True,
-        # Redis hands an unacked message out again after this; longer than a lease, so that a
-        # live run (whose lease a heartbeat renews) is not delivered twice in normal operation.
+        # Redis hands an unacked message out again after this, even while its run is alive: a
+        # run longer than this is delivered twice. The second delivery finds the experiment
+        # no longer queued and does nothing.
         "broker_transport_options": {"visibility_timeout": max(3 * settings.lease_seconds, 300)},
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
@@ -50,7 +51,7 @@ def _configure(sender: Celery, **_: Any) -> None:
 @worker_ready.connect
 def _ready(**_: Any) -> None:
     # TensorFlow loads here, in the worker process, never at import of this module.
-    from worker.engine import describe_device
+    from worker.backend import describe_device
 
     settings = get_settings()
     log.info("worker ready, training on %s", describe_device())
@@ -83,5 +84,5 @@ def _warm_up(settings: Settings) -> None:
         batch_size=TrainingSpec().batch_size,
         n_train=data.info.train_samples,
         n_val=data.info.val_samples,
-        group_size=settings.group_size,
+        claim_size=settings.group_size,
     )

@@ -1,9 +1,9 @@
-"""The seed tutorial's network, its optimizers, and the same network stacked M times (keras.ops)."""
+"""The seed tutorial's network, and the same network stacked M times with its optimizers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import keras
 import numpy as np
@@ -32,18 +32,6 @@ def build_model(*, seed: int, input_features: int = INPUT_FEATURES) -> keras.Mod
         ],
         name="seed_mlp",
     )
-
-
-def build_optimizer(
-    *, name: Literal["adam", "sgd"], learning_rate: float, momentum: float
-) -> keras.optimizers.Optimizer:
-    """Build a Keras optimizer with a plain float lr, so the engine can assign it every step."""
-    lr = float(learning_rate)
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate=lr)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=float(momentum))
-    raise ValueError(f"unknown optimizer {name!r}; expected 'adam' or 'sgd'")
 
 
 def initial_weights(*, seed: int, input_features: int = INPUT_FEATURES) -> list[np.ndarray]:

@@ -1,8 +1,9 @@
 """Glue between the ledger and the training engine: claim, train, record every epoch.
 
-A task claims its experiment plus compatible queued ones (a fused group), keeps their leases
-alive from a heartbeat thread, and commits each epoch with its checkpoint. Every write names
-the attempt that claimed the run, so a worker that lost its lease cannot overwrite newer work.
+A task claims its experiment plus compatible queued ones (its claims, trained fused), keeps
+their leases alive from a heartbeat thread, and commits each epoch with its checkpoint. Every
+write names the attempt that claimed the run, so a worker that lost its lease cannot overwrite
+newer work.
 """
 
 import functools
@@ -32,9 +33,9 @@ from models.ledger import (
 from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
-from models.specs import EpochMetrics
 from worker.datasets import load_dataset
-from worker.engine import EpochReport, MemberConfig, TrainingError, train_group
+from worker.engine import train_members
+from worker.members import EpochReport, MemberConfig, TrainingError
 from worker.shutdown import stop_requested
 
 log = logging.getLogger("lrlab.worker")
@@ -42,13 +43,15 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Member:
+class _Claimed:
+    """One claimed experiment and how its training ended."""
+
     claim: Claim
     outcome: str = "running"  # running → done | stopped | released | failed
     started: float = field(default_factory=time.monotonic)
 
 
-def run_experiment(experiment_id: uuid.UUID) -> None:
+def claim_and_train(experiment_id: uuid.UUID) -> None:
     """Claim the experiment (and compatible queued ones) and train them to the end."""
     settings = get_settings()
 
@@ -66,7 +69,7 @@ def run_experiment(experiment_id: uuid.UUID) -> None:
     if not claims:
         log.info("experiment %s is not waiting for a worker; nothing to do", experiment_id)
         return
-    members = {c.experiment_id: _Member(c) for c in claims}
+    claimed = {c.experiment_id: _Claimed(c) for c in claims}
     log.info(
         "claimed %d experiment(s): %s",
         len(claims),
@@ -74,30 +77,30 @@ def run_experiment(experiment_id: uuid.UUID) -> None:
     )
     stop_heartbeat = threading.Event()
     heartbeat = threading.Thread(
-        target=_heartbeat, args=(members, settings, stop_heartbeat), daemon=True
+        target=_heartbeat, args=(claimed, settings, stop_heartbeat), daemon=True
     )
     heartbeat.start()
     try:
-        _train(members, settings)
+        _train(claimed, settings)
     except Exception as exc:
-        log.exception("training of %d experiment(s) failed", len(members))
-        for member in members.values():
-            if member.outcome == "running":
-                _fail(member, f"{type(exc).__name__}: {exc}")
+        log.exception("training of %d experiment(s) failed", len(claimed))
+        for run in claimed.values():
+            if run.outcome == "running":
+                _record_failure(run, f"{type(exc).__name__}: {exc}")
     finally:
         stop_heartbeat.set()
         # A beat stuck on a dead connection must not hold the results hostage: it is a daemon.
         heartbeat.join(timeout=max(1.0, settings.lease_seconds / 2))
-    for member in members.values():
-        if member.outcome in ("running", "done"):
-            with_db_retry(functools.partial(_finish, member), what="finish")
-    released = [m.claim.experiment_id for m in members.values() if m.outcome == "released"]
+    for run in claimed.values():
+        if run.outcome in ("running", "done"):
+            with_db_retry(functools.partial(_finish, run), what="finish")
+    released = [r.claim.experiment_id for r in claimed.values() if r.outcome == "released"]
     # Ring the doorbell again so another worker resumes them without waiting for a lease.
     publish(released, queue=claims[0].queue)
 
 
-def _train(members: dict[uuid.UUID, _Member], settings: Settings) -> None:
-    lead = next(iter(members.values())).claim.spec
+def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
+    lead = next(iter(claimed.values())).claim.spec
     data = load_dataset(
         lead.dataset.name, train_samples=lead.dataset.train_samples, mnist_path=settings.mnist_path
     )
@@ -105,7 +108,7 @@ def _train(members: dict[uuid.UUID, _Member], settings: Settings) -> None:
 
     def setup() -> dict[uuid.UUID, bytes | None]:
         with session_scope() as session:
-            for m in members.values():
+            for m in claimed.values():
                 if not record_dataset(
                     session,
                     experiment_id=m.claim.experiment_id,
@@ -117,12 +120,12 @@ def _train(members: dict[uuid.UUID, _Member], settings: Settings) -> None:
                 m.claim.experiment_id: resume_point(session, experiment_id=m.claim.experiment_id)
                 if m.claim.epochs_done
                 else None
-                for m in members.values()
+                for m in claimed.values()
             }
 
     resumes = with_db_retry(setup, what="setup")
     configs = []
-    for experiment_id, m in members.items():
+    for experiment_id, m in claimed.items():
         if m.outcome != "running":
             continue
         spec = m.claim.spec
@@ -148,92 +151,82 @@ def _train(members: dict[uuid.UUID, _Member], settings: Settings) -> None:
             log.info("experiment %s resumes after epoch %d", experiment_id, m.claim.epochs_done)
 
     def on_epoch(report: EpochReport) -> bool:
-        member = members[uuid.UUID(report.key)]
-        if not with_db_retry(lambda: _record(member, report, settings), what="epoch commit"):
-            member.outcome = "stopped"  # cancelled, or another attempt owns it now
+        run = claimed[uuid.UUID(report.key)]
+        if not with_db_retry(lambda: _record(run, report, settings), what="epoch commit"):
+            run.outcome = "stopped"  # cancelled, or another attempt owns it now
             return False
-        if report.epoch >= member.claim.spec.training.epochs:
-            member.outcome = "done"
+        if report.metrics.epoch >= run.claim.spec.training.epochs:
+            run.outcome = "done"
             return True
         if stop_requested():
-            with_db_retry(lambda: _release(member), what="release")
+            with_db_retry(lambda: _release(run), what="release")
             return False
-        if time.monotonic() - member.started > settings.experiment_time_limit_seconds:
-            _fail(member, f"exceeded the time limit of {settings.experiment_time_limit_seconds}s")
+        if time.monotonic() - run.started > settings.experiment_time_limit_seconds:
+            limit = settings.experiment_time_limit_seconds
+            _record_failure(run, f"exceeded the time limit of {limit}s")
             return False
         return True
 
     def on_failure(key: str, error: TrainingError) -> None:
-        _fail(members[uuid.UUID(key)], str(error))
+        _record_failure(claimed[uuid.UUID(key)], str(error))
 
     if configs:
-        train_group(configs, data, on_epoch=on_epoch, on_failure=on_failure)
+        train_members(configs, data, on_epoch=on_epoch, on_failure=on_failure)
 
 
-def _record(member: _Member, report: EpochReport, settings: Settings) -> bool:
+def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
     with session_scope() as session:
         return record_epoch(
             session,
-            experiment_id=member.claim.experiment_id,
-            attempt=member.claim.attempt,
-            metrics=EpochMetrics(
-                epoch=report.epoch,
-                lr=report.lr,
-                step_lrs=report.step_lrs,
-                loss=report.loss,
-                accuracy=report.accuracy,
-                val_loss=report.val_loss,
-                val_accuracy=report.val_accuracy,
-                seconds=report.seconds,
-            ),
+            experiment_id=run.claim.experiment_id,
+            attempt=run.claim.attempt,
+            metrics=report.metrics,
             lease_seconds=settings.lease_seconds,
             checkpoint=report.checkpoint or None,
         )
 
 
-def _release(member: _Member) -> None:
+def _release(run: _Claimed) -> None:
     with session_scope() as session:
         if release_experiment(
-            session, experiment_id=member.claim.experiment_id, attempt=member.claim.attempt
+            session, experiment_id=run.claim.experiment_id, attempt=run.claim.attempt
         ):
-            member.outcome = "released"
-            log.info("experiment %s handed back after a checkpoint", member.claim.experiment_id)
+            run.outcome = "released"
+            log.info("experiment %s handed back after a checkpoint", run.claim.experiment_id)
 
 
-def _fail(member: _Member, error: str) -> None:
-    member.outcome = "failed"
+def _record_failure(run: _Claimed, error: str) -> None:
+    run.outcome = "failed"
 
     def write() -> None:
         with session_scope() as session:
             fail_experiment(
                 session,
-                experiment_id=member.claim.experiment_id,
-                attempt=member.claim.attempt,
+                experiment_id=run.claim.experiment_id,
+                attempt=run.claim.attempt,
                 error=error,
             )
 
     with_db_retry(write, what="fail")
-    log.warning("experiment %s failed: %s", member.claim.experiment_id, error)
+    log.warning("experiment %s failed: %s", run.claim.experiment_id, error)
 
 
-def _finish(member: _Member) -> None:
+def _finish(run: _Claimed) -> None:
     with session_scope() as session:
-        finish_experiment(
-            session, experiment_id=member.claim.experiment_id, attempt=member.claim.attempt
-        )
-    log.info("experiment %s succeeded", member.claim.experiment_id)
+        finish_experiment(session, experiment_id=run.claim.experiment_id, attempt=run.claim.attempt)
+    log.info("experiment %s succeeded", run.claim.experiment_id)
 
 
 def _heartbeat(
-    members: dict[uuid.UUID, _Member], settings: Settings, stop: threading.Event
+    claimed: dict[uuid.UUID, _Claimed], settings: Settings, stop: threading.Event
 ) -> None:
-    """Renew the group's leases until training ends; a missed beat only shortens a lease."""
+    """Renew the claims' leases until training ends; a missed beat only shortens a lease."""
     interval = max(1.0, settings.lease_seconds / 4)
     while not stop.wait(interval):
         held = [
-            (m.claim.experiment_id, m.claim.attempt)
-            for m in members.values()
-            if m.outcome == "running"
+            (r.claim.experiment_id, r.claim.attempt)
+            for r in claimed.values()
+            if r.outcome == "running"
         ]
         try:
             with session_scope() as session:

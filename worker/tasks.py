@@ -10,6 +10,6 @@ from worker.celery_app import app
 def run_experiment(experiment_id: str) -> None:
     """Train one experiment, if it is still waiting for a worker."""
     # Imported here so that TensorFlow loads only inside the worker process.
-    from worker.runner import run_experiment as run
+    from worker.runner import claim_and_train
 
-    run(uuid.UUID(experiment_id))
+    claim_and_train(uuid.UUID(experiment_id))

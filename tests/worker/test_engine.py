@@ -1,23 +1,22 @@
-"""The training engine on a tiny learnable dataset, with fake schedules."""
+"""The training engine on a tiny learnable dataset: reports, callbacks, failures and cohorts."""
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import keras
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from models.schedules import ScheduleRun, build_run
+from models.specs import ExperimentCreate
+from tests.worker import fused
 from worker.datasets import Dataset, DatasetInfo
-from worker.engine import (
-    EpochReport,
-    MemberConfig,
-    TrainingError,
-    describe_device,
-    train_group,
-)
-from worker.network import build_model, build_optimizer, initial_weights
+from worker.engine import train_members
+from worker.members import METRIC_NAMES, EpochReport, MemberConfig, Schedule, TrainingError
+from worker.network import build_model
 
 N_TRAIN, N_VAL, BATCH = 200, 56, 32
 STEPS = math.ceil(N_TRAIN / BATCH)  # 7, the last batch partial (8 rows)
@@ -37,44 +36,47 @@ def data() -> Dataset:
     return _tiny_dataset()
 
 
-@dataclass
-class CosineSteps:
-    """Per-step cosine decay over the whole run."""
+def _run(
+    scheduler: dict[str, Any], base_lr: float, *, steps: int = STEPS, epochs: int = 3
+) -> ScheduleRun:
+    spec = ExperimentCreate.model_validate({"scheduler": scheduler}).scheduler
+    return build_run(spec, base_lr=base_lr, epochs=epochs, steps_per_epoch=steps)
 
-    base: float
-    epochs: int
-    steps: int = STEPS
-    interval: Literal["epoch", "step"] = "step"
-    monitor: str | None = None
 
-    def epoch_lrs(self, epoch: int) -> npt.NDArray[np.float64]:
-        t = (epoch * self.steps + np.arange(self.steps)) / (self.epochs * self.steps)
-        return self.base * 0.5 * (1 + np.cos(np.pi * t))
+def _halving(base_lr: float, *, steps: int = STEPS, epochs: int = 3) -> ScheduleRun:
+    return _run({"type": "step", "step_size": 1, "gamma": 0.5}, base_lr, steps=steps, epochs=epochs)
 
-    def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        pass
+
+def _cosine_steps(base_lr: float) -> ScheduleRun:
+    """Per-step cosine decay over the whole run (3 epochs)."""
+    return _run({"type": "cosine", "t_max": 3 * STEPS, "interval": "step"}, base_lr)
 
 
 @dataclass
 class HalveEveryEpoch:
-    """Plateau-like: the next epoch's lr depends on what end_epoch was told."""
+    """Plateau-like: the next epoch's lr depends on what end_epoch was told; records it."""
 
     lr: float
-    steps: int = STEPS
     interval: Literal["epoch", "step"] = "epoch"
     monitor: str | None = "val_loss"
     seen: list[dict[str, float]] = field(default_factory=list)
 
     def epoch_lrs(self, epoch: int) -> npt.NDArray[np.float64]:
-        return np.full(self.steps, self.lr)
+        return np.full(STEPS, self.lr)
 
     def end_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.seen.append(dict(metrics))
         if metrics["val_loss"] > 0:
             self.lr /= 2
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr}
 
-def _member(schedule: object, **over: object) -> MemberConfig:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.lr = state["lr"]
+
+
+def _member(schedule: Schedule, **over: object) -> MemberConfig:
     fields: dict[str, object] = {
         "key": "m",
         "epochs": 3,
@@ -96,16 +98,16 @@ def _train(members: list[MemberConfig], data: Dataset, stop_after: int = 0) -> l
         reports.append(report)
         return not (stop_after and report.epoch >= stop_after)
 
-    train_group(members, data, on_epoch=on_epoch)
+    train_members(members, data, on_epoch=on_epoch)
     return reports
 
 
 def test_reports_every_epoch_with_the_lrs_actually_used(data: Dataset) -> None:
-    schedule = CosineSteps(base=1e-2, epochs=3)
-    reports = _train([_member(schedule)], data)
+    reports = [r.metrics for r in _train([_member(_cosine_steps(1e-2))], data)]
     assert [r.epoch for r in reports] == [1, 2, 3]
+    replay = _cosine_steps(1e-2)
     for r in reports:
-        expected = schedule.epoch_lrs(r.epoch - 1)
+        expected = replay.epoch_lrs(r.epoch - 1)
         assert len(r.step_lrs) == STEPS
         np.testing.assert_allclose(r.step_lrs, expected, rtol=1e-6)
         assert r.lr == r.step_lrs[0]
@@ -120,7 +122,7 @@ def test_reports_every_epoch_with_the_lrs_actually_used(data: Dataset) -> None:
 
 def test_schedule_sees_metrics_after_every_epoch(data: Dataset) -> None:
     schedule = HalveEveryEpoch(lr=1e-2)
-    reports = _train([_member(schedule)], data)
+    reports = [r.metrics for r in _train([_member(schedule)], data)]
     assert [r.lr for r in reports] == pytest.approx([1e-2, 5e-3, 2.5e-3], rel=1e-6)
     assert len(schedule.seen) == 3
     for seen, r in zip(schedule.seen, reports, strict=True):
@@ -130,6 +132,7 @@ def test_schedule_sees_metrics_after_every_epoch(data: Dataset) -> None:
             "val_loss": r.val_loss,
             "val_accuracy": r.val_accuracy,
         }
+        assert set(seen) == set(METRIC_NAMES)
 
 
 def test_callback_returning_false_stops_only_that_member(data: Dataset) -> None:
@@ -137,41 +140,42 @@ def test_callback_returning_false_stops_only_that_member(data: Dataset) -> None:
 
     def on_epoch(report: EpochReport) -> bool:
         reports.append(report)
-        return not (report.key == "a" and report.epoch == 2)
+        return not (report.key == "a" and report.metrics.epoch == 2)
 
     members = [
-        _member(HalveEveryEpoch(lr=1e-2), key="a", epochs=4),
-        _member(HalveEveryEpoch(lr=1e-2), key="b", epochs=4),
+        _member(_halving(1e-2, epochs=4), key="a", epochs=4),
+        _member(_halving(1e-2, epochs=4), key="b", epochs=4),
     ]
-    train_group(members, data, on_epoch=on_epoch)
+    train_members(members, data, on_epoch=on_epoch)
     # Fused: both train side by side; a's reports end with the epoch its callback refused.
-    assert [(r.key, r.epoch) for r in reports] == [("a", 1), ("b", 1), ("a", 2), ("b", 2)] + [
-        ("b", e) for e in (3, 4)
-    ]
+    assert [(r.key, r.metrics.epoch) for r in reports] == [
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("b", 2),
+    ] + [("b", e) for e in (3, 4)]
 
 
 def _metrics(reports: list[EpochReport]) -> list[dict[str, object]]:
-    return [
-        {k: v for k, v in asdict(r).items() if k not in ("seconds", "checkpoint")} for r in reports
-    ]
+    return [{"key": r.key, **r.metrics.model_dump(exclude={"seconds"})} for r in reports]
 
 
 def test_same_seed_same_metrics(data: Dataset) -> None:
-    first = _train([_member(CosineSteps(base=1e-2, epochs=3))], data)
-    second = _train([_member(CosineSteps(base=1e-2, epochs=3))], data)
+    first = _train([_member(_cosine_steps(1e-2))], data)
+    second = _train([_member(_cosine_steps(1e-2))], data)
     assert _metrics(first) == _metrics(second)
-    other = _train([_member(CosineSteps(base=1e-2, epochs=3), seed=8)], data)
+    other = _train([_member(_cosine_steps(1e-2), seed=8)], data)
     assert _metrics(other) != _metrics(first)
 
 
 def test_sgd_with_momentum_trains(data: Dataset) -> None:
-    member = _member(HalveEveryEpoch(lr=0.1), optimizer="sgd", momentum=0.9)
+    member = _member(_halving(0.1), optimizer="sgd", momentum=0.9)
     reports = _train([member], data)
-    assert reports[-1].loss < reports[0].loss
+    assert reports[-1].metrics.loss < reports[0].metrics.loss
 
 
 def test_diverging_loss_raises_training_error(data: Dataset) -> None:
-    member = _member(HalveEveryEpoch(lr=1e10), optimizer="sgd", learning_rate=1e10, epochs=2)
+    member = _member(_halving(1e10), optimizer="sgd", learning_rate=1e10, epochs=2)
     with pytest.raises(TrainingError, match="nan at epoch 1") as info:
         _train([member], data)
     assert info.value.key == "m" and info.value.epoch == 1
@@ -179,7 +183,8 @@ def test_diverging_loss_raises_training_error(data: Dataset) -> None:
 
 def test_schedule_of_the_wrong_length_is_an_error(data: Dataset) -> None:
     with pytest.raises(TrainingError, match="expected 7"):
-        _train([_member(HalveEveryEpoch(lr=1e-2, steps=6))], data)
+        # A run built for 6 steps per epoch, trained on data that makes 7.
+        _train([_member(_halving(1e-2, steps=6))], data)
 
 
 def test_non_finite_lr_from_the_schedule_is_an_error(data: Dataset) -> None:
@@ -187,20 +192,15 @@ def test_non_finite_lr_from_the_schedule_is_an_error(data: Dataset) -> None:
         _train([_member(HalveEveryEpoch(lr=math.inf))], data)
 
 
-def test_initial_weights_are_build_models() -> None:
-    for got, want in zip(initial_weights(seed=5), build_model(seed=5).get_weights(), strict=True):
-        np.testing.assert_array_equal(got, want)
-
-
 def test_matches_model_fit_on_the_same_batches(data: Dataset) -> None:
     """Same weights, same batch order: the engine reproduces model.fit's numbers."""
     seed, epochs = 3, 2
-    reports = _train([_member(HalveEveryEpoch(lr=1e-2, monitor=None), seed=seed)], data)[:epochs]
+    reports = [r.metrics for r in _train([_member(_halving(1e-2), seed=seed)], data)[:epochs]]
 
     # The engine draws each epoch's order from default_rng(seed); fit gets the same batches.
     rng = np.random.default_rng(seed)
     model = build_model(seed=seed)
-    optimizer = build_optimizer(name="adam", learning_rate=1e-2, momentum=0.0)
+    optimizer = keras.optimizers.Adam(learning_rate=1e-2)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     for epoch, report in enumerate(reports):
         optimizer.learning_rate = 1e-2 / 2**epoch
@@ -220,5 +220,59 @@ def test_matches_model_fit_on_the_same_batches(data: Dataset) -> None:
         assert report.val_accuracy == pytest.approx(hist["val_accuracy"][0], abs=1e-6)
 
 
-def test_describe_device() -> None:
-    assert describe_device() == "CPU" or describe_device().startswith("GPU")
+def test_cancelled_member_drops_out_while_the_others_go_on(
+    synthetic: Dataset, one_stack: None
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def on_epoch(report: EpochReport) -> bool:
+        seen.append((report.key, report.metrics.epoch))
+        return not (report.key == "cyclic" and report.metrics.epoch == 1)
+
+    train_members([fused.config(n) for n in fused.MEMBERS], synthetic, on_epoch=on_epoch)
+    assert [e for k, e in seen if k == "cyclic"] == [1]
+    for name in ("plateau", "step-sgd", "exp-sgd"):
+        assert [e for k, e in seen if k == name] == [1, 2, 3, 4]
+
+
+def test_diverging_member_fails_alone(synthetic: Dataset, one_stack: None) -> None:
+    failures: list[tuple[str, TrainingError]] = []
+    members = [
+        fused.config("plateau"),
+        fused.config("exp-sgd", key="boom", learning_rate=1e10, schedule=fused.diverging()),
+        fused.config("cyclic"),
+    ]
+    reports = fused.train(members, synthetic, on_failure=lambda k, e: failures.append((k, e)))
+    assert [(k, e.epoch) for k, e in failures] == [("boom", 1)]
+    assert "nan" in str(failures[0][1]) or "inf" in str(failures[0][1])
+    assert reports["boom"] == []
+    solo = fused.train([fused.config("plateau"), fused.config("cyclic")], synthetic)
+    for name in ("plateau", "cyclic"):
+        assert [r.metrics.epoch for r in reports[name]] == [1, 2, 3, 4]
+        for a, b in zip(reports[name], solo[name], strict=True):
+            assert abs(a.metrics.val_accuracy - b.metrics.val_accuracy) <= 0.005
+
+
+def test_without_on_failure_the_error_is_raised(synthetic: Dataset, one_stack: None) -> None:
+    member = fused.config("exp-sgd", learning_rate=1e10, schedule=fused.diverging())
+    with pytest.raises(TrainingError, match="at epoch 1") as info:
+        fused.train([member], synthetic)
+    assert info.value.key == "exp-sgd"
+
+
+def test_members_resumed_at_different_epochs_train_in_cohorts(
+    synthetic: Dataset, one_stack: None
+) -> None:
+    first = fused.train([fused.config("plateau"), fused.config("cyclic")], synthetic)
+    resumed = fused.train(
+        [
+            fused.config("plateau", resume=first["plateau"][0].checkpoint),
+            fused.config("cyclic", resume=first["cyclic"][2].checkpoint),
+            fused.config("exp-sgd", resume=first["cyclic"][3].checkpoint, optimizer="adam"),
+        ],
+        synthetic,
+    )
+    assert [r.metrics.epoch for r in resumed["plateau"]] == [2, 3, 4]
+    assert [r.metrics.epoch for r in resumed["cyclic"]] == [4]
+    # A checkpoint after the last epoch leaves nothing to train.
+    assert resumed["exp-sgd"] == []

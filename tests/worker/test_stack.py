@@ -1,0 +1,57 @@
+"""Fused training: members stacked into one model behave as if each trained alone."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.worker.fused import MEMBERS, config, schedule, train
+from worker.datasets import Dataset
+from worker.members import EpochReport
+
+pytestmark = pytest.mark.usefixtures("one_stack")
+
+
+def _curve(reports: list[EpochReport]) -> list[dict[str, Any]]:
+    return [r.metrics.model_dump(exclude={"seconds"}) for r in reports]
+
+
+def test_fused_matches_solo(synthetic: Dataset) -> None:
+    names = list(MEMBERS)
+    fused = train([config(n) for n in names], synthetic)
+    for name in names:
+        solo = train([config(name)], synthetic)[name]
+        got = fused[name]
+        assert [r.metrics.epoch for r in got] == [r.metrics.epoch for r in solo] == [1, 2, 3, 4]
+        for f, s in ((a.metrics, b.metrics) for a, b in zip(got, solo, strict=True)):
+            # The same float32 lrs reach the update, step by step.
+            assert f.step_lrs == s.step_lrs and f.lr == s.lr == f.step_lrs[0]
+            assert abs(f.val_accuracy - s.val_accuracy) <= 0.005
+            assert f.loss == pytest.approx(s.loss, rel=1e-3)
+            assert f.val_loss == pytest.approx(s.val_loss, rel=1e-3)
+        # Every member learns, whatever its optimizer.
+        assert got[-1].metrics.loss < got[0].metrics.loss
+    # Per-step cyclic lrs rise within an epoch; plateau halved after a non-improving epoch.
+    cyclic = fused["cyclic"][0].metrics.step_lrs
+    assert cyclic[0] == pytest.approx(1e-4) and cyclic[10] == pytest.approx(3e-3, rel=1e-6)
+    replay = schedule("plateau")
+    for r in fused["plateau"]:
+        # The lr each epoch ran at is what plateau decided from the metrics reported before it.
+        assert r.metrics.lr == np.float32(replay.epoch_lrs(r.metrics.epoch - 1)[0])
+        replay.end_epoch(r.metrics.epoch - 1, {"val_loss": r.metrics.val_loss})
+    assert [r.metrics.lr for r in fused["exp-sgd"]] == pytest.approx(
+        [0.1 * 0.8**e for e in range(4)]
+    )
+
+
+def test_splitting_into_stacks_changes_nothing_but_the_arithmetic(
+    synthetic: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["plateau", "cyclic", "step-sgd"]
+    one = train([config(n) for n in names], synthetic)
+    monkeypatch.setenv("LRLAB_MAX_STACK", "2")
+    split = train([config(n) for n in names], synthetic)
+    for name in names:
+        for a, b in zip(one[name], split[name], strict=True):
+            assert a.metrics.step_lrs == b.metrics.step_lrs
+            assert abs(a.metrics.val_accuracy - b.metrics.val_accuracy) <= 0.005

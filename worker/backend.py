@@ -1,0 +1,104 @@
+"""The Keras backend: the only place that knows which framework runs the keras.ops code.
+
+Device description, process preparation (op determinism), the compiler of the epoch function
+and conversion to backend tensors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+log = logging.getLogger("lrlab.worker")
+
+# XLA fuses the whole epoch loop: on 2 CPU cores ~0.25 s/epoch vs ~0.65 s without it (MNIST 8k).
+JIT_COMPILE = True
+
+_process_lock = threading.Lock()
+_process_ready = False
+
+
+def describe_device() -> str:
+    """Return the device the Keras backend trains on, e.g. 'GPU:0 (NVIDIA H100)' or 'CPU'."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            return _describe_tf_device()
+        if backend == "jax":
+            # Imported by name: only the active backend's framework needs to be installed.
+            device = importlib.import_module("jax").devices()[0]
+            if device.platform == "cpu":
+                return "CPU"
+            return f"{device.platform.upper()}:{device.id} ({device.device_kind})"
+        if backend == "torch":
+            torch = importlib.import_module("torch")
+            if torch.cuda.is_available():
+                return f"GPU:0 ({torch.cuda.get_device_name(0)})"
+    except Exception:  # the description is best-effort; training does not depend on it
+        log.debug("device description failed", exc_info=True)
+    return "CPU"
+
+
+def _describe_tf_device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    try:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "")
+    except Exception:  # details are best-effort; the device itself is what matters
+        name = ""
+    label = gpus[0].name.replace("/physical_device:", "")
+    return f"{label} ({name})" if name else label
+
+
+def _backend_version() -> str:
+    backend = keras.backend.backend()
+    try:
+        module = __import__(backend)
+        return f"{backend} {module.__version__}"
+    except Exception:  # numpy backend, or a framework without __version__
+        return backend
+
+
+def prepare_process() -> None:
+    """Enable deterministic ops and log the device, once per process."""
+    global _process_ready
+    with _process_lock:
+        if _process_ready:
+            return
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+        log.info(
+            "training on %s (%s, Keras %s)",
+            describe_device(),
+            _backend_version(),
+            keras.__version__,
+        )
+        _process_ready = True
+
+
+def compile_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap the backend-agnostic epoch function in the backend's compiler."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=JIT_COMPILE, autograph=False)
+    if backend == "jax":
+        return importlib.import_module("jax").jit(fn)
+    # torch (and numpy): keras.ops run eagerly; fori_loop is a Python loop there.
+    return fn
+
+
+def tensor(value: Any, dtype: str) -> Any:
+    """Convert a host value to a backend tensor of `dtype`."""
+    return keras.ops.convert_to_tensor(value, dtype=dtype)
