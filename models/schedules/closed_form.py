@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -71,8 +71,24 @@ class ClosedForm(Protocol):
         ...
 
 
+class _LengthFree:
+    """A schedule whose curve does not depend on the length of the run."""
+
+    def for_length(self, length: int) -> Self:
+        """Independent of the run length."""
+        return self
+
+
+class _Monotone(_LengthFree):
+    """A schedule whose lr only moves one way, so its bound is the larger of both ends."""
+
+    def max_lr_bound(self: ClosedForm, base_lr: float, length: int) -> float:
+        """Monotone, so the larger of both ends."""
+        return float(self.lrs(np.array([0, length - 1], dtype=np.int64), base_lr).max())
+
+
 @dataclass(frozen=True)
-class ConstantSchedule:
+class ConstantSchedule(_LengthFree):
     """ConstantLR: lr(t) = base·factor for t < total_iters, base afterwards.
 
     factor=1 is the flat baseline. factor=0 is rejected: torch divides by it at t = total_iters.
@@ -89,17 +105,13 @@ class ConstantSchedule:
         reached = (t >= self.total_iters).astype(np.float64)
         return base_lr * (self.factor + reached * (1.0 - self.factor))
 
-    def for_length(self, length: int) -> ConstantSchedule:
-        """Independent of the run length."""
-        return self
-
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Never above base."""
         return base_lr
 
 
 @dataclass(frozen=True)
-class StepSchedule:
+class StepSchedule(_Monotone):
     """StepLR: lr(t) = base·gamma^floor(t / step_size)."""
 
     step_size: Annotated[int, DURATION]
@@ -112,17 +124,9 @@ class StepSchedule:
         """lr(t) = base·gamma^floor(t / step_size)."""
         return base_lr * _power(self.gamma, t // self.step_size)
 
-    def for_length(self, length: int) -> StepSchedule:
-        """Independent of the run length."""
-        return self
-
-    def max_lr_bound(self, base_lr: float, length: int) -> float:
-        """Monotone, so the larger of both ends."""
-        return float(self.lrs(np.array([0, length - 1], dtype=np.int64), base_lr).max())
-
 
 @dataclass(frozen=True)
-class MultiStepSchedule:
+class MultiStepSchedule(_Monotone):
     """MultiStepLR: lr(t) = base·gamma^#{m in milestones : m <= t}, counted with multiplicity."""
 
     milestones: Annotated[tuple[int, ...], Bound(ge=0, le=MAX_DURATION, integer=True, min_items=1)]
@@ -141,17 +145,9 @@ class MultiStepSchedule:
         passed = np.searchsorted(ordered, t, side="right").astype(np.int64)
         return base_lr * _power(self.gamma, passed)
 
-    def for_length(self, length: int) -> MultiStepSchedule:
-        """Independent of the run length."""
-        return self
-
-    def max_lr_bound(self, base_lr: float, length: int) -> float:
-        """Monotone, so the larger of both ends."""
-        return float(self.lrs(np.array([0, length - 1], dtype=np.int64), base_lr).max())
-
 
 @dataclass(frozen=True)
-class ExponentialSchedule:
+class ExponentialSchedule(_Monotone):
     """ExponentialLR: lr(t) = base·gamma^t."""
 
     gamma: Annotated[float, POSITIVE]
@@ -163,17 +159,9 @@ class ExponentialSchedule:
         """lr(t) = base·gamma^t."""
         return base_lr * _power(self.gamma, t)
 
-    def for_length(self, length: int) -> ExponentialSchedule:
-        """Independent of the run length."""
-        return self
-
-    def max_lr_bound(self, base_lr: float, length: int) -> float:
-        """Monotone, so the larger of both ends."""
-        return float(self.lrs(np.array([0, length - 1], dtype=np.int64), base_lr).max())
-
 
 @dataclass(frozen=True)
-class CosineSchedule:
+class CosineSchedule(_LengthFree):
     """CosineAnnealingLR: lr(t) = eta_min + (base - eta_min)·(1 + cos(π·t / t_max))/2.
 
     No clamping: past t_max the curve climbs back to base at 2·t_max (period 2·t_max).
@@ -190,17 +178,13 @@ class CosineSchedule:
         cos = np.cos(math.pi * t / self.t_max)
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + cos) / 2.0
 
-    def for_length(self, length: int) -> CosineSchedule:
-        """Independent of the run length."""
-        return self
-
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Between eta_min and base."""
         return max(base_lr, self.eta_min)
 
 
 @dataclass(frozen=True)
-class CosineWarmRestartsSchedule:
+class CosineWarmRestartsSchedule(_LengthFree):
     """CosineAnnealingWarmRestarts: cosine from base to eta_min, restarting every cycle.
 
     Cycle i lasts T_i = t_0·t_mult^i and starts at S_i = Σ_{j<i} T_j; with T_cur = t - S_i,
@@ -234,17 +218,13 @@ class CosineWarmRestartsSchedule:
         cos = np.cos(math.pi * t_cur / t_i)
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + cos) / 2.0
 
-    def for_length(self, length: int) -> CosineWarmRestartsSchedule:
-        """Independent of the run length."""
-        return self
-
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Between eta_min and base."""
         return max(base_lr, self.eta_min)
 
 
 @dataclass(frozen=True)
-class CyclicSchedule:
+class CyclicSchedule(_LengthFree):
     """CyclicLR: a triangle between base_lr and max_lr, independent of the run's base lr.
 
     total = up + down, r = up/total, cycle = floor(1 + t/total), x = 1 + t/total - cycle,
@@ -291,10 +271,6 @@ class CyclicSchedule:
             scale = _power(self.gamma, t)
         result: FloatArray = self.base_lr + (self.max_lr - self.base_lr) * s * scale
         return result
-
-    def for_length(self, length: int) -> CyclicSchedule:
-        """Independent of the run length."""
-        return self
 
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """max_lr, scaled by gamma^(length-1) at most for a growing exp_range."""
@@ -404,7 +380,7 @@ class OneCycleSchedule:
 
 
 @dataclass(frozen=True)
-class LinearSchedule:
+class LinearSchedule(_LengthFree):
     """LinearLR: lr(t) = base·(s + (e - s)·min(t, T)/T); the end value is reached at t = T."""
 
     start_factor: Annotated[float, FACTOR] = 1.0 / 3.0
@@ -419,17 +395,13 @@ class LinearSchedule:
         progress = np.minimum(t, self.total_iters) / self.total_iters
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
-    def for_length(self, length: int) -> LinearSchedule:
-        """Independent of the run length."""
-        return self
-
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Factors are at most 1."""
         return base_lr
 
 
 @dataclass(frozen=True)
-class PolynomialSchedule:
+class PolynomialSchedule(_LengthFree):
     """PolynomialLR: lr(t) = base·(1 - min(t, T)/T)^power; exactly 0 from t = T on."""
 
     total_iters: Annotated[int, DURATION] = 5
@@ -442,10 +414,6 @@ class PolynomialSchedule:
         """lr(t) = base·(1 - min(t, T)/T)^power."""
         remaining = 1.0 - np.minimum(t, self.total_iters) / self.total_iters
         return base_lr * remaining**self.power
-
-    def for_length(self, length: int) -> PolynomialSchedule:
-        """Independent of the run length."""
-        return self
 
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Never above base."""

@@ -35,6 +35,9 @@ from models.schedules.plateau import PlateauMode, PlateauSchedule, ThresholdMode
 
 Interval = Literal["epoch", "step"]
 
+# Spec fields that say how to run the schedule, not what it computes.
+_NOT_PARAMETERS = frozenset({"type", "interval", "monitor"})
+
 _INTERVAL_DESCRIPTION = (
     "Clock the schedule steps on: once per epoch or once per optimizer step. "
     "Durations count in this unit. Omitted: the type's default interval."
@@ -87,6 +90,14 @@ class _Spec(BaseModel):
     def schedule(self) -> ClosedForm | PlateauSchedule:
         """The validated math object."""
 
+    def _parameters(self) -> dict[str, Any]:
+        # Spec fields are named after the math object's; lists become its tuples.
+        return {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in self
+            if name not in _NOT_PARAMETERS
+        }
+
     @model_validator(mode="after")
     def _build_schedule(self) -> _Spec:
         try:
@@ -129,7 +140,7 @@ class ConstantSpec(ClosedFormSpec):
 
     def schedule(self) -> ConstantSchedule:
         """The validated math object."""
-        return ConstantSchedule(factor=self.factor, total_iters=self.total_iters)
+        return ConstantSchedule(**self._parameters())
 
 
 class StepSpec(ClosedFormSpec):
@@ -142,7 +153,7 @@ class StepSpec(ClosedFormSpec):
 
     def schedule(self) -> StepSchedule:
         """The validated math object."""
-        return StepSchedule(step_size=self.step_size, gamma=self.gamma)
+        return StepSchedule(**self._parameters())
 
 
 class MultiStepSpec(ClosedFormSpec):
@@ -160,7 +171,7 @@ class MultiStepSpec(ClosedFormSpec):
 
     def schedule(self) -> MultiStepSchedule:
         """The validated math object."""
-        return MultiStepSchedule(milestones=tuple(self.milestones), gamma=self.gamma)
+        return MultiStepSchedule(**self._parameters())
 
 
 class ExponentialSpec(ClosedFormSpec):
@@ -172,7 +183,7 @@ class ExponentialSpec(ClosedFormSpec):
 
     def schedule(self) -> ExponentialSchedule:
         """The validated math object."""
-        return ExponentialSchedule(gamma=self.gamma)
+        return ExponentialSchedule(**self._parameters())
 
 
 class CosineSpec(ClosedFormSpec):
@@ -185,7 +196,7 @@ class CosineSpec(ClosedFormSpec):
 
     def schedule(self) -> CosineSchedule:
         """The validated math object."""
-        return CosineSchedule(t_max=self.t_max, eta_min=self.eta_min)
+        return CosineSchedule(**self._parameters())
 
 
 class CosineWarmRestartsSpec(ClosedFormSpec):
@@ -199,7 +210,7 @@ class CosineWarmRestartsSpec(ClosedFormSpec):
 
     def schedule(self) -> CosineWarmRestartsSchedule:
         """The validated math object."""
-        return CosineWarmRestartsSchedule(t_0=self.t_0, t_mult=self.t_mult, eta_min=self.eta_min)
+        return CosineWarmRestartsSchedule(**self._parameters())
 
 
 class CyclicSpec(ClosedFormSpec):
@@ -226,14 +237,7 @@ class CyclicSpec(ClosedFormSpec):
 
     def schedule(self) -> CyclicSchedule:
         """The validated math object."""
-        return CyclicSchedule(
-            base_lr=self.base_lr,
-            max_lr=self.max_lr,
-            step_size_up=self.step_size_up,
-            step_size_down=self.step_size_down,
-            mode=self.mode,
-            gamma=self.gamma,
-        )
+        return CyclicSchedule(**self._parameters())
 
 
 class OneCycleSpec(ClosedFormSpec):
@@ -263,15 +267,7 @@ class OneCycleSpec(ClosedFormSpec):
 
     def schedule(self) -> OneCycleSchedule:
         """The validated math object."""
-        return OneCycleSchedule(
-            max_lr=self.max_lr,
-            total_steps=self.total_steps,
-            pct_start=self.pct_start,
-            anneal_strategy=self.anneal_strategy,
-            div_factor=self.div_factor,
-            final_div_factor=self.final_div_factor,
-            three_phase=self.three_phase,
-        )
+        return OneCycleSchedule(**self._parameters())
 
 
 class LinearSpec(ClosedFormSpec):
@@ -289,11 +285,7 @@ class LinearSpec(ClosedFormSpec):
 
     def schedule(self) -> LinearSchedule:
         """The validated math object."""
-        return LinearSchedule(
-            start_factor=self.start_factor,
-            end_factor=self.end_factor,
-            total_iters=self.total_iters,
-        )
+        return LinearSchedule(**self._parameters())
 
 
 class PolynomialSpec(ClosedFormSpec):
@@ -306,7 +298,7 @@ class PolynomialSpec(ClosedFormSpec):
 
     def schedule(self) -> PolynomialSchedule:
         """The validated math object."""
-        return PolynomialSchedule(total_iters=self.total_iters, power=self.power)
+        return PolynomialSchedule(**self._parameters())
 
 
 _Child = Union[  # noqa: UP007 - a discriminated union reads better spelled out
@@ -400,16 +392,7 @@ class PlateauSpec(_Spec):
 
     def schedule(self) -> PlateauSchedule:
         """The validated math object."""
-        return PlateauSchedule(
-            mode=self.mode,
-            factor=self.factor,
-            patience=self.patience,
-            threshold=self.threshold,
-            threshold_mode=self.threshold_mode,
-            cooldown=self.cooldown,
-            min_lr=self.min_lr,
-            eps=self.eps,
-        )
+        return PlateauSchedule(**self._parameters())
 
 
 SchedulerSpec = Annotated[
