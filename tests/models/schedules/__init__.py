@@ -1,0 +1,1 @@
+"""Tests of models.schedules, one module per source module."""

@@ -1,0 +1,142 @@
+"""The preview: conformance with PyTorch, request validation, warnings and scale."""
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from models.schedules import (
+    PreviewRequest,
+    build_run,
+    preview,
+)
+from tests.models.schedules.examples import EXAMPLES
+
+CONFORMANCE = (
+    Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "schedulers.json"
+)
+
+
+def _cases() -> list[Any]:
+    if not CONFORMANCE.exists():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{CONFORMANCE} is missing"))]
+    cases = json.loads(CONFORMANCE.read_text())["cases"]
+    return [pytest.param(case, id=case["id"]) for case in cases]
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_conformance_case_matches_pytorch(case: dict[str, Any]) -> None:
+    result = preview(PreviewRequest.model_validate(case["request"]))
+    assert case["expect"], "a case must expect something"
+    for key, expected in case["expect"].items():
+        got = getattr(result, key)
+        assert len(got) == len(expected)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"epochs": 2000, "steps_per_epoch": 1000},
+            "`epochs` × `steps_per_epoch` must be <= 1000000, got 2000 × 1000",
+        ),
+        (
+            {"scheduler": {"type": "plateau"}, "epochs": 5, "metrics": [1.0]},
+            "`metrics` must have at least 4 values for `plateau`, got 1",
+        ),
+        (
+            {"scheduler": {"type": "plateau"}, "epochs": 3, "metrics": [1.0, math.nan]},
+            "finite number",
+        ),
+        (
+            {
+                "scheduler": {"type": "one_cycle", "max_lr": 0.1, "total_steps": 10},
+                "epochs": 3,
+                "steps_per_epoch": 5,
+            },
+            "`total_steps` (10) is shorter than the run (15",
+        ),
+        ({"scheduler": {"type": "exponential", "gamma": 2.0}, "epochs": 1000}, "float32 range"),
+        ({"learning_rate": 0.0}, "greater than 0"),
+    ],
+)
+def test_preview_request_validation_messages(body: dict[str, Any], message: str) -> None:
+    full = {"scheduler": {"type": "constant"}, "learning_rate": 0.1, "epochs": 10, **body}
+    with pytest.raises(ValidationError) as error:
+        PreviewRequest.model_validate(full)
+    assert message in str(error.value)
+
+
+def warnings_for(scheduler: dict[str, Any], **body: Any) -> list[str]:
+    full = {"scheduler": scheduler, "learning_rate": 0.1, "epochs": 10, **body}
+    return preview(PreviewRequest.model_validate(full)).warnings
+
+
+def test_warnings_for_legal_but_odd_settings() -> None:
+    assert warnings_for(EXAMPLES["cyclic"] | {"step_size_up": 10})[0].startswith(
+        "The cyclic cycle (up + down = 20 steps) is longer than the run (10 steps)"
+    )
+    assert (
+        "`t_max` (5) is shorter than the run (10 epochs)"
+        in warnings_for({"type": "cosine", "t_max": 5})[0]
+    )
+    assert "never reaches eta_min" in warnings_for({"type": "cosine", "t_max": 50})[0]
+    assert warnings_for({"type": "cosine", "t_max": 10}) == []
+    assert "`step_size` (10) never fires" in warnings_for({"type": "step", "step_size": 10})[0]
+    assert (
+        "`milestones` [12] never fire"
+        in warnings_for({"type": "multistep", "milestones": [3, 12]})[0]
+    )
+    low = warnings_for({"type": "exponential", "gamma": 0.01})
+    assert low == ["The learning rate falls below 1e-8 at epoch 5."]
+    long_cycle = warnings_for({"type": "one_cycle", "max_lr": 0.1, "total_steps": 20})
+    assert "`total_steps` (20) is longer than the run (10 steps)" in long_cycle[0]
+    plateau = warnings_for({"type": "plateau", "monitor": "val_accuracy"}, metrics=[0.5] * 9)
+    assert "use mode `max`" in plateau[0]
+
+
+def test_sequential_child_warnings_use_the_child_segment() -> None:
+    spec = {
+        "type": "sequential",
+        "schedulers": [{"type": "linear", "total_iters": 2}, {"type": "cosine", "t_max": 9}],
+        "milestones": [2],
+    }
+    got = warnings_for(spec)
+    assert got == [
+        "`schedulers[1]`: `t_max` (9) is longer than the run (8 epochs): the cosine never "
+        "reaches eta_min."
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_million_values_preview_matches_per_epoch_run(kind: str) -> None:
+    # The preview's bulk path must agree with the worker's epoch-by-epoch path everywhere.
+    scheduler = dict(EXAMPLES[kind])
+    if kind != "plateau":  # plateau has no interval: it always steps per epoch
+        scheduler["interval"] = "step"
+    metrics = [1.0 / (1 + k % 7) for k in range(999)]
+    request = PreviewRequest.model_validate(
+        {
+            "scheduler": scheduler,
+            "learning_rate": 0.1,
+            "epochs": 1000,
+            "steps_per_epoch": 1000,
+            "metrics": metrics if kind == "plateau" else None,
+        }
+    )
+    result = preview(request)
+    assert len(result.steps) == 1_000_000 and len(result.epochs) == 1000
+    assert all(isinstance(v, float) for v in result.steps[:10])
+    run = build_run(request.scheduler, base_lr=0.1, epochs=1000, steps_per_epoch=1000)
+    steps = np.asarray(result.steps).reshape(1000, 1000)
+    for epoch in range(1000):
+        expected = run.epoch_lrs(epoch)
+        if epoch in (0, 1, 499, 998, 999) or kind == "plateau":
+            assert np.array_equal(steps[epoch], expected)
+        run.end_epoch(epoch, {"val_loss": metrics[epoch] if epoch < 999 else 0.0})
+    assert result.epochs == result.steps[::1000]
