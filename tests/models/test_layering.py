@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.processes import ROOT
+from devtools.processes import ROOT
 
 
 def test_importing_every_models_module_imports_no_api_worker_or_tensorflow() -> None:
