@@ -49,7 +49,8 @@ export class Chart {
       ...this.size(),
       scales: { x: { time: false }, y: log ? { distr: 3 } : { auto: true } },
       axes: [
-        { ...AXIS, label: xLabel, labelSize: 20 },
+        // Epochs are whole numbers: ticks on them, never at 1.1, 1.2, …
+        { ...AXIS, label: xLabel, labelSize: 20, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] },
         { ...AXIS, label: yLabel, labelSize: 20, size: 64 },
       ],
       legend: { show: legend, live: true },

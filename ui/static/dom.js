@@ -46,7 +46,9 @@ export function num(value, digits = 4) {
 export function short(value) {
   if (typeof value !== "number") return String(value);
   const plain = String(value);
-  const exp = value.toExponential().replace("e+", "e").replace(/\.?0+e/, "e");
+  const magnitude = Math.abs(value);
+  if (magnitude === 0 || (magnitude >= 1e-3 && magnitude < 1e6)) return plain;
+  const exp = value.toExponential().replace("e+", "e");
   return exp.length < plain.length ? exp : plain;
 }
 

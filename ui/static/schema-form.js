@@ -156,6 +156,8 @@ export function clearErrors(fields) {
 }
 
 export function showError(field, message) {
+  // The preview and the submit may both report the same field's problem: say it once.
+  if (field.error.textContent.includes(message)) return field.input.setAttribute("aria-invalid", "true");
   field.error.textContent = field.error.textContent ? `${field.error.textContent} ${message}` : message;
   field.input.setAttribute("aria-invalid", "true");
 }

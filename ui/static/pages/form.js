@@ -259,8 +259,9 @@ export async function render(root, { kind, signal }) {
   // --- submit -------------------------------------------------------------------------------
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    schedulePreview.cancel();
     clearAll();
+    // The preview owns the schedule's messages: refresh them with the values just submitted.
+    schedulePreview();
     const name = nameInput.value.trim() || undefined;
     let body;
     let path;
