@@ -14,12 +14,17 @@ endif
 
 .PHONY: install migrate api worker up test check lint typecheck bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ui/node_modules/.package-lock.json
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[worker,dev]'
+	touch $@
+
+# The dashboard's chart library, pinned in ui/package-lock.json; reinstalled only when stale.
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	npm ci --prefix ui --no-audit --no-fund
 	touch $@
 
 migrate: install
@@ -56,4 +61,4 @@ bench: install
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ui/node_modules

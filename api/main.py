@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import experiments, health, schedulers, sweeps
+from api.routes.ui import install_ui
 
 
 def create_app() -> FastAPI:
@@ -16,6 +17,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     for module in (health, experiments, sweeps, schedulers):
         app.include_router(module.router)
+    install_ui(app)
     return app
 
 
