@@ -61,7 +61,8 @@ def create_experiment(
         name=spec.name,
         status="queued",
         scheduler_type=spec.scheduler.type,
-        spec=spec.model_dump(mode="json"),
+        # The queue is the row's, not the training spec's.
+        spec=spec.model_dump(mode="json", exclude={"queue"}),
         queue=queue,
         epochs=spec.training.epochs,
         epochs_done=0,

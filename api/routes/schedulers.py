@@ -5,10 +5,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 
+from api.routing import JsonBodyRoute
 from models.plots import render_lr_curve
 from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arrays
 
-router = APIRouter(prefix="/schedulers", tags=["schedulers"])
+router = APIRouter(prefix="/schedulers", tags=["schedulers"], route_class=JsonBodyRoute)
 
 
 @router.get("")
