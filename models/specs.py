@@ -173,8 +173,15 @@ class MetricList(BaseModel):
     items: list[MetricRead]
 
 
-class StepLrList(BaseModel):
-    """The lr of every optimizer step actually used, epoch by epoch."""
+class EpochStepLrs(BaseModel):
+    """The lr of every optimizer step of one epoch, in order."""
 
-    epochs: list[list[float]]
-    steps: list[float]
+    epoch: int
+    lrs: list[float]
+
+
+class StepLrPage(BaseModel):
+    """A page of the per-step lrs actually used, epoch by epoch."""
+
+    items: list[EpochStepLrs]
+    next_epoch_from: int | None = Field(description="`epoch_from` of the next page; null: last.")

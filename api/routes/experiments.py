@@ -25,7 +25,7 @@ from models.specs import (
     ExperimentRead,
     MetricList,
     SafeStr,
-    StepLrList,
+    StepLrPage,
 )
 from models.tables import STATUSES
 
@@ -96,10 +96,17 @@ def read_metrics(
 
 
 @router.get("/{experiment_id}/lr")
-def read_step_lrs(experiment_id: uuid.UUID, session: SessionDep) -> StepLrList:
-    """Return the lr of every optimizer step actually used."""
-    per_epoch = list_step_lrs(session, experiment_id=experiment_id)
-    return StepLrList(epochs=per_epoch, steps=[lr for epoch in per_epoch for lr in epoch])
+def read_step_lrs(
+    experiment_id: uuid.UUID,
+    session: SessionDep,
+    epoch_from: Annotated[int, Query(ge=1, le=1000, description="First epoch of the page.")] = 1,
+    limit: Annotated[int, Query(ge=1, le=100, description="Epochs per page.")] = 100,
+) -> StepLrPage:
+    """The lr of every optimizer step used, a page of epochs (at most ~100,000 steps) at a time."""
+    items, following = list_step_lrs(
+        session, experiment_id=experiment_id, epoch_from=epoch_from, limit=limit
+    )
+    return StepLrPage(items=items, next_epoch_from=following)
 
 
 @router.post("/{experiment_id}/cancel")
