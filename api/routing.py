@@ -73,7 +73,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _BadJson(f"duplicate key {json.dumps(key[:64])} in a JSON object")
+                raise _BadJson(f"duplicate key `{key[:64]}` in a JSON object")
             seen.add(key)
     return result
 
