@@ -4,12 +4,13 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Query
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models.db import get_sessionmaker
 from models.settings import Settings, get_settings
+from models.specs import SafeStr
 
 log = logging.getLogger("lrlab.api")
 
@@ -30,8 +31,11 @@ def get_session() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Bounded so that a page costs at most a bounded scan and the values fit Postgres' bigint.
+PageLimit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 IdempotencyKeyHeader = Annotated[
-    str | None,
+    SafeStr | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,

@@ -1,14 +1,19 @@
 """The one place where domain and infrastructure errors become HTTP responses."""
 
+import json
 import logging
 import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
 
 from models.errors import ConflictError, DomainError, NotFoundError, UnavailableError
 
@@ -19,6 +24,9 @@ _STATUS: dict[type[DomainError], int] = {
     ConflictError: 409,
     UnavailableError: 503,
 }
+# An error echoes at most this much of the value it refuses.
+ECHO_CHARS = 64
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -32,12 +40,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The echoed input may hold NaN or inf, which JSON cannot carry.
+        errors = [_bounded(error) for error in exc.errors()]
         return JSONResponse(
             status_code=422,
-            content={
-                "detail": _finite(jsonable_encoder(exc.errors(), custom_encoder={ValueError: str}))
-            },
+            content={"detail": _finite(jsonable_encoder(errors, custom_encoder={ValueError: str}))},
         )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only.
+            headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+            exc = HTTPException(405, detail=exc.detail, headers=headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
@@ -57,6 +72,49 @@ def _unavailable(exc: DBAPIError) -> JSONResponse:
         content={"detail": "database unavailable, try again shortly"},
         headers={"Retry-After": "2"},
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+
+
+def _bounded(error: Any) -> dict[str, Any]:
+    """A validation error whose echoes (input, location, message) are short and encodable."""
+    bounded = {k: v for k, v in error.items() if k not in ("input", "loc", "msg", "ctx")}
+    bounded["loc"] = [_echo(part) for part in error.get("loc", ())]
+    bounded["msg"] = _text(str(error.get("msg", "")), 500)
+    if "input" in error:
+        bounded["input"] = _echo(error["input"])
+    if "ctx" in error:
+        bounded["ctx"] = {k: _echo(v) for k, v in error["ctx"].items()}
+    return bounded
+
+
+def _echo(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value, ECHO_CHARS)
+    if isinstance(value, dict | list | tuple):
+        shown = json.dumps(value, default=str, allow_nan=True)
+        if len(shown) > ECHO_CHARS:
+            return _text(shown, ECHO_CHARS)
+        if isinstance(value, dict):
+            return {_echo(k): _echo(v) for k, v in value.items()}
+        return [_echo(v) for v in value]
+    return value
+
+
+def _text(value: str, limit: int) -> str:
+    # Lone surrogates cannot be encoded as UTF-8: they are shown escaped.
+    cut = value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    return cut + "…" if len(value) > limit else cut
 
 
 def _finite(value: Any) -> Any:

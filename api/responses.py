@@ -32,3 +32,55 @@ def mark_replay(response: Response, *, replayed: bool) -> None:
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+
+
+def preferred_media(accept: str | None, offered: Sequence[str]) -> str:
+    """The offered media type the Accept header ranks highest; the first offered by default.
+
+    Each offer takes the quality of its most specific matching range; ties go to the range
+    named first in the header, then to the order of `offered`.
+    """
+    ranges = []
+    for position, part in enumerate((accept or "*/*").split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranges.append((media.lower(), quality, position))
+    best: tuple[float, int, int] | None = None
+    chosen = offered[0]
+    for order, media in enumerate(offered):
+        kind = media.split("/", 1)[0]
+        matches = [
+            (specificity, quality, position)
+            for range_, quality, position in ranges
+            for specificity in [
+                2
+                if range_ == media
+                else 1
+                if range_ == f"{kind}/*"
+                else 0
+                if range_ == "*/*"
+                else -1
+            ]
+            if specificity >= 0
+        ]
+        if not matches:
+            continue
+        _, quality, position = max(matches, key=lambda m: m[0])
+        if quality > 0 and (best is None or (-quality, position, order) < best):
+            best, chosen = (-quality, position, order), media
+    return chosen
+
+
+def _specificity(range_: str, media: str) -> int:
+    if range_ == media:
+        return 2
+    if range_ == media.split("/", 1)[0] + "/*":
+        return 1
+    return 0 if range_ == "*/*" else -1

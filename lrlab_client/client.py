@@ -38,7 +38,7 @@ __all__ = [
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-SWEEP_TERMINAL = frozenset({"completed", "cancelled"})
+SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
 
 Json = dict[str, Any]
@@ -277,10 +277,17 @@ class LrlabClient:
             "GET", f"{prefix}/{resource_id}/metrics", params={"format": "csv"}
         ).text
 
-    def step_lrs(self, experiment_id: str) -> Json:
-        """GET /experiments/{id}/lr: the lr of every optimizer step used."""
-        result: Json = self._json("GET", f"/experiments/{experiment_id}/lr")
-        return result
+    def step_lrs(self, experiment_id: str) -> list[Json]:
+        """GET /experiments/{id}/lr, every page: `{"epoch", "lrs"}` per finished epoch."""
+        items: list[Json] = []
+        epoch_from: int | None = 1
+        while epoch_from is not None:
+            page = self._json(
+                "GET", f"/experiments/{experiment_id}/lr", params={"epoch_from": epoch_from}
+            )
+            items.extend(page["items"])
+            epoch_from = page["next_epoch_from"]
+        return items
 
     def comparison(self, sweep_id: str, *, target: float | None = None) -> Json:
         """GET /sweeps/{id}/comparison: rows ranked by mean final val_accuracy."""

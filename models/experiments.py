@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from models.errors import ConflictError, NotFoundError
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
-from models.specs import ExperimentCreate, ExperimentRead, ExperimentResult, Progress
+from models.specs import (
+    EpochStepLrs,
+    ExperimentCreate,
+    ExperimentRead,
+    ExperimentResult,
+    Progress,
+)
 from models.tables import TERMINAL_STATUSES, Experiment, Metric
 
 
@@ -61,7 +67,8 @@ def create_experiment(
         name=spec.name,
         status="queued",
         scheduler_type=spec.scheduler.type,
-        spec=spec.model_dump(mode="json"),
+        # The queue is the row's, not the training spec's.
+        spec=spec.model_dump(mode="json", exclude={"queue"}),
         queue=queue,
         epochs=spec.training.epochs,
         epochs_done=0,
@@ -121,17 +128,36 @@ def list_metrics(session: Session, *, experiment_id: uuid.UUID) -> Sequence[Metr
     ).all()
 
 
-def list_step_lrs(session: Session, *, experiment_id: uuid.UUID) -> list[list[float]]:
-    """Return the lr of every optimizer step, one list per epoch, in one query."""
+# A page of step lrs ends after the epoch that brings it to this many steps.
+MAX_PAGE_STEPS = 100_000
+
+
+def list_step_lrs(
+    session: Session, *, experiment_id: uuid.UUID, epoch_from: int, limit: int
+) -> tuple[list[EpochStepLrs], int | None]:
+    """One page of per-step lrs: up to `limit` epochs from `epoch_from`, at most about
+    MAX_PAGE_STEPS steps (always one epoch); and the epoch the next page starts at, if any."""
     get_experiment(session, experiment_id=experiment_id)
-    return [
-        list(lrs)
-        for lrs in session.scalars(
-            select(Metric.step_lrs)
-            .where(Metric.experiment_id == experiment_id)
-            .order_by(Metric.epoch)
-        )
-    ]
+    sizes = session.execute(
+        select(Metric.epoch, func.cardinality(Metric.step_lrs))
+        .where(Metric.experiment_id == experiment_id, Metric.epoch >= epoch_from)
+        .order_by(Metric.epoch)
+        .limit(limit + 1)
+    ).all()
+    epochs: list[int] = []
+    steps = 0
+    for epoch, size in sizes[:limit]:
+        if epochs and steps + (size or 0) > MAX_PAGE_STEPS:
+            break
+        epochs.append(epoch)
+        steps += size or 0
+    rows = session.execute(
+        select(Metric.epoch, Metric.step_lrs)
+        .where(Metric.experiment_id == experiment_id, Metric.epoch.in_(epochs))
+        .order_by(Metric.epoch)
+    ).all()
+    following = sizes[len(epochs)].epoch if len(sizes) > len(epochs) else None
+    return [EpochStepLrs(epoch=e, lrs=list(lrs)) for e, lrs in rows], following
 
 
 def experiment_read(experiment: Experiment) -> ExperimentRead:

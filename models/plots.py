@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 # Above this many points a line is drawn from per-bucket min/max, which looks the same at
 # plot resolution and keeps rendering of a million steps fast.
 _MAX_POINTS = 8000
+
+# matplotlib's text layout (mathtext's parser above all) is not thread-safe, and FastAPI runs
+# sync routes in a thread pool: one figure is built and rendered at a time.
+_RENDER_LOCK = threading.Lock()
 
 
 def _envelope(
@@ -51,6 +56,13 @@ def render_lr_curve(
     epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
+    with _RENDER_LOCK:
+        return _render_lr_curve(epochs, steps, log_scale=log_scale, title=title)
+
+
+def _render_lr_curve(
+    epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
+) -> bytes:
     if len(epochs) == 0:
         raise ValueError("`epochs` must not be empty")
     per_epoch = np.asarray(epochs, dtype=np.float64)
@@ -102,6 +114,15 @@ def render_metric_curves(
     curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
+    with _RENDER_LOCK:
+        return _render_metric_curves(
+            curves, metric=metric, log_scale=log_scale, image_format=image_format
+        )
+
+
+def _render_metric_curves(
+    curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
+) -> bytes:
     figure = _figure(9, 5)
     axes = figure.add_subplot()
     for curve in curves:

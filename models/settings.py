@@ -1,9 +1,10 @@
 """Process-wide configuration read from `LRLAB_*` environment variables."""
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -34,6 +35,25 @@ class Settings(BaseSettings):
     max_stack: int | None = Field(default=None, ge=1, le=4096)
     # Compile the default spec's training step when a worker starts (first epoch comes fast).
     warm_up: bool = True
+    # Queues a request may name (comma list); the default `queue` is always allowed. Anything
+    # else could name a Redis key kombu owns (e.g. `unacked`) and break every worker.
+    queues: Annotated[tuple[str, ...], NoDecode] = ("lrlab",)
+    # Request bodies past this are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Cap on epochs × optimizer steps per epoch of one experiment (its stored step lrs).
+    max_steps_per_experiment: int = Field(default=1_000_000, ge=1)
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(q.strip() for q in value.split(",") if q.strip())
+        return value
+
+    @property
+    def allowed_queues(self) -> tuple[str, ...]:
+        """The operator's allow-list, plus the default queue."""
+        return tuple(dict.fromkeys((self.queue, *self.queues)))
 
 
 @lru_cache

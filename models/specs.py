@@ -3,18 +3,51 @@
 import math
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # Re-exported so that importers of the per-epoch schemas from here keep working.
 from models.metrics import EpochMetrics as EpochMetrics
 from models.metrics import MetricRead as MetricRead
 from models.schedules import SchedulerSpec, build_run
+from models.settings import get_settings
+
+
+def _storable(value: str) -> str:
+    # Postgres text and jsonb cannot hold NUL, and UTF-8 cannot encode a lone surrogate.
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "string_surrogate", "must not contain unpaired surrogate characters"
+        ) from None
+    return value
+
+
+# Every free-text input (bodies and query strings): storable in Postgres and encodable as UTF-8.
+SafeStr = Annotated[str, AfterValidator(_storable)]
+QueueName = Annotated[SafeStr, Field(min_length=1, max_length=100)]
+
+
+def allowed_queue(queue: str | None) -> str | None:
+    """`queue` if the operator allows it (`LRLAB_QUEUES`), else a 422 naming the allowed ones."""
+    allowed = get_settings().allowed_queues
+    if queue is not None and queue not in allowed:
+        raise PydanticCustomError(
+            "queue_not_allowed",
+            "queue must be one of {allowed}",
+            {"allowed": ", ".join(allowed)},
+        )
+    return queue
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # Strict: JSON numbers of the right kind and real booleans; floats still take integers.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class TrainingSpec(_Input):
@@ -51,22 +84,41 @@ class DatasetSpec(_Input):
 class ExperimentCreate(_Input):
     """A request to train the seed model once with one learning-rate schedule."""
 
-    name: str | None = Field(default=None, max_length=200, description="Optional label.")
+    name: SafeStr | None = Field(default=None, max_length=200, description="Optional label.")
     scheduler: SchedulerSpec
     training: TrainingSpec = TrainingSpec()
     dataset: DatasetSpec = DatasetSpec()
+    queue: QueueName | None = Field(
+        default=None,
+        description="Queue to run on (one of `LRLAB_QUEUES`, e.g. `gpu`); default: the API's.",
+    )
+
+    _queue_allowed = field_validator("queue")(allowed_queue)
 
     @model_validator(mode="after")
     def _schedule_fits_run(self) -> "ExperimentCreate":
+        steps_per_epoch = math.ceil(self.dataset.train_samples / self.training.batch_size)
+        check_steps(epochs=self.training.epochs, steps_per_epoch=steps_per_epoch)
         # Checks that need the run's length (e.g. one_cycle.total_steps) use the requested size;
         # the worker checks again against the size actually loaded.
         build_run(
             self.scheduler,
             base_lr=self.training.learning_rate,
             epochs=self.training.epochs,
-            steps_per_epoch=math.ceil(self.dataset.train_samples / self.training.batch_size),
+            steps_per_epoch=steps_per_epoch,
         )
         return self
+
+
+def check_steps(*, epochs: int, steps_per_epoch: int) -> None:
+    """Refuse a run of more optimizer steps than `LRLAB_MAX_STEPS_PER_EXPERIMENT`."""
+    limit = get_settings().max_steps_per_experiment
+    if epochs * steps_per_epoch > limit:
+        raise ValueError(
+            f"`training.epochs` × steps per epoch (ceil(train_samples / batch_size)) must be "
+            f"<= {limit} (LRLAB_MAX_STEPS_PER_EXPERIMENT), got {epochs} × {steps_per_epoch} "
+            f"= {epochs * steps_per_epoch}"
+        )
 
 
 class Progress(BaseModel):
@@ -121,8 +173,15 @@ class MetricList(BaseModel):
     items: list[MetricRead]
 
 
-class StepLrList(BaseModel):
-    """The lr of every optimizer step actually used, epoch by epoch."""
+class EpochStepLrs(BaseModel):
+    """The lr of every optimizer step of one epoch, in order."""
 
-    epochs: list[list[float]]
-    steps: list[float]
+    epoch: int
+    lrs: list[float]
+
+
+class StepLrPage(BaseModel):
+    """A page of the per-step lrs actually used, epoch by epoch."""
+
+    items: list[EpochStepLrs]
+    next_epoch_from: int | None = Field(description="`epoch_from` of the next page; null: last.")

@@ -1,10 +1,11 @@
 """The sweep grammar: grid keys, expansion into experiment specs, and configuration labels."""
 
 import itertools
-from collections import Counter
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -14,24 +15,31 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
-    StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from models.schedules import SCHEDULER_TYPES, SchedulerSpec
 from models.settings import get_settings
-from models.specs import DatasetSpec, ExperimentCreate, TrainingSpec
+from models.specs import (
+    DatasetSpec,
+    ExperimentCreate,
+    QueueName,
+    SafeStr,
+    TrainingSpec,
+    allowed_queue,
+)
 
 # Training fields a grid may vary; seeds have their own list.
 GRID_TRAINING_FIELDS = ("learning_rate", "batch_size", "epochs", "optimizer", "momentum")
-GridValue = StrictBool | StrictInt | StrictFloat | StrictStr
+GridValue = StrictBool | StrictInt | StrictFloat | Annotated[SafeStr, Field(max_length=200)]
 
 
 class SweepBase(BaseModel):
     """What every member of a sweep shares."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
     training: TrainingSpec = TrainingSpec()
     dataset: DatasetSpec = DatasetSpec()
@@ -48,25 +56,25 @@ class SweepCell:
 class SweepCreate(BaseModel):
     """A batch of experiments: each scheduler × each grid point × each seed."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
-    name: str | None = Field(default=None, max_length=200)
+    name: SafeStr | None = Field(default=None, max_length=200)
     base: SweepBase = SweepBase()
     schedulers: list[SchedulerSpec] = Field(min_length=1, max_length=200)
     seeds: list[int] = Field(default=[0], min_length=1, max_length=1000)
-    grid: dict[str, list[GridValue]] = Field(
+    grid: dict[Annotated[SafeStr, Field(max_length=200)], list[GridValue]] = Field(
         default_factory=dict,
+        max_length=50,
         description="`<scheduler type>.<parameter>` or `training.<field>` → values to try.",
     )
-    queue: str | None = Field(
+    queue: QueueName | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Queue the members go to (e.g. `gpu`); default: the API's queue.",
+        description="Queue the members go to (one of `LRLAB_QUEUES`, e.g. `gpu`); "
+        "default: the API's queue.",
     )
 
     _cells: list[SweepCell] = PrivateAttr(default_factory=list)
+    _queue_allowed = field_validator("queue")(allowed_queue)
 
     @model_validator(mode="after")
     def _expand(self) -> "SweepCreate":
@@ -89,10 +97,21 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
     if errors:
         raise ValueError("; ".join(errors))
     training_keys = [k for k in sweep.grid if k.startswith("training.")]
+    keys_of = [
+        [k for k in sweep.grid if k.split(".", 1)[0] == s.type] + training_keys
+        for s in sweep.schedulers
+    ]
+    # The size from the lengths alone, before any cell is built: refusing costs microseconds.
+    limit = get_settings().sweep_max_experiments
+    total = len(sweep.seeds) * sum(math.prod(len(sweep.grid[k]) for k in keys) for keys in keys_of)
+    if total > limit:
+        raise ValueError(
+            f"the sweep expands to {total} experiments, more than the limit of {limit} "
+            "(LRLAB_SWEEP_MAX_EXPERIMENTS)"
+        )
     configs: list[tuple[str, ExperimentCreate]] = []
-    for index, scheduler in enumerate(sweep.schedulers):
-        scheduler_keys = [k for k in sweep.grid if k.split(".", 1)[0] == scheduler.type]
-        keys = scheduler_keys + training_keys
+    for index, (scheduler, keys) in enumerate(zip(sweep.schedulers, keys_of, strict=True)):
+        scheduler_keys = keys[: len(keys) - len(training_keys)]
         for values in itertools.product(*(sweep.grid[k] for k in keys)):
             point = dict(zip(keys, values, strict=True))
             scheduler_doc = scheduler.model_dump() | {
@@ -116,17 +135,7 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
             configs.append((_label(spec.scheduler, overrides, varied=varied), spec))
     if errors:
         raise ValueError("; ".join(errors[:20]))
-    labels = Counter(label for label, _ in configs)
-    repeated = [label for label, n in labels.items() if n > 1]
-    if repeated:
-        raise ValueError(f"the sweep repeats a configuration: {', '.join(repeated)}")
-    limit = get_settings().sweep_max_experiments
-    total = len(configs) * len(sweep.seeds)
-    if total > limit:
-        raise ValueError(
-            f"the sweep expands to {total} experiments, more than the limit of {limit} "
-            "(LRLAB_SWEEP_MAX_EXPERIMENTS)"
-        )
+    configs = _distinct(configs)
     return [
         SweepCell(
             label=label,
@@ -137,6 +146,33 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
         for label, spec in configs
         for seed in sweep.seeds
     ]
+
+
+def _distinct(configs: list[tuple[str, ExperimentCreate]]) -> list[tuple[str, ExperimentCreate]]:
+    """Refuse repeated configurations (compared as normalised specs); keep labels unique."""
+    seen: dict[str, str] = {}
+    repeated: list[str] = []
+    for label, spec in configs:
+        key = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+        if key in seen:
+            repeated.append(label)
+        seen[key] = label
+    if repeated:
+        shown = ", ".join(label[:100] for label in repeated[:5])
+        raise ValueError(f"the sweep repeats a configuration: {shown}")
+    # Distinct specs can share a label (a cut label, floats alike at %g): number them apart,
+    # since the comparison groups members by label.
+    uses: dict[str, int] = {}
+    for label, _ in configs:
+        uses[label] = uses.get(label, 0) + 1
+    numbered: dict[str, int] = {}
+    distinct = []
+    for label, spec in configs:
+        if uses[label] > 1:
+            numbered[label] = numbered.get(label, 0) + 1
+            label = f"{label} #{numbered[label]}"
+        distinct.append((label, spec))
+    return distinct
 
 
 def _grid_errors(sweep: SweepCreate) -> list[str]:

@@ -130,14 +130,31 @@ def cancel_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
             Experiment.sweep_id == sweep_id, Experiment.status.in_(("queued", "running"))
         )
     ).all()
-    if sweep.cancelled_at is not None or not pending:
-        state = "cancelled" if sweep.cancelled_at is not None else "completed"
-        raise ConflictError(f"sweep {sweep_id} is already {state}")
+    if not pending:
+        counts = Counter(
+            session.scalars(select(Experiment.status).where(Experiment.sweep_id == sweep_id))
+        )
+        raise ConflictError(f"sweep {sweep_id} is already {sweep_status(counts)}")
     for experiment_id in pending:
         cancel_experiment(session, experiment_id=experiment_id)
     sweep.cancelled_at = func.now()
     session.flush()
     return sweep
+
+
+def sweep_status(counts: Counter[str]) -> str:
+    """A sweep's status from its members' (README: "Sweep status").
+
+    `queued` while no member has left the queue, `running` while any member is queued or
+    running, then `completed` if at least one succeeded, `failed` if none succeeded and some
+    failed, `cancelled` if every member was cancelled.
+    """
+    total = sum(counts.values())
+    if counts["queued"] + counts["running"]:
+        return "queued" if counts["queued"] == total else "running"
+    if counts["succeeded"]:
+        return "completed"
+    return "failed" if counts["failed"] else "cancelled"
 
 
 def sweep_read(session: Session, sweep: Sweep) -> SweepRead:
@@ -149,18 +166,10 @@ def sweep_read(session: Session, sweep: Sweep) -> SweepRead:
     ).all()
     counts = Counter(r.status for r in rows)
     done = sum(counts[s] for s in TERMINAL_STATUSES)
-    if sweep.cancelled_at is not None:
-        status = "cancelled"
-    elif done == len(rows):
-        status = "completed"
-    elif counts["queued"] == len(rows):
-        status = "queued"
-    else:
-        status = "running"
     return SweepRead(
         id=sweep.id,
         name=sweep.name,
-        status=status,
+        status=sweep_status(counts),
         counts=SweepCounts(**{s: counts[s] for s in STATUSES}),
         progress=SweepProgress(
             experiments_done=done,

@@ -5,9 +5,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
+from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.responses import csv_response, mark_replay
+from api.routing import JsonBodyRoute
 from models.experiments import (
     cancel_experiment,
     experiment_read,
@@ -18,10 +19,17 @@ from models.experiments import (
     submit_experiment,
 )
 from models.metrics import MetricRead
-from models.specs import ExperimentCreate, ExperimentPage, ExperimentRead, MetricList, StepLrList
+from models.specs import (
+    ExperimentCreate,
+    ExperimentPage,
+    ExperimentRead,
+    MetricList,
+    SafeStr,
+    StepLrPage,
+)
 from models.tables import STATUSES
 
-router = APIRouter(prefix="/experiments", tags=["experiments"])
+router = APIRouter(prefix="/experiments", tags=["experiments"], route_class=JsonBodyRoute)
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -35,14 +43,15 @@ def submit(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ExperimentRead:
     """Accept an experiment spec and queue it (a repeated Idempotency-Key returns the original)."""
+    queue = spec.queue or settings.queue
     experiment, created = submit_experiment(
         session,
         spec=spec,
-        queue=settings.queue,
+        queue=queue,
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
-    commit_and_enqueue(session, [experiment.id] if created else [], queue=settings.queue)
+    commit_and_enqueue(session, [experiment.id] if created else [], queue=queue)
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{experiment.id}"
     return experiment_read(experiment)
@@ -52,9 +61,9 @@ def submit(
 def list_all(
     session: SessionDep,
     status: Status | None = None,
-    scheduler_type: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    scheduler_type: Annotated[SafeStr | None, Query(max_length=100)] = None,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ExperimentPage:
     """List experiments, newest first."""
     items, total = list_experiments(
@@ -87,10 +96,17 @@ def read_metrics(
 
 
 @router.get("/{experiment_id}/lr")
-def read_step_lrs(experiment_id: uuid.UUID, session: SessionDep) -> StepLrList:
-    """Return the lr of every optimizer step actually used."""
-    per_epoch = list_step_lrs(session, experiment_id=experiment_id)
-    return StepLrList(epochs=per_epoch, steps=[lr for epoch in per_epoch for lr in epoch])
+def read_step_lrs(
+    experiment_id: uuid.UUID,
+    session: SessionDep,
+    epoch_from: Annotated[int, Query(ge=1, le=1000, description="First epoch of the page.")] = 1,
+    limit: Annotated[int, Query(ge=1, le=100, description="Epochs per page.")] = 100,
+) -> StepLrPage:
+    """The lr of every optimizer step used, a page of epochs (at most ~100,000 steps) at a time."""
+    items, following = list_step_lrs(
+        session, experiment_id=experiment_id, epoch_from=epoch_from, limit=limit
+    )
+    return StepLrPage(items=items, next_epoch_from=following)
 
 
 @router.post("/{experiment_id}/cancel")

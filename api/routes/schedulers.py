@@ -5,10 +5,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 
+from api.responses import preferred_media
+from api.routing import JsonBodyRoute
 from models.plots import render_lr_curve
 from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arrays
 
-router = APIRouter(prefix="/schedulers", tags=["schedulers"])
+router = APIRouter(prefix="/schedulers", tags=["schedulers"], route_class=JsonBodyRoute)
 
 
 @router.get("")
@@ -26,7 +28,8 @@ def preview_schedule(
 ) -> Response:
     """The lr of every epoch and step, computed by the code the worker runs."""
     epochs, steps, warnings = preview_arrays(request)
-    if format == "png" or (format is None and accept == "image/png"):
+    wanted = format or preferred_media(accept, ("application/json", "image/png"))
+    if wanted in ("png", "image/png"):
         png = render_lr_curve(
             epochs.tolist(),
             steps.tolist() if request.steps_per_epoch > 1 else None,

@@ -5,9 +5,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
+from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.responses import csv_response, mark_replay
+from api.routing import JsonBodyRoute
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
 from models.sweep_grid import SweepCreate
@@ -23,7 +24,7 @@ from models.sweeps import (
     sweep_read,
 )
 
-router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/sweeps", tags=["sweeps"], route_class=JsonBodyRoute)
 
 PLOTTED = {"lr": "lr", "loss": "val_loss", "accuracy": "val_accuracy"}
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
@@ -54,8 +55,8 @@ def submit(
 @router.get("")
 def list_all(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> SweepPage:
     """List sweeps, newest first."""
     items, total = list_sweeps(session, limit=limit, offset=offset)

@@ -76,7 +76,7 @@ def _field_error(spec: BaseModel, error: ParameterError) -> ValidationError:
 class _Spec(BaseModel):
     """What every scheduler spec shares: strict input and the clock its durations count in."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
     default_interval: ClassVar[Interval] = "epoch"
     type: str
 

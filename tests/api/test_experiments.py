@@ -111,8 +111,12 @@ def test_metrics_as_json_and_csv(client: TestClient, db_session: Session) -> Non
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert float(rows[0]["val_loss"]) == pytest.approx(1.1)
     lrs = client.get(f"/experiments/{experiment.id}/lr").json()
-    assert lrs["epochs"] == [[0.01, 0.01], [0.01, 0.01]]
-    assert len(lrs["steps"]) == 4
+    assert lrs == {
+        "items": [{"epoch": 1, "lrs": [0.01, 0.01]}, {"epoch": 2, "lrs": [0.01, 0.01]}],
+        "next_epoch_from": None,
+    }
+    second = client.get(f"/experiments/{experiment.id}/lr?limit=1").json()
+    assert second["next_epoch_from"] == 2 and [i["epoch"] for i in second["items"]] == [1]
 
 
 def test_empty_metrics_csv_has_a_header(client: TestClient, db_session: Session) -> None:

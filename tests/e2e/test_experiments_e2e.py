@@ -90,7 +90,8 @@ def test_every_catalog_type_trains_with_the_lr_its_preview_shows(
         expected = live_client.post("/schedulers/preview", json=request).json()
         # Keras keeps the lr in float32, so the lr read back matches to float32 precision.
         assert [m["lr"] for m in items] == pytest.approx(expected["epochs"], rel=1e-6)
-        steps = live_client.get(f"/experiments/{experiment_id}/lr").json()["steps"]
+        pages = live_client.get(f"/experiments/{experiment_id}/lr").json()["items"]
+        steps = [lr for page in pages for lr in page["lrs"]]
         assert steps == pytest.approx(expected["steps"], rel=1e-6)
 
 

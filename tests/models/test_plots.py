@@ -27,3 +27,22 @@ def test_steps_equal_to_epochs_render_like_epochs() -> None:
 def test_rejects_ragged_steps() -> None:
     with pytest.raises(ValueError, match="whole number of steps per epoch"):
         render_lr_curve([0.1, 0.1], [0.1, 0.1, 0.1], log_scale=False, title="t")
+
+
+def test_twenty_parallel_log_scale_renders_all_succeed() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.comparison import Curve
+    from models.plots import render_metric_curves
+
+    def render(k: int) -> bytes:
+        if k % 2:
+            return render_lr_curve(
+                [0.1 * 0.5**e for e in range(30)], None, log_scale=True, title="t"
+            )
+        curve = Curve(label="c", runs=1, epochs=[1, 2, 3], mean=[0.1, 0.01, 0.001],
+                      low=[0.1, 0.01, 0.001], high=[0.1, 0.01, 0.001])  # fmt: skip
+        return render_metric_curves([curve], metric="lr", log_scale=True, image_format="png")
+
+    with ThreadPoolExecutor(20) as pool:
+        assert all(png.startswith(PNG_MAGIC) for png in pool.map(render, range(20)))

@@ -71,3 +71,29 @@ def test_size_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_duplicates_are_compared_as_specs_not_labels() -> None:
+    # [1, true] named the same epochs twice before training fields were strict.
+    with pytest.raises(ValidationError):
+        SweepCreate.model_validate(_sweep(grid={"training.epochs": [1, True]}))
+    with pytest.raises(ValidationError, match="repeats a configuration"):
+        SweepCreate.model_validate(_sweep(grid={"step.gamma": [0.5, 0.5]}))
+    # Alike at %g, and multistep schedules differing past the 500-character label cut.
+    close = SweepCreate.model_validate(
+        _sweep(
+            schedulers=[{"type": "step", "step_size": 1}], grid={"step.gamma": [0.01, 0.010000001]}
+        )
+    )
+    milestones = list(range(1, 300))
+    long = SweepCreate.model_validate(
+        _sweep(
+            schedulers=[
+                {"type": "multistep", "milestones": [*milestones, 400]},
+                {"type": "multistep", "milestones": [*milestones, 401]},
+            ]
+        )
+    )
+    for sweep in (close, long):
+        labels = {cell.label for cell in sweep.cells}
+        assert len(sweep.cells) == 4 and len(labels) == 2, labels

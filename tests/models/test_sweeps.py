@@ -73,3 +73,39 @@ def test_cancel_stops_pending_members_once(db_session: Session) -> None:
     assert read.status == "cancelled" and read.counts.cancelled == 4
     with pytest.raises(ConflictError, match="already cancelled"):
         cancel_sweep(db_session, sweep_id=row.id)
+
+
+@pytest.mark.parametrize(
+    ("ends", "status"),
+    [
+        (["cancelled", "cancelled"], "cancelled"),
+        (["failed", "cancelled"], "failed"),
+        (["succeeded", "failed"], "completed"),
+        (["succeeded", None], "running"),
+    ],
+)
+def test_status_comes_from_the_members(
+    db_session: Session, ends: list[str | None], status: str
+) -> None:
+    from models.experiments import cancel_experiment
+    from models.ledger import fail_experiment, finish_experiment
+
+    sweep = SweepCreate.model_validate({**SWEEP.model_dump(), "schedulers": [{"type": "constant"}]})
+    row, members, _ = submit_sweep(
+        db_session, sweep=sweep, queue="q", idempotency_key=None, key_ttl_hours=48
+    )
+    assert sweep_read(db_session, row).status == "queued"
+    for member, end in zip(members, ends, strict=True):
+        if end == "cancelled":
+            cancel_experiment(db_session, experiment_id=member)
+            continue
+        claimed = claim(db_session, member)
+        assert claimed is not None
+        if end == "succeeded":
+            finish_experiment(db_session, experiment_id=member, attempt=claimed.attempt)
+        elif end == "failed":
+            fail_experiment(db_session, experiment_id=member, attempt=claimed.attempt, error="x")
+    assert sweep_read(db_session, row).status == status
+    if status != "running":
+        with pytest.raises(ConflictError, match=f"already {status}"):
+            cancel_sweep(db_session, sweep_id=row.id)

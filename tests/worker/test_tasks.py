@@ -66,3 +66,13 @@ def test_missing_data_fails_with_a_message_naming_the_setting(
         assert experiment.status == "failed"
         assert experiment.error is not None and "LRLAB_MNIST_PATH" in experiment.error
         assert list_metrics(session, experiment_id=committed_experiment) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"), [((), {}), (("not-a-uuid",), {}), ((1, 2), {}), (("x",), {"y": 1})]
+)
+def test_a_malformed_message_is_logged_not_fatal(
+    args: tuple[object, ...], kwargs: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    run_experiment(*args, **kwargs)
+    assert "malformed run message" in caplog.text

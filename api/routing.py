@@ -1,0 +1,102 @@
+"""How request bodies are read: JSON only, parsed strictly, once for every route."""
+
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+log = logging.getLogger("lrlab.api")
+
+# No spec nests deeper than a handful of levels; deeper bodies are refused before validation.
+MAX_JSON_DEPTH = 64
+
+
+class _BadJson(ValueError):
+    """The body is JSON we refuse: duplicate keys or too deep."""
+
+
+class JsonBodyRoute(APIRoute):
+    """An APIRoute whose body must be `application/json`, without duplicate keys or deep nesting."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap FastAPI's handler: bodies are checked and parsed here, validated by FastAPI."""
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def route_handler(request: Request) -> Response:
+            strict = _StrictJsonRequest(request.scope, request.receive)
+            body = await strict.body()
+            if body and not _is_json(strict.headers.get("content-type")):
+                raise HTTPException(
+                    status_code=415,
+                    detail="request bodies must be JSON (Content-Type: application/json)",
+                )
+            if body:
+                await strict.json()
+            return await handler(strict)
+
+        return route_handler
+
+
+class _StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = parse_json(await self.body())
+            except _BadJson as exc:
+                log.info("refused a request body on %s: %s", self.url.path, exc)
+                raise RequestValidationError(
+                    [{"type": "json_invalid", "loc": ("body",), "msg": str(exc), "input": None}]
+                ) from None
+        return self._json
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body; duplicate object keys or nesting past MAX_JSON_DEPTH raise."""
+    try:
+        value = json.loads(body, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise _BadJson(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise _BadJson(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJson(f"duplicate key `{key[:64]}` in a JSON object")
+            seen.add(key)
+    return result
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
