@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import experiments, health, schedulers, sweeps
+from api.routes import experiments, health, range_tests, schedulers, sweeps
 
 
 def create_app() -> FastAPI:
@@ -14,7 +14,7 @@ def create_app() -> FastAPI:
         description="Learning-rate scheduler experiments as jobs.",
     )
     install_error_handlers(app)
-    for module in (health, experiments, sweeps, schedulers):
+    for module in (health, experiments, sweeps, schedulers, range_tests):
         app.include_router(module.router)
     return app
 
