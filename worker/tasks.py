@@ -2,7 +2,7 @@
 
 import uuid
 
-from models.queue import RUN_EXPERIMENT_TASK
+from models.queue import RUN_EXPERIMENT_TASK, RUN_RANGE_TEST_TASK
 from worker.celery_app import app
 
 
@@ -13,3 +13,11 @@ def run_experiment(experiment_id: str) -> None:
     from worker.runner import claim_and_train
 
     claim_and_train(uuid.UUID(experiment_id))
+
+
+@app.task(name=RUN_RANGE_TEST_TASK)
+def run_range_test(range_test_id: str) -> None:
+    """Run one learning-rate range test, if it is still waiting for a worker."""
+    from worker.range_runner import claim_and_run_range_test
+
+    claim_and_run_range_test(uuid.UUID(range_test_id))
