@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models.errors import ConflictError, DomainError, NotFoundError, UnavailableError
@@ -38,6 +39,12 @@ def install_error_handlers(app: FastAPI) -> None:
                 "detail": _finite(jsonable_encoder(exc.errors(), custom_encoder={ValueError: str}))
             },
         )
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_body(request: Request, exc: ValidationError) -> JSONResponse:
+        # A body the route validates itself (after resolving range-test references).
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        return await _invalid(request, RequestValidationError(errors))
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:

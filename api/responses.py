@@ -32,3 +32,13 @@ def mark_replay(response: Response, *, replayed: bool) -> None:
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+
+
+def json_body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that takes its body as a dict and validates it as `model` itself."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

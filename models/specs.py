@@ -3,7 +3,7 @@
 import math
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,6 +48,21 @@ class DatasetSpec(_Input):
     )
 
 
+class LrProvenance(_Input):
+    """Where a learning rate came from: a range test's suggestion times a multiplier."""
+
+    from_range_test: uuid.UUID
+    suggestion: Literal["valley", "slide", "minimum", "steep"]
+    multiplier: float
+    suggested_lr: float = Field(description="The range test's suggestion.")
+    lr: float = Field(description="suggested_lr × multiplier, the value used.")
+
+
+# Set by the server when it resolves `{"from_range_test": …}` (models.lr_seeding); keyed by
+# the lr's path in the spec, e.g. `training.learning_rate` or `scheduler.max_lr`.
+LrSources = Annotated[dict[str, LrProvenance], Field(default_factory=dict, max_length=32)]
+
+
 class ExperimentCreate(_Input):
     """A request to train the seed model once with one learning-rate schedule."""
 
@@ -55,6 +70,7 @@ class ExperimentCreate(_Input):
     scheduler: SchedulerSpec
     training: TrainingSpec = TrainingSpec()
     dataset: DatasetSpec = DatasetSpec()
+    lr_from: LrSources
 
     @model_validator(mode="after")
     def _schedule_fits_run(self) -> "ExperimentCreate":

@@ -21,7 +21,7 @@ from pydantic import (
 
 from models.schedules import SCHEDULER_TYPES, SchedulerSpec
 from models.settings import get_settings
-from models.specs import DatasetSpec, ExperimentCreate, TrainingSpec
+from models.specs import DatasetSpec, ExperimentCreate, LrSources, TrainingSpec
 
 # Training fields a grid may vary; seeds have their own list.
 GRID_TRAINING_FIELDS = ("learning_rate", "batch_size", "epochs", "optimizer", "momentum")
@@ -65,6 +65,7 @@ class SweepCreate(BaseModel):
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="Queue the members go to (e.g. `gpu`); default: the API's queue.",
     )
+    lr_from: LrSources
 
     _cells: list[SweepCell] = PrivateAttr(default_factory=list)
 

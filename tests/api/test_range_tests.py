@@ -196,3 +196,114 @@ def test_a_finished_test_cannot_be_cancelled(client: TestClient, db_session: Ses
     test_id = client.post("/range-tests", json=_payload()).json()["id"]
     _record_synthetic(db_session, uuid.UUID(test_id), [0], 50)
     assert client.post(f"/range-tests/{test_id}/cancel").status_code == 409
+
+
+def _succeeded(client: TestClient, db_session: Session) -> tuple[str, dict[str, Any]]:
+    test_id = client.post("/range-tests", json=_payload()).json()["id"]
+    _record_synthetic(db_session, uuid.UUID(test_id), [0], 100)
+    return test_id, client.get(f"/range-tests/{test_id}").json()["result"]["suggestions"]
+
+
+def test_an_experiment_lr_seeded_from_a_range_test_keeps_number_and_provenance(
+    client: TestClient, db_session: Session
+) -> None:
+    test_id, suggestions = _succeeded(client, db_session)
+    response = client.post(
+        "/experiments",
+        json={
+            "scheduler": {
+                "type": "one_cycle",
+                "max_lr": {"from_range_test": test_id, "suggestion": "steep", "multiplier": 10},
+            },
+            "training": {"epochs": 2, "learning_rate": {"from_range_test": test_id}},
+            "dataset": {"name": "mnist", "train_samples": 512},
+        },
+    )
+    assert response.status_code == 202, response.text
+    spec = response.json()["spec"]
+    assert spec["training"]["learning_rate"] == suggestions["valley"]["lr"]
+    assert spec["scheduler"]["max_lr"] == pytest.approx(10 * suggestions["steep"]["lr"])
+    assert spec["lr_from"]["training.learning_rate"] == {
+        "from_range_test": test_id,
+        "suggestion": "valley",
+        "multiplier": 1.0,
+        "suggested_lr": suggestions["valley"]["lr"],
+        "lr": suggestions["valley"]["lr"],
+    }
+    assert spec["lr_from"]["scheduler.max_lr"]["suggestion"] == "steep"
+
+
+def test_a_sweep_seeded_from_a_range_test(client: TestClient, db_session: Session) -> None:
+    test_id, suggestions = _succeeded(client, db_session)
+    response = client.post(
+        "/sweeps",
+        json={
+            "base": {
+                "training": {"epochs": 1, "learning_rate": {"from_range_test": test_id}},
+                "dataset": {"name": "mnist", "train_samples": 512},
+            },
+            "schedulers": [
+                {"type": "constant"},
+                {"type": "cyclic", "base_lr": 1e-5, "max_lr": {"from_range_test": test_id}},
+            ],
+        },
+    )
+    assert response.status_code == 202, response.text
+    spec = response.json()["spec"]
+    assert spec["base"]["training"]["learning_rate"] == suggestions["valley"]["lr"]
+    assert spec["schedulers"][1]["max_lr"] == suggestions["valley"]["lr"]
+    assert set(spec["lr_from"]) == {"base.training.learning_rate", "schedulers.1.max_lr"}
+    member = client.get(f"/experiments/{response.json()['experiments'][0]}").json()
+    assert member["spec"]["training"]["learning_rate"] == suggestions["valley"]["lr"]
+
+
+def test_seeding_from_an_unfinished_range_test_is_409(client: TestClient) -> None:
+    test_id = client.post("/range-tests", json=_payload()).json()["id"]
+    response = client.post(
+        "/experiments",
+        json={
+            "scheduler": {"type": "constant"},
+            "training": {"learning_rate": {"from_range_test": test_id}},
+        },
+    )
+    assert response.status_code == 409
+    assert "training.learning_rate" in response.json()["detail"]
+    assert "queued" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "field"),
+    [
+        ({"from_range_test": "00000000-0000-0000-0000-000000000000"}, "from_range_test"),
+        ({"from_range_test": "not-a-uuid"}, "from_range_test"),
+        (
+            {"from_range_test": "00000000-0000-0000-0000-000000000000", "suggestion": "best"},
+            "suggestion",
+        ),
+        (
+            {"from_range_test": "00000000-0000-0000-0000-000000000000", "multiplier": 0},
+            "multiplier",
+        ),
+        ({"from_range_test": "00000000-0000-0000-0000-000000000000", "extra": 1}, "extra"),
+    ],
+)
+def test_bad_lr_references_are_422_naming_the_field(
+    client: TestClient, db_session: Session, reference: dict[str, Any], field: str
+) -> None:
+    from models.tables import Experiment
+
+    before = db_session.scalar(select(func.count()).select_from(Experiment))
+    response = client.post(
+        "/experiments",
+        json={"scheduler": {"type": "constant"}, "training": {"learning_rate": reference}},
+    )
+    assert response.status_code == 422, response.text
+    locs = [e["loc"] for e in response.json()["detail"]]
+    assert any(loc[:3] == ["body", "training", "learning_rate"] and field in loc for loc in locs)
+    assert db_session.scalar(select(func.count()).select_from(Experiment)) == before
+
+
+def test_lr_from_cannot_be_supplied_by_the_client(client: TestClient) -> None:
+    response = client.post("/experiments", json={"scheduler": {"type": "constant"}, "lr_from": {}})
+    assert response.status_code == 422
+    assert "lr_from" in response.text
