@@ -45,7 +45,7 @@ def test_adam_range_test_suggests_a_valley_and_seeds_a_sweep_that_trains(
     result = body["result"]
     print("suggestions:", result["suggestions"], "train_seconds:", result["train_seconds"])
     assert body["progress"]["iterations_done"] == result["iterations"] > 50
-    assert body["dataset"]["train_samples"] == 10_000
+    assert body["dataset"]["train_samples_requested"] == 10_000
     assert 1e-4 < result["suggestions"]["valley"]["lr"] < 1e-1
     items = live_client.get(f"/range-tests/{test_id}/curve").json()["items"]
     assert len(items) == result["iterations"]
