@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.lr_finder import MAX_NUM_ITER, MIN_NUM_ITER, Suggestions, check_range_test, suggest
-from models.specs import DatasetSpec
+from models.specs import DatasetSpec, check_momentum
 
 # Seeds train fused in one stack; this bounds the stack (and so one test's cost).
 MAX_SEEDS = 16
@@ -36,8 +36,7 @@ class RangeTestTraining(_Input):
 
     @model_validator(mode="after")
     def _momentum_needs_sgd(self) -> "RangeTestTraining":
-        if self.optimizer != "sgd" and self.momentum != 0:
-            raise ValueError(f"`momentum` applies only to optimizer `sgd`, got `{self.optimizer}`")
+        check_momentum(optimizer=self.optimizer, momentum=self.momentum)
         return self
 
 

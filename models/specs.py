@@ -31,9 +31,14 @@ class TrainingSpec(_Input):
 
     @model_validator(mode="after")
     def _momentum_needs_sgd(self) -> "TrainingSpec":
-        if self.optimizer != "sgd" and self.momentum != 0:
-            raise ValueError(f"`momentum` applies only to optimizer `sgd`, got `{self.optimizer}`")
+        check_momentum(optimizer=self.optimizer, momentum=self.momentum)
         return self
+
+
+def check_momentum(*, optimizer: str, momentum: float) -> None:
+    """Refuse a momentum with an optimizer that has none (ValueError naming the field)."""
+    if optimizer != "sgd" and momentum != 0:
+        raise ValueError(f"`momentum` applies only to optimizer `sgd`, got `{optimizer}`")
 
 
 class DatasetSpec(_Input):
