@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -53,6 +54,12 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
             exc = HTTPException(405, detail=exc.detail, headers=headers)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_body(request: Request, exc: ValidationError) -> JSONResponse:
+        # A body the route validates itself (after resolving range-test references).
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        return await _invalid(request, RequestValidationError(errors))
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:

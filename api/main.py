@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import experiments, health, schedulers, sweeps
+from api.routes import experiments, health, range_tests, schedulers, sweeps
 from api.routes.ui import install_ui
 from models.settings import get_settings
 
@@ -18,7 +18,7 @@ def create_app() -> FastAPI:
         max_body_size=get_settings().max_body_bytes,
     )
     install_error_handlers(app)
-    for module in (health, experiments, sweeps, schedulers):
+    for module in (health, experiments, sweeps, schedulers, range_tests):
         app.include_router(module.router)
     install_ui(app)
     return app

@@ -84,3 +84,13 @@ def _specificity(range_: str, media: str) -> int:
     if range_ == media.split("/", 1)[0] + "/*":
         return 1
     return 0 if range_ == "*/*" else -1
+
+
+def json_body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that takes its body as a dict and validates it as `model` itself."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

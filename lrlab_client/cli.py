@@ -34,6 +34,7 @@ from lrlab_client.render import (
     status_table,
     stderr_console,
     stdout_console,
+    suggestions_text,
     sweep_metric_rows,
 )
 
@@ -328,6 +329,44 @@ def preview(
         out.print(part)
     if png is not None and image is not None:
         _write(png, image, what=str(png))
+
+
+@app.command("lr-find")
+def lr_find(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Range-test spec (YAML or JSON); default: fastai's defaults."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the test, then print its suggestions.")
+    ] = False,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="With --wait, write the plot to this file.")
+    ] = None,
+    api: ApiOption = DEFAULT_API_URL,
+    interval: IntervalOption = 1.0,
+) -> None:
+    """Run a learning-rate range test (fastai's lr_find); prints its id last on stdout."""
+    with _handled():
+        document = load_document(file) if file is not None else {}
+        with LrlabClient(api) as client:
+            data = client.submit_range_test(document)
+            test_id = str(data["id"])
+            typer.echo(f"submitted range test {test_id} ({data.get('status')})", err=True)
+            code = 0
+            if wait:
+                final = client.wait_range_test(test_id, interval=interval)
+                if final["status"] != "succeeded":
+                    typer.echo(
+                        f"range test {final['status']}: {final.get('error') or ''}", err=True
+                    )
+                    code = EXIT_RUN_FAILED
+                else:
+                    _echo_text(suggestions_text(final["result"]))
+                    if png is not None:
+                        _write(png, client.range_test_plot(test_id), what="the plot")
+    typer.echo(test_id)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -307,6 +307,33 @@ class LrlabClient:
             raise ValueError(f"plot kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
         return self._request("GET", f"/sweeps/{sweep_id}/plots/{kind}.{fmt}").content
 
+    # -- range tests ----------------------------------------------------------------------
+
+    def submit_range_test(self, spec: Mapping[str, Any]) -> Json:
+        """POST /range-tests."""
+        canonical_json(spec)  # refuse NaN/inf locally with a clear message
+        result: Json = self._json("POST", "/range-tests", json_body=dict(spec))
+        return result
+
+    def range_test(self, range_test_id: str) -> Json:
+        """GET /range-tests/{id}."""
+        result: Json = self._json("GET", f"/range-tests/{range_test_id}")
+        return result
+
+    def range_test_plot(self, range_test_id: str, *, fmt: Literal["png", "svg"] = "png") -> bytes:
+        """GET /range-tests/{id}/plot.{png|svg}."""
+        return self._request("GET", f"/range-tests/{range_test_id}/plot.{fmt}").content
+
+    def wait_range_test(
+        self, range_test_id: str, *, interval: float = 1.0, retry_for: float = 60.0
+    ) -> Json:
+        """Poll until the range test is terminal and return its final read."""
+        while True:
+            body = self._retrying(partial(self.range_test, range_test_id), retry_for)
+            if body["status"] in EXPERIMENT_TERMINAL:
+                return body
+            time.sleep(interval)
+
     # -- cancelling -----------------------------------------------------------------------
 
     def cancel_experiment(self, experiment_id: str) -> Json:

@@ -378,3 +378,22 @@ def _sample(n: int, at_most: int) -> list[int]:
     if n <= at_most:
         return list(range(n))
     return sorted({round(i * (n - 1) / (at_most - 1)) for i in range(at_most)})
+
+
+def suggestions_text(result: Mapping[str, Any]) -> str:
+    """A range test's suggestions, one per line: name, lr, loss (and the spread over seeds)."""
+    lines = [
+        f"iterations: {result['iterations']}"
+        + (" (stopped early: the loss diverged)" if result.get("stopped_early") else "")
+    ]
+    spread = result.get("spread") or {}
+    for name in ("valley", "slide", "minimum", "steep"):
+        found = result["suggestions"].get(name)
+        if found is None:
+            lines.append(f"{name:<8} -  (the curve is too short for it)")
+            continue
+        line = f"{name:<8} lr {found['lr']:.3g}  loss {found['loss']:.4g}"
+        if spread.get(name):
+            line += f"  seeds: {spread[name]['min_lr']:.3g} .. {spread[name]['max_lr']:.3g}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"

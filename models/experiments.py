@@ -6,6 +6,7 @@ lifecycle (claims, leases, epoch records) is the ledger, `models.ledger`.
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from models.errors import ConflictError, NotFoundError
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
+from models.lr_seeding import resolve_lr_references
 from models.specs import (
     EpochStepLrs,
     ExperimentCreate,
@@ -21,6 +23,12 @@ from models.specs import (
     Progress,
 )
 from models.tables import TERMINAL_STATUSES, Experiment, Metric
+
+
+def accept_experiment_spec(session: Session, *, document: dict[str, Any]) -> ExperimentCreate:
+    """Validate a request body, its range-test lr references resolved first (provenance kept)."""
+    resolved, sources = resolve_lr_references(session, document=document, title="ExperimentCreate")
+    return ExperimentCreate.model_validate({**resolved, "lr_from": sources})
 
 
 def submit_experiment(

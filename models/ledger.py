@@ -2,14 +2,15 @@
 
 Functions flush, never commit: the caller owns the transaction. Every write from a worker
 carries the attempt number that claimed the experiment and is refused for any other attempt
-(fencing).
+(fencing). The lease, fencing and reconciler functions take `table=`: experiments and range
+tests (`models.range_test_ledger`) share the same lifecycle columns.
 """
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -17,14 +18,16 @@ from sqlalchemy.orm import Session
 from models.checkpoints import delete_checkpoint, load_checkpoint, save_checkpoint
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate, ExperimentResult
-from models.tables import Experiment, Metric
+from models.tables import Experiment, Job, JobTable, Metric
 
 
-def mark_enqueued(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> None:
-    """Record that a message for these experiments was handed to the broker."""
+def mark_enqueued(
+    session: Session, *, experiment_ids: Sequence[uuid.UUID], table: JobTable = Experiment
+) -> None:
+    """Record that a message for these jobs was handed to the broker."""
     session.execute(
-        update(Experiment)
-        .where(Experiment.id.in_(experiment_ids), Experiment.status == "queued")
+        update(table)
+        .where(table.id.in_(experiment_ids), table.status == "queued")
         .values(enqueued_at=func.now())
     )
 
@@ -64,7 +67,7 @@ def claim_group(
     if lead is None:
         return []
     if lead.attempt >= max_attempts:
-        _give_up(session, lead, max_attempts)
+        give_up(session, lead, max_attempts)
         return []
     batch_size = lead.spec["training"]["batch_size"]
     others = session.scalars(
@@ -110,19 +113,20 @@ def resume_point(session: Session, *, experiment_id: uuid.UUID) -> bytes | None:
 
 
 def renew_leases(
-    session: Session, *, claims: Sequence[tuple[uuid.UUID, int]], lease_seconds: int
+    session: Session,
+    *,
+    claims: Sequence[tuple[uuid.UUID, int]],
+    lease_seconds: int,
+    table: JobTable = Experiment,
 ) -> set[uuid.UUID]:
     """Extend the leases this worker still holds; returns the ids it still owns."""
     if not claims:
         return set()
     renewed = session.scalars(
-        update(Experiment)
-        .where(
-            tuple_(Experiment.id, Experiment.attempt).in_(list(claims)),
-            Experiment.status == "running",
-        )
+        update(table)
+        .where(tuple_(table.id, table.attempt).in_(list(claims)), table.status == "running")
         .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
-        .returning(Experiment.id)
+        .returning(table.id)
     ).all()
     return set(renewed)
 
@@ -172,19 +176,21 @@ def record_epoch(
 
 def finish_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: int) -> bool:
     """Mark the attempt's run succeeded with its result summary."""
-    return _close_owned(session, experiment_id, attempt, status="succeeded")
+    return close_owned(session, experiment_id, attempt, status="succeeded")
 
 
 def fail_experiment(
     session: Session, *, experiment_id: uuid.UUID, attempt: int, error: str
 ) -> bool:
     """Mark the attempt's run failed with its error message."""
-    return _close_owned(session, experiment_id, attempt, status="failed", error=error)
+    return close_owned(session, experiment_id, attempt, status="failed", error=error)
 
 
-def release_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: int) -> bool:
-    """Hand a running experiment back to the queue (worker shutdown); its checkpoint stays."""
-    experiment = _owned(session, experiment_id, attempt)
+def release_experiment(
+    session: Session, *, experiment_id: uuid.UUID, attempt: int, table: JobTable = Experiment
+) -> bool:
+    """Hand a running job back to the queue (worker shutdown); a checkpoint stays."""
+    experiment = owned_job(session, experiment_id, attempt, table=table)
     if experiment is None:
         return False
     experiment.status = "queued"
@@ -194,20 +200,25 @@ def release_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: i
     return True
 
 
-def expire_leases(session: Session, *, max_attempts: int) -> list[tuple[uuid.UUID, str]]:
-    """Requeue running experiments whose lease ran out; fail those out of attempts.
+def expire_leases(
+    session: Session, *, max_attempts: int, table: JobTable = Experiment
+) -> list[tuple[uuid.UUID, str]]:
+    """Requeue running jobs whose lease ran out; fail those out of attempts.
 
-    Returns (id, queue) of the experiments put back in the queue, to be enqueued after commit.
+    Returns (id, queue) of the jobs put back in the queue, to be enqueued after commit.
     """
-    expired = session.scalars(
-        select(Experiment)
-        .where(Experiment.status == "running", Experiment.lease_expires_at < func.now())
-        .with_for_update(skip_locked=True)
-    ).all()
+    expired = cast(
+        Sequence[Job],
+        session.scalars(
+            select(table)
+            .where(table.status == "running", table.lease_expires_at < func.now())
+            .with_for_update(skip_locked=True)
+        ).all(),
+    )
     requeued = []
     for experiment in expired:
         if experiment.attempt >= max_attempts:
-            _give_up(session, experiment, max_attempts)
+            give_up(session, experiment, max_attempts)
         else:
             experiment.status = "queued"
             experiment.lease_expires_at = None
@@ -218,26 +229,30 @@ def expire_leases(session: Session, *, max_attempts: int) -> list[tuple[uuid.UUI
 
 
 def unsignalled_queued(
-    session: Session, *, stale_after_seconds: float, grace_seconds: float = 5.0
+    session: Session,
+    *,
+    stale_after_seconds: float,
+    grace_seconds: float = 5.0,
+    table: JobTable = Experiment,
 ) -> dict[str, list[tuple[uuid.UUID, bool]]]:
-    """Queued experiments by queue whose message may be missing.
+    """Queued jobs by queue whose message may be missing.
 
     Each comes with whether it was never published (True) or published long ago (False).
     """
     now = func.now()
     rows = session.execute(
-        select(Experiment.id, Experiment.queue, Experiment.enqueued_at)
+        select(table.id, table.queue, table.enqueued_at)
         .where(
-            Experiment.status == "queued",
+            table.status == "queued",
             or_(
                 and_(
-                    Experiment.enqueued_at.is_(None),
-                    Experiment.updated_at < now - timedelta(seconds=grace_seconds),
+                    table.enqueued_at.is_(None),
+                    table.updated_at < now - timedelta(seconds=grace_seconds),
                 ),
-                Experiment.enqueued_at < now - timedelta(seconds=stale_after_seconds),
+                table.enqueued_at < now - timedelta(seconds=stale_after_seconds),
             ),
         )
-        .order_by(Experiment.created_at)
+        .order_by(table.created_at)
     ).all()
     by_queue: dict[str, list[tuple[uuid.UUID, bool]]] = {}
     for experiment_id, queue, enqueued_at in rows:
@@ -245,52 +260,66 @@ def unsignalled_queued(
     return by_queue
 
 
-def queued_count(session: Session, *, queue: str) -> int:
-    """How many experiments wait in `queue`."""
+def queued_count(session: Session, *, queue: str, table: JobTable = Experiment) -> int:
+    """How many jobs wait in `queue`."""
     return (
-        session.scalar(
-            select(func.count()).where(Experiment.status == "queued", Experiment.queue == queue)
-        )
+        session.scalar(select(func.count()).where(table.status == "queued", table.queue == queue))
         or 0
     )
+
+
+def end_job(job: Job, *, status: str, error: str | None = None) -> None:
+    """Stamp a locked job's end: its status, error, no lease, the finish time."""
+    job.status = status
+    if error is not None:
+        job.error = error[:4000]
+    job.lease_expires_at = None
+    job.finished_at = func.now()
 
 
 def close_experiment(
     session: Session, *, experiment: Experiment, status: str, error: str | None = None
 ) -> None:
     """End a locked experiment: stamp the end, drop its checkpoint and lease, summarise it."""
-    experiment.status = status
-    if error is not None:
-        experiment.error = error[:4000]
     delete_checkpoint(session, experiment_id=experiment.id)
     experiment.result = _summarise(session, experiment.id)
-    experiment.lease_expires_at = None
-    experiment.finished_at = func.now()
+    end_job(experiment, status=status, error=error)
 
 
-def _close_owned(
+def close_job(session: Session, *, job: Job, status: str, error: str | None = None) -> None:
+    """End a locked job of either table (an experiment also gets its summary)."""
+    if isinstance(job, Experiment):
+        close_experiment(session, experiment=job, status=status, error=error)
+    else:
+        end_job(job, status=status, error=error)
+
+
+def close_owned(
     session: Session,
-    experiment_id: uuid.UUID,
+    job_id: uuid.UUID,
     attempt: int,
     *,
     status: str,
     error: str | None = None,
+    table: JobTable = Experiment,
 ) -> bool:
-    experiment = _owned(session, experiment_id, attempt)
-    if experiment is None:
+    """End the job if this attempt still runs it; False if it does not (fencing)."""
+    job = owned_job(session, job_id, attempt, table=table)
+    if job is None:
         return False
-    close_experiment(session, experiment=experiment, status=status, error=error)
+    close_job(session, job=job, status=status, error=error)
     session.flush()
     return True
 
 
-def _give_up(session: Session, experiment: Experiment, max_attempts: int) -> None:
-    close_experiment(
+def give_up(session: Session, job: Job, max_attempts: int) -> None:
+    """Fail a job that has used up its attempts."""
+    close_job(
         session,
-        experiment=experiment,
+        job=job,
         status="failed",
         error=(
-            f"gave up after {experiment.attempt} attempt(s) (max_attempts={max_attempts}): "
+            f"gave up after {job.attempt} attempt(s) (max_attempts={max_attempts}): "
             "the worker running it stopped before finishing"
         ),
     )
@@ -309,17 +338,24 @@ def _align_with_checkpoint(session: Session, experiment: Experiment) -> None:
 
 
 def _owned(session: Session, experiment_id: uuid.UUID, attempt: int) -> Experiment | None:
+    experiment = owned_job(session, experiment_id, attempt)
+    assert experiment is None or isinstance(experiment, Experiment)
+    return experiment
+
+
+def owned_job(
+    session: Session, job_id: uuid.UUID, attempt: int, *, table: JobTable = Experiment
+) -> Job | None:
     """Lock the row if this attempt still runs it; a cancelled or superseded attempt gets None."""
-    return session.scalars(
-        select(Experiment)
-        .where(
-            Experiment.id == experiment_id,
-            Experiment.attempt == attempt,
-            Experiment.status == "running",
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    return cast(
+        Job | None,
+        session.scalars(
+            select(table)
+            .where(table.id == job_id, table.attempt == attempt, table.status == "running")
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none(),
+    )
 
 
 def _summarise(session: Session, experiment_id: uuid.UUID) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from celery import Celery
@@ -10,8 +11,23 @@ from celery import Celery
 from models.db import session_scope
 from models.ledger import mark_enqueued
 from models.settings import get_settings
+from models.tables import Experiment, JobTable, RangeTest
 
 RUN_EXPERIMENT_TASK = "lrlab.run_experiment"
+RUN_RANGE_TEST_TASK = "lrlab.run_range_test"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job the workers run: its table and the task that runs one by id."""
+
+    table: JobTable
+    task: str
+
+
+EXPERIMENTS = JobKind(Experiment, RUN_EXPERIMENT_TASK)
+RANGE_TESTS = JobKind(RangeTest, RUN_RANGE_TEST_TASK)
+JOB_KINDS = (EXPERIMENTS, RANGE_TESTS)
 
 log = logging.getLogger("lrlab.queue")
 
@@ -32,8 +48,10 @@ def get_producer() -> Celery:
     return app
 
 
-def enqueue_experiments(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> bool:
-    """Publish one run message per experiment; False if the broker could not be reached.
+def enqueue_experiments(
+    experiment_ids: Sequence[uuid.UUID], *, queue: str, task: str = RUN_EXPERIMENT_TASK
+) -> bool:
+    """Publish one run message per job; False if the broker could not be reached.
 
     Call only after the experiments are committed: the message is a hint, Postgres the record.
     """
@@ -42,7 +60,7 @@ def enqueue_experiments(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> b
         with producer.connection_for_write() as conn:
             for experiment_id in experiment_ids:
                 producer.send_task(
-                    RUN_EXPERIMENT_TASK,
+                    task,
                     args=[str(experiment_id)],
                     queue=queue,
                     connection=conn,
@@ -51,7 +69,7 @@ def enqueue_experiments(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> b
                 )
     except Exception as exc:
         log.warning(
-            "broker unreachable, %d experiment(s) left for the reconciler: %s",
+            "broker unreachable, %d job(s) left for the reconciler: %s",
             len(experiment_ids),
             exc,
         )
@@ -59,14 +77,16 @@ def enqueue_experiments(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> b
     return True
 
 
-def publish(experiment_ids: Sequence[uuid.UUID], *, queue: str) -> None:
-    """Publish run messages for committed experiments and record when (in its own transaction).
+def publish(
+    experiment_ids: Sequence[uuid.UUID], *, queue: str, kind: JobKind = EXPERIMENTS
+) -> None:
+    """Publish run messages for committed jobs and record when (in its own transaction).
 
     A failed publish leaves `enqueued_at` empty, which the reconciler picks up.
     """
-    if experiment_ids and enqueue_experiments(experiment_ids, queue=queue):
+    if experiment_ids and enqueue_experiments(experiment_ids, queue=queue, task=kind.task):
         with session_scope() as session:
-            mark_enqueued(session, experiment_ids=experiment_ids)
+            mark_enqueued(session, experiment_ids=experiment_ids, table=kind.table)
 
 
 def broker_reachable() -> str | None:

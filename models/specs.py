@@ -64,9 +64,14 @@ class TrainingSpec(_Input):
 
     @model_validator(mode="after")
     def _momentum_needs_sgd(self) -> "TrainingSpec":
-        if self.optimizer != "sgd" and self.momentum != 0:
-            raise ValueError(f"`momentum` applies only to optimizer `sgd`, got `{self.optimizer}`")
+        check_momentum(optimizer=self.optimizer, momentum=self.momentum)
         return self
+
+
+def check_momentum(*, optimizer: str, momentum: float) -> None:
+    """Refuse a momentum with an optimizer that has none (ValueError naming the field)."""
+    if optimizer != "sgd" and momentum != 0:
+        raise ValueError(f"`momentum` applies only to optimizer `sgd`, got `{optimizer}`")
 
 
 class DatasetSpec(_Input):
@@ -79,6 +84,21 @@ class DatasetSpec(_Input):
         le=1_000_000,
         description="Training samples to use, capped to what the data has (the cap is recorded).",
     )
+
+
+class LrProvenance(_Input):
+    """Where a learning rate came from: a range test's suggestion times a multiplier."""
+
+    from_range_test: uuid.UUID
+    suggestion: Literal["valley", "slide", "minimum", "steep"]
+    multiplier: float
+    suggested_lr: float = Field(description="The range test's suggestion.")
+    lr: float = Field(description="suggested_lr × multiplier, the value used.")
+
+
+# Set by the server when it resolves `{"from_range_test": …}` (models.lr_seeding); keyed by
+# the lr's path in the spec, e.g. `training.learning_rate` or `scheduler.max_lr`.
+LrSources = Annotated[dict[str, LrProvenance], Field(default_factory=dict, max_length=32)]
 
 
 class ExperimentCreate(_Input):
@@ -94,6 +114,7 @@ class ExperimentCreate(_Input):
     )
 
     _queue_allowed = field_validator("queue")(allowed_queue)
+    lr_from: LrSources
 
     @model_validator(mode="after")
     def _schedule_fits_run(self) -> "ExperimentCreate":

@@ -25,6 +25,7 @@ from models.settings import get_settings
 from models.specs import (
     DatasetSpec,
     ExperimentCreate,
+    LrSources,
     QueueName,
     SafeStr,
     TrainingSpec,
@@ -72,6 +73,7 @@ class SweepCreate(BaseModel):
         description="Queue the members go to (one of `LRLAB_QUEUES`, e.g. `gpu`); "
         "default: the API's queue.",
     )
+    lr_from: LrSources
 
     _cells: list[SweepCell] = PrivateAttr(default_factory=list)
     _queue_allowed = field_validator("queue")(allowed_queue)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models.errors import ConflictError, NotFoundError
 from models.experiments import cancel_experiment, create_experiment
 from models.idempotency import request_hash, reserve_key
+from models.lr_seeding import resolve_lr_references
 from models.metrics import MetricRead
 from models.sweep_grid import SweepCreate
 from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Metric, Sweep
@@ -65,6 +66,15 @@ class SweepSubmitted(BaseModel):
     id: uuid.UUID
     status: str
     experiments: list[uuid.UUID]
+
+
+def accept_sweep_spec(session: Session, *, document: dict[str, Any]) -> SweepCreate:
+    """Validate a sweep body, its range-test lr references resolved first (provenance kept).
+
+    The sweep's spec keeps the provenance; its members' specs hold the resolved numbers.
+    """
+    resolved, sources = resolve_lr_references(session, document=document, title="SweepCreate")
+    return SweepCreate.model_validate({**resolved, "lr_from": sources})
 
 
 def submit_sweep(

@@ -151,3 +151,62 @@ class Checkpoint(Base):
     # The engine's opaque blob, or NULL when it lives in LRLAB_CHECKPOINT_DIR.
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
+
+
+class RangeTest(Base):
+    """A learning-rate range test (fastai's `lr_find`) run as a job, with the ledger's lifecycle.
+
+    The same claim / lease / fencing columns as `Experiment`, so the ledger's generic functions
+    serve both. A resumed attempt restarts the test from iteration 0 (a test is short).
+    """
+
+    # project scope: added at merge with identity
+    __tablename__ = "range_test"
+    __table_args__ = (
+        CheckConstraint(_status_check("status"), name="status"),
+        CheckConstraint(
+            "iterations_done >= 0 AND iterations_done <= num_iter", name="iterations_done"
+        ),
+        Index("ix_range_test_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    queue: Mapped[str] = mapped_column(String(100))
+    num_iter: Mapped[int] = mapped_column(Integer)
+    # Iterations every seed has recorded in the running attempt (the slowest seed's count).
+    iterations_done: Mapped[int] = mapped_column(Integer, default=0)
+    dataset: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_CLOCK, onupdate=func.clock_timestamp()
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RangeTestCurve(Base):
+    """One seed's recorded curve of a succeeded range test: lr, raw and smoothed loss per step."""
+
+    __tablename__ = "range_test_curve"
+
+    range_test_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("range_test.id", ondelete="CASCADE"), primary_key=True
+    )
+    seed: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    lrs: Mapped[list[float]] = mapped_column(ARRAY(Float))
+    losses: Mapped[list[float]] = mapped_column(ARRAY(Float))
+    smoothed_losses: Mapped[list[float]] = mapped_column(ARRAY(Float))
+
+
+# The tables the ledger's generic claim / lease / fence / reconcile functions work on.
+JobTable = type[Experiment] | type[RangeTest]
+Job = Experiment | RangeTest

@@ -31,7 +31,7 @@ from devtools.processes import WorkerProcess  # noqa: E402
 from models.db import get_engine, session_scope  # noqa: E402
 from models.migrate import prepare_database  # noqa: E402
 from models.settings import get_settings  # noqa: E402
-from models.tables import Experiment  # noqa: E402
+from models.tables import Experiment, RangeTest  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -90,6 +90,7 @@ def live_client(database: str) -> Iterator[TestClient]:
         yield test_client
     with session_scope() as session:
         session.execute(delete(Experiment).where(Experiment.created_at >= started))
+        session.execute(delete(RangeTest).where(RangeTest.created_at >= started))
 
 
 @pytest.fixture(scope="session")

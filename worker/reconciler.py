@@ -1,9 +1,9 @@
 """The reconciler: a loop in every worker process that makes sure nothing waits forever.
 
-Each pass (one worker at a time, under a Postgres advisory lock) puts experiments whose
-lease expired back in the queue (or fails them after `max_attempts`), re-publishes queued
-experiments whose message may be lost (never published, or the broker holds fewer messages
-than there are queued experiments, as after a broker restart without persistence), and
+Each pass (one worker at a time, under a Postgres advisory lock) puts jobs (experiments and
+range tests) whose lease expired back in the queue (or fails them after `max_attempts`),
+re-publishes queued jobs whose message may be lost (never published, or the broker holds
+fewer messages than there are queued jobs, as after a broker restart without persistence), and
 purges expired idempotency keys.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from models.db import session_scope
 from models.idempotency import purge_expired_keys
 from models.ledger import expire_leases, queued_count, unsignalled_queued
-from models.queue import broker_queue_length, publish
+from models.queue import JOB_KINDS, JobKind, broker_queue_length, publish
 from models.settings import get_settings
 
 log = logging.getLogger("lrlab.reconciler")
@@ -39,28 +39,42 @@ def reconcile_once() -> PassReport:
     """Run one pass; skipped when another worker holds the lock."""
     settings = get_settings()
     report = PassReport()
+    expired: dict[JobKind, list[tuple[uuid.UUID, str]]] = {}
+    candidates: dict[JobKind, dict[str, list[tuple[uuid.UUID, bool]]]] = {}
     with session_scope() as session:
         if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}):
             report.skipped = True
             return report
-        expired = expire_leases(session, max_attempts=settings.max_attempts)
-        candidates = unsignalled_queued(session, stale_after_seconds=settings.requeue_after_seconds)
-        waiting = {queue: queued_count(session, queue=queue) for queue in candidates}
+        for kind in JOB_KINDS:
+            expired[kind] = expire_leases(
+                session, max_attempts=settings.max_attempts, table=kind.table
+            )
+            candidates[kind] = unsignalled_queued(
+                session, stale_after_seconds=settings.requeue_after_seconds, table=kind.table
+            )
+        queues = {queue for by_queue in candidates.values() for queue in by_queue}
+        # Every kind's messages share a broker queue, so the count is over all kinds.
+        waiting = {
+            queue: sum(queued_count(session, queue=queue, table=k.table) for k in JOB_KINDS)
+            for queue in queues
+        }
         purge_expired_keys(session)
-    by_queue: dict[str, list[uuid.UUID]] = {}
-    for experiment_id, queue in expired:
-        by_queue.setdefault(queue, []).append(experiment_id)
-    report.requeued = [experiment_id for experiment_id, _ in expired]
-    for queue, items in candidates.items():
-        length = broker_queue_length(queue)
-        # A broker holding at least one message per queued experiment lost nothing.
-        lost = length is not None and length < waiting[queue]
-        for experiment_id, never_published in items:
-            if never_published or lost:
-                by_queue.setdefault(queue, []).append(experiment_id)
-                report.republished.append(experiment_id)
-    for queue, ids in by_queue.items():
-        publish(ids, queue=queue)
+    lengths = {queue: broker_queue_length(queue) for queue in queues}
+    for kind in JOB_KINDS:
+        by_queue: dict[str, list[uuid.UUID]] = {}
+        for job_id, queue in expired[kind]:
+            by_queue.setdefault(queue, []).append(job_id)
+            report.requeued.append(job_id)
+        for queue, items in candidates[kind].items():
+            length = lengths[queue]
+            # A broker holding at least one message per queued job lost nothing.
+            lost = length is not None and length < waiting[queue]
+            for job_id, never_published in items:
+                if never_published or lost:
+                    by_queue.setdefault(queue, []).append(job_id)
+                    report.republished.append(job_id)
+        for queue, ids in by_queue.items():
+            publish(ids, queue=queue, kind=kind)
     if report.requeued or report.republished:
         log.info(
             "reconciler: %d lease(s) expired and requeued, %d message(s) re-published",

@@ -33,6 +33,7 @@ from models.ledger import (
 from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
+from models.tables import Experiment, JobTable
 from worker.datasets import load_dataset
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig, TrainingError
@@ -220,17 +221,36 @@ def _finish(run: _Claimed) -> None:
 def _heartbeat(
     claimed: dict[uuid.UUID, _Claimed], settings: Settings, stop: threading.Event
 ) -> None:
-    """Renew the claims' leases until training ends; a missed beat only shortens a lease."""
-    interval = max(1.0, settings.lease_seconds / 4)
-    while not stop.wait(interval):
-        held = [
+    """Renew the claims' leases until training ends."""
+    heartbeat(
+        lambda: [
             (r.claim.experiment_id, r.claim.attempt)
             for r in claimed.values()
             if r.outcome == "running"
-        ]
+        ],
+        settings=settings,
+        stop=stop,
+    )
+
+
+def heartbeat(
+    held: Callable[[], list[tuple[uuid.UUID, int]]],
+    *,
+    settings: Settings,
+    stop: threading.Event,
+    table: JobTable = Experiment,
+) -> None:
+    """Renew the leases of the (id, attempt) pairs `held()` names until `stop` is set.
+
+    A missed beat only shortens a lease.
+    """
+    interval = max(1.0, settings.lease_seconds / 4)
+    while not stop.wait(interval):
         try:
             with session_scope() as session:
-                renew_leases(session, claims=held, lease_seconds=settings.lease_seconds)
+                renew_leases(
+                    session, claims=held(), lease_seconds=settings.lease_seconds, table=table
+                )
         except (OperationalError, DBAPIError) as exc:
             log.warning("lease renewal failed, will retry: %s", str(exc).splitlines()[0])
 

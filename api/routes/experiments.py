@@ -1,15 +1,16 @@
 """HTTP adapters for experiments."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
-from api.responses import csv_response, mark_replay
+from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
 from models.experiments import (
+    accept_experiment_spec,
     cancel_experiment,
     experiment_read,
     get_experiment,
@@ -34,15 +35,19 @@ router = APIRouter(prefix="/experiments", tags=["experiments"], route_class=Json
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, openapi_extra=json_body_schema(ExperimentCreate))
 def submit(
-    spec: ExperimentCreate,
+    body: Annotated[dict[str, Any], Body()],
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ExperimentRead:
-    """Accept an experiment spec and queue it (a repeated Idempotency-Key returns the original)."""
+    """Accept an experiment spec and queue it (a repeated Idempotency-Key returns the original).
+
+    Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
+    """
+    spec = accept_experiment_spec(session, document=body)
     queue = spec.queue or settings.queue
     experiment, created = submit_experiment(
         session,

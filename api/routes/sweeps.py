@@ -1,13 +1,13 @@
 """HTTP adapters for sweeps: batch submission, progress, comparison, plots."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
-from api.responses import csv_response, mark_replay
+from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
@@ -16,6 +16,7 @@ from models.sweeps import (
     SWEEP_METRIC_FIELDS,
     SweepPage,
     SweepRead,
+    accept_sweep_spec,
     cancel_sweep,
     get_sweep,
     list_sweeps,
@@ -30,15 +31,19 @@ PLOTTED = {"lr": "lr", "loss": "val_loss", "accuracy": "val_accuracy"}
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, openapi_extra=json_body_schema(SweepCreate))
 def submit(
-    sweep: SweepCreate,
+    body: Annotated[dict[str, Any], Body()],
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SweepRead:
-    """Expand and queue a sweep (a repeated Idempotency-Key returns the original)."""
+    """Expand and queue a sweep (a repeated Idempotency-Key returns the original).
+
+    Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
+    """
+    sweep = accept_sweep_spec(session, document=body)
     row, members, created = submit_sweep(
         session,
         sweep=sweep,

@@ -294,3 +294,34 @@ def test_sweep_submit_wait_compare_plots(
     again = lrlab("submit", str(sweep_file), api=live_api)
     assert again.exit_code == 0, again.stderr
     assert _last_line(again.stdout) == sweep_id
+
+
+@pytest.mark.e2e
+def test_lr_find_prints_suggestions_and_a_seeded_spec_submits(
+    lrlab: Invoke, live_api: str, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    spec = _write(
+        tmp_path / "lr-find.yaml",
+        {"dataset": {"name": "mnist", "train_samples": 1024}, "num_iter": 60},
+    )
+    found = lrlab("lr-find", str(spec), "--wait", "--png", str(tmp_path / "lr.png"), api=live_api)
+    assert found.exit_code == 0, found.stdout + found.stderr
+    test_id = _last_line(found.stdout)
+    uuid.UUID(test_id)
+    assert "valley" in found.stdout and "steep" in found.stdout
+    assert (tmp_path / "lr.png").read_bytes().startswith(PNG_SIGNATURE)
+
+    seeded = _write(
+        tmp_path / "seeded.yaml",
+        {
+            "scheduler": {"type": "constant"},
+            "training": {"epochs": 1, "learning_rate": {"from_range_test": test_id}},
+            "dataset": {"name": "mnist", "train_samples": 256},
+        },
+    )
+    submitted = lrlab("submit", str(seeded), "--wait", "--interval", "0.3", api=live_api)
+    assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+    experiment = json.loads(
+        lrlab("status", _last_line(submitted.stdout), "--json", api=live_api).stdout
+    )
+    assert experiment["spec"]["lr_from"]["training.learning_rate"]["from_range_test"] == test_id

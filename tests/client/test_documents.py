@@ -91,3 +91,11 @@ def test_json_suffix_is_json(tmp_path: Path) -> None:
     path = tmp_path / "spec.JSON"
     path.write_text(json.dumps({"scheduler": {"type": "constant"}}))
     assert load_document(path) == {"scheduler": {"type": "constant"}}
+
+
+def test_range_test_examples_are_valid_documents() -> None:
+    examples = ROOT / "examples"
+    assert load_document(examples / "lr-find.yaml")["num_iter"] == 100
+    seeded = load_document(examples / "seeded-sweep.yaml")
+    assert detect_kind(seeded) == "sweep"
+    assert seeded["base"]["training"]["learning_rate"]["from_range_test"] == "RANGE_TEST_ID"

@@ -1,0 +1,100 @@
+"""HTTP adapters for learning-rate range tests."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import SessionDep, SettingsDep
+from api.dispatch import commit_and_enqueue
+from api.responses import csv_response
+from models.queue import RANGE_TESTS
+from models.range_test_plots import render_range_test
+from models.range_test_specs import (
+    CurveList,
+    CurvePoint,
+    RangeTestCreate,
+    RangeTestPage,
+    RangeTestRead,
+)
+from models.range_tests import (
+    cancel_range_test,
+    create_range_test,
+    curve_points,
+    get_range_test,
+    list_curves,
+    list_range_tests,
+    range_test_read,
+)
+from models.tables import STATUSES
+
+router = APIRouter(prefix="/range-tests", tags=["range tests"])
+
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+@router.post("", status_code=202)
+def submit(
+    spec: RangeTestCreate, session: SessionDep, settings: SettingsDep, response: Response
+) -> RangeTestRead:
+    """Accept a range test and queue it."""
+    test = create_range_test(session, spec=spec, queue=settings.queue)
+    commit_and_enqueue(session, [test.id], queue=test.queue, kind=RANGE_TESTS)
+    response.headers["Location"] = f"/range-tests/{test.id}"
+    return range_test_read(test)
+
+
+@router.get("")
+def list_all(
+    session: SessionDep,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RangeTestPage:
+    """List range tests, newest first."""
+    items, total = list_range_tests(session, status=status, limit=limit, offset=offset)
+    return RangeTestPage(
+        items=[range_test_read(t) for t in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{range_test_id}")
+def read_range_test(range_test_id: uuid.UUID, session: SessionDep) -> RangeTestRead:
+    """Return a range test's status, progress and, once done, its suggestions."""
+    return range_test_read(get_range_test(session, range_test_id=range_test_id))
+
+
+@router.post("/{range_test_id}/cancel")
+def cancel(range_test_id: uuid.UUID, session: SessionDep) -> RangeTestRead:
+    """Cancel a queued or running range test (409 if it already finished)."""
+    test = cancel_range_test(session, range_test_id=range_test_id)
+    session.commit()
+    return range_test_read(test)
+
+
+@router.get("/{range_test_id}/curve", response_model=CurveList)
+def curve(
+    range_test_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "json"
+) -> CurveList | Response:
+    """Every recorded iteration (lr, raw and smoothed loss), seed by seed, as JSON or CSV."""
+    points = curve_points(list_curves(session, range_test_id=range_test_id))
+    if format == "csv":
+        return csv_response(points, f"{range_test_id}-curve", fields=list(CurvePoint.model_fields))
+    return CurveList(items=points)
+
+
+@router.get("/{range_test_id}/plot.{ext}")
+def plot(range_test_id: uuid.UUID, ext: Literal["png", "svg"], session: SessionDep) -> Response:
+    """Smoothed loss against lr (log axis) with the suggestions marked, like fastai's plot."""
+    test = range_test_read(get_range_test(session, range_test_id=range_test_id))
+    curves = list_curves(session, range_test_id=range_test_id)
+    image = render_range_test(
+        seeds=[c.seed for c in curves],
+        lrs=[c.lrs for c in curves],
+        smoothed=[c.smoothed_losses for c in curves],
+        result=test.result,
+        title=f"range test {test.name or test.id} ({test.status})",
+        image_format=ext,
+    )
+    return Response(content=image, media_type=MEDIA[ext])

@@ -1,0 +1,130 @@
+"""Learning rates seeded from a range test: `{"from_range_test": id, "suggestion", "multiplier"}`.
+
+Wherever a spec gives a learning rate (`training.learning_rate`, a scheduler's `max_lr` or
+`base_lr`, at any depth, e.g. inside `sequential`), it may instead name a succeeded range
+test's suggestion. `resolve_lr_references` replaces each reference by suggestion × multiplier
+before the spec is validated, so the schedule math only ever sees numbers, and returns where
+each number came from (stored in the spec's `lr_from`). An unknown range test is a 422
+naming the field; one that has not succeeded, or has no such suggestion (its curve was too
+short), is a 409.
+"""
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from sqlalchemy.orm import Session
+
+from models.errors import ConflictError
+from models.specs import LrProvenance
+from models.tables import RangeTest
+
+LR_KEYS = frozenset({"learning_rate", "max_lr", "base_lr"})
+MAX_REFERENCES = 32
+_MAX_DEPTH = 12
+
+
+class LrReference(BaseModel):
+    """A learning rate taken from a range test's suggestion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    from_range_test: uuid.UUID
+    suggestion: Literal["valley", "slide", "minimum", "steep"] = "valley"
+    multiplier: float = Field(default=1.0, gt=0, le=1000)
+
+
+def resolve_lr_references(
+    session: Session, *, document: dict[str, Any], title: str
+) -> tuple[dict[str, Any], dict[str, LrProvenance]]:
+    """The document with every lr reference replaced by its number, and each one's provenance.
+
+    Raises pydantic's ValidationError (a 422 naming the field) for a malformed reference, an
+    unknown range test or a client-supplied `lr_from`; ConflictError (409) for a range test
+    that has not succeeded or lacks the suggestion.
+    """
+    errors: list[InitErrorDetails] = []
+    if "lr_from" in document:
+        errors.append(_error(("lr_from",), "`lr_from` is set by the server", document["lr_from"]))
+    found: dict[str, LrProvenance] = {}
+    resolved = _walk(session, document, (), found, errors)
+    if errors:
+        raise ValidationError.from_exception_data(title, errors)
+    return resolved, found
+
+
+def _walk(
+    session: Session,
+    node: Any,
+    loc: tuple[str | int, ...],
+    found: dict[str, LrProvenance],
+    errors: list[InitErrorDetails],
+) -> Any:
+    if len(loc) > _MAX_DEPTH:
+        return node
+    if isinstance(node, list):
+        return [_walk(session, v, (*loc, i), found, errors) for i, v in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        here = (*loc, key)
+        if key in LR_KEYS and isinstance(value, dict):
+            out[key] = _resolve(session, value, here, found, errors)
+        else:
+            out[key] = _walk(session, value, here, found, errors)
+    return out
+
+
+def _resolve(
+    session: Session,
+    value: dict[str, Any],
+    loc: tuple[str | int, ...],
+    found: dict[str, LrProvenance],
+    errors: list[InitErrorDetails],
+) -> Any:
+    if len(found) >= MAX_REFERENCES:
+        errors.append(_error(loc, f"at most {MAX_REFERENCES} range-test references", value))
+        return value
+    try:
+        ref = LrReference.model_validate(value)
+    except ValidationError as exc:
+        for e in exc.errors():
+            errors.append(_error((*loc, *e["loc"]), e["msg"], e.get("input")))
+        return value
+    path = ".".join(str(p) for p in loc)
+    test = session.get(RangeTest, ref.from_range_test)
+    if test is None:
+        errors.append(
+            _error(
+                (*loc, "from_range_test"),
+                f"range test {ref.from_range_test} not found",
+                str(ref.from_range_test),
+            )
+        )
+        return value
+    if test.status != "succeeded" or not test.result:
+        raise ConflictError(
+            f"`{path}`: range test {test.id} is {test.status}; "
+            "only a succeeded range test can seed a learning rate"
+        )
+    suggestion = test.result["suggestions"].get(ref.suggestion)
+    if suggestion is None:
+        raise ConflictError(
+            f"`{path}`: range test {test.id} has no `{ref.suggestion}` suggestion "
+            f"(its curve of {test.result['iterations']} iteration(s) is too short for it)"
+        )
+    lr = float(suggestion["lr"]) * ref.multiplier
+    found[path] = LrProvenance(
+        from_range_test=test.id,
+        suggestion=ref.suggestion,
+        multiplier=ref.multiplier,
+        suggested_lr=float(suggestion["lr"]),
+        lr=lr,
+    )
+    return lr
+
+
+def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("lr_reference", message), loc=loc, input=value)

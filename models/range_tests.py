@@ -1,0 +1,125 @@
+"""Range tests as the API sees them: submit, read, list, cancel, and the recorded curves.
+
+Functions flush, never commit: the caller owns the transaction. The worker's side is
+`models.range_test_ledger`.
+"""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.errors import ConflictError, NotFoundError
+from models.ledger import close_job
+from models.range_test_specs import (
+    CurvePoint,
+    RangeTestCreate,
+    RangeTestProgress,
+    RangeTestRead,
+    RangeTestResult,
+    finite_or_none,
+)
+from models.tables import TERMINAL_STATUSES, RangeTest, RangeTestCurve
+
+
+def create_range_test(session: Session, *, spec: RangeTestCreate, queue: str) -> RangeTest:
+    """Store a validated spec as a queued range test."""
+    test = RangeTest(
+        id=uuid.uuid4(),
+        name=spec.name,
+        status="queued",
+        spec=spec.model_dump(mode="json"),
+        queue=spec.queue or queue,
+        num_iter=spec.num_iter,
+        iterations_done=0,
+        attempt=0,
+    )
+    session.add(test)
+    session.flush()
+    return test
+
+
+def get_range_test(session: Session, *, range_test_id: uuid.UUID) -> RangeTest:
+    """Return the range test or raise NotFoundError."""
+    test = session.get(RangeTest, range_test_id)
+    if test is None:
+        raise NotFoundError(f"range test {range_test_id} not found")
+    return test
+
+
+def list_range_tests(
+    session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[RangeTest], int]:
+    """Return one page of range tests, newest first, and the total matching count."""
+    query = select(RangeTest)
+    if status is not None:
+        query = query.where(RangeTest.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(
+        query.order_by(RangeTest.created_at.desc(), RangeTest.id.desc()).limit(limit).offset(offset)
+    )
+    return list(page), total
+
+
+def cancel_range_test(session: Session, *, range_test_id: uuid.UUID) -> RangeTest:
+    """Cancel a queued or running test; a running one stops at its next progress record."""
+    test = session.scalars(
+        select(RangeTest)
+        .where(RangeTest.id == range_test_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if test is None:
+        raise NotFoundError(f"range test {range_test_id} not found")
+    if test.status in TERMINAL_STATUSES:
+        raise ConflictError(f"range test {range_test_id} is already {test.status}")
+    close_job(session, job=test, status="cancelled")
+    session.flush()
+    return test
+
+
+def list_curves(session: Session, *, range_test_id: uuid.UUID) -> Sequence[RangeTestCurve]:
+    """The recorded curve of every seed (empty until the test succeeded), by seed."""
+    get_range_test(session, range_test_id=range_test_id)
+    return session.scalars(
+        select(RangeTestCurve)
+        .where(RangeTestCurve.range_test_id == range_test_id)
+        .order_by(RangeTestCurve.seed)
+    ).all()
+
+
+def curve_points(curves: Sequence[RangeTestCurve]) -> list[CurvePoint]:
+    """The curves as one row per seed and iteration; a diverged (non-finite) loss is null."""
+    return [
+        CurvePoint(
+            seed=curve.seed,
+            iteration=i,
+            lr=lr,
+            loss=finite_or_none(loss),
+            smoothed_loss=finite_or_none(smoothed),
+        )
+        for curve in curves
+        for i, (lr, loss, smoothed) in enumerate(
+            zip(curve.lrs, curve.losses, curve.smoothed_losses, strict=True)
+        )
+    ]
+
+
+def range_test_read(test: RangeTest) -> RangeTestRead:
+    """Build the API view of a range test row."""
+    return RangeTestRead(
+        id=test.id,
+        name=test.name,
+        status=test.status,
+        spec=test.spec,
+        progress=RangeTestProgress(iterations_done=test.iterations_done, num_iter=test.num_iter),
+        attempt=test.attempt,
+        dataset=test.dataset,
+        result=RangeTestResult.model_validate(test.result) if test.result else None,
+        error=test.error,
+        created_at=test.created_at,
+        updated_at=test.updated_at,
+        started_at=test.started_at,
+        finished_at=test.finished_at,
+    )

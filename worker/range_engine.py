@@ -1,0 +1,142 @@
+"""The range test's training loop: fastai `lr_find` on the engine's stacked model and optimizers.
+
+Every seed is one member of a stack (worker.network's stacked MLP and Keras-exact Adam/SGD),
+so several seeds train fused. Each step: every still-running seed trains one batch at its
+tracker's `next_lr`, and the batch's loss (before the update, as fastai records it) goes to
+its `RangeTestTracker`, which says whether that seed goes on. Batches follow each seed's data
+order (a fresh permutation from its seed per pass over the data, as the engine draws them),
+cycling through the data as epochs when num_iter is longer than one; there is no validation
+and the weights are thrown away. A seed that stopped keeps its state (masked updates) while
+the others finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import keras
+import numpy as np
+
+from models.lr_finder import RangeTestTracker
+from worker.backend import compile_fn, prepare_process, tensor
+from worker.datasets import Dataset
+from worker.network import initial_weights, stacked_loss_and_grads, stacked_update
+from worker.stack import padded_batches
+
+log = logging.getLogger("lrlab.worker")
+
+# How often (seconds) the loop reports progress; the report also asks whether to go on.
+PROGRESS_EVERY = 1.0
+
+_compiled_lock = threading.Lock()
+_compiled: dict[tuple[str, str], Callable[..., Any]] = {}
+
+
+def _step_function(kinds: str) -> Callable[..., Any]:
+    """One compiled training step of every member (compiled once per optimizer kinds)."""
+
+    def step(state: Any, hyper: Any, x: Any, y: Any, idx: Any, weight: Any, lr: Any) -> Any:
+        ops = keras.ops
+        params, m_slots, v_slots, iterations = state[0:4], state[4:8], state[8:12], state[12]
+        is_adam, momentum, active = hyper
+        loss, _, grads = stacked_loss_and_grads(
+            params, ops.take(x, idx, axis=0), ops.take(y, idx, axis=0), weight
+        )
+        params, m_slots, v_slots, iterations = stacked_update(
+            params, grads, m_slots, v_slots, iterations, lr, is_adam, momentum, active, kinds
+        )
+        return (*params, *m_slots, *v_slots, iterations), loss
+
+    key = (keras.backend.backend(), kinds)
+    with _compiled_lock:
+        fn = _compiled.get(key)
+        if fn is None:
+            fn = _compiled[key] = compile_fn(step)
+        return fn
+
+
+def run_range_test(
+    data: Dataset,
+    *,
+    seeds: Sequence[int],
+    batch_size: int,
+    optimizer: Literal["adam", "sgd"],
+    momentum: float,
+    start_lr: float,
+    end_lr: float,
+    num_iter: int,
+    stop_div: bool,
+    on_progress: Callable[[int], bool],
+) -> list[RangeTestTracker] | None:
+    """Run the test for every seed, fused; None when `on_progress` says stop (e.g. cancelled).
+
+    `on_progress(iterations_done)` is called about every PROGRESS_EVERY seconds with the
+    iterations every seed has recorded.
+    """
+    prepare_process()
+    trackers = [
+        RangeTestTracker(start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, stop_div=stop_div)
+        for _ in seeds
+    ]
+    members = len(seeds)
+    n_train = int(data.x_train.shape[0])
+    features = int(data.x_train.shape[1])
+    weights = [initial_weights(seed=s, input_features=features) for s in seeds]
+    params = [np.stack([w[k] for w in weights]) for k in range(4)]
+    zeros = [np.zeros_like(p) for p in params]
+    state: tuple[Any, ...] = (
+        *(tensor(a, "float32") for a in (*params, *zeros, *zeros)),
+        tensor(np.zeros(members, dtype=np.float32), "float32"),
+    )
+    is_adam = tensor(np.full(members, optimizer == "adam"), "bool")
+    momenta = tensor(
+        np.full(members, momentum if optimizer == "sgd" else 0.0, np.float32), "float32"
+    )
+    x, y = tensor(data.x_train, "float32"), tensor(data.y_train, "int32")
+    fn = _step_function(optimizer)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    active = np.ones(members, dtype=bool)
+    orders = np.zeros((0,), dtype=np.int32)
+    mask = np.zeros((0,), dtype=np.float32)
+    reported = time.monotonic()
+    step = 0
+    while active.any():
+        position = step % steps_per_epoch
+        if position == 0:
+            batches = [padded_batches(rng.permutation(n_train), batch_size) for rng in rngs]
+            orders = np.stack([b[0] for b in batches], axis=1)  # [S, M, B]
+            mask = batches[0][1]
+        lrs = np.array(
+            [t.next_lr if on else 0.0 for t, on in zip(trackers, active, strict=True)],
+            dtype=np.float32,
+        )
+        state, loss = fn(
+            state,
+            (is_adam, momenta, tensor(active, "bool")),
+            x,
+            y,
+            tensor(orders[position], "int32"),
+            tensor(mask[position], "float32"),
+            tensor(lrs, "float32"),
+        )
+        losses = keras.ops.convert_to_numpy(loss)
+        for i, tracker in enumerate(trackers):
+            if active[i]:
+                active[i] = tracker.record(float(losses[i]))
+        step += 1
+        if time.monotonic() - reported >= PROGRESS_EVERY and active.any():
+            reported = time.monotonic()
+            if not on_progress(min(t.iterations_done for t in trackers)):
+                return None
+    log.info(
+        "range test of %d seed(s) stopped after %s iteration(s)",
+        members,
+        ", ".join(str(t.iterations_done) for t in trackers),
+    )
+    return trackers
