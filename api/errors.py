@@ -10,7 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from models.errors import ConflictError, DomainError, NotFoundError, UnavailableError
+from models.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    QuotaError,
+    UnavailableError,
+)
 
 log = logging.getLogger("lrlab.api")
 
@@ -23,6 +29,18 @@ _STATUS: dict[type[DomainError], int] = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping of domain errors and database outages onto HTTP."""
+
+    @app.exception_handler(QuotaError)
+    async def _quota(_: Request, exc: QuotaError) -> JSONResponse:
+        return JSONResponse(
+            status_code=429,
+            content={
+                "detail": str(exc),
+                "quota": exc.quota,
+                "limit": exc.limit,
+                "current": exc.current,
+            },
+        )
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

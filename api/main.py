@@ -1,9 +1,11 @@
 """The FastAPI application: routers and error mapping, nothing else."""
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.routes import experiments, health, schedulers, sweeps
+from api.routes import admin, experiments, health, keys, schedulers, sweeps
+from models.settings import get_settings
 
 
 def create_app() -> FastAPI:
@@ -14,8 +16,17 @@ def create_app() -> FastAPI:
         description="Learning-rate scheduler experiments as jobs.",
     )
     install_error_handlers(app)
-    for module in (health, experiments, sweeps, schedulers):
+    for module in (health, experiments, sweeps, schedulers, keys, admin):
         app.include_router(module.router)
+    origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
+    if origins:
+        # Only listed origins; credentials travel in the Authorization header, never cookies.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
     return app
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.responses import csv_response, mark_replay
@@ -29,6 +30,7 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 @router.post("", status_code=202)
 def submit(
     spec: ExperimentCreate,
+    caller: Writer,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
@@ -37,6 +39,8 @@ def submit(
     """Accept an experiment spec and queue it (a repeated Idempotency-Key returns the original)."""
     experiment, created = submit_experiment(
         session,
+        project_id=caller.project_id,
+        key_id=caller.key_id,
         spec=spec,
         queue=settings.queue,
         idempotency_key=idempotency_key,
@@ -50,6 +54,7 @@ def submit(
 
 @router.get("")
 def list_all(
+    caller: Reader,
     session: SessionDep,
     status: Status | None = None,
     scheduler_type: str | None = None,
@@ -58,7 +63,12 @@ def list_all(
 ) -> ExperimentPage:
     """List experiments, newest first."""
     items, total = list_experiments(
-        session, status=status, scheduler_type=scheduler_type, limit=limit, offset=offset
+        session,
+        project_id=caller.project_id,
+        status=status,
+        scheduler_type=scheduler_type,
+        limit=limit,
+        offset=offset,
     )
     return ExperimentPage(
         items=[experiment_read(e) for e in items], total=total, limit=limit, offset=offset
@@ -66,19 +76,25 @@ def list_all(
 
 
 @router.get("/{experiment_id}")
-def read_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentRead:
+def read_experiment(
+    experiment_id: uuid.UUID, caller: Reader, session: SessionDep
+) -> ExperimentRead:
     """Return one experiment's status, progress, spec and result."""
-    return experiment_read(get_experiment(session, experiment_id=experiment_id))
+    return experiment_read(
+        get_experiment(session, project_id=caller.project_id, experiment_id=experiment_id)
+    )
 
 
 @router.get("/{experiment_id}/metrics", response_model=MetricList)
 def read_metrics(
-    experiment_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "json"
+    experiment_id: uuid.UUID,
+    caller: Reader,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "json",
 ) -> MetricList | Response:
     """Return the per-epoch metrics, as JSON or CSV."""
-    metrics = MetricList.model_validate(
-        {"items": list_metrics(session, experiment_id=experiment_id)}
-    )
+    rows = list_metrics(session, project_id=caller.project_id, experiment_id=experiment_id)
+    metrics = MetricList.model_validate({"items": rows})
     if format == "csv":
         return csv_response(
             metrics.items, f"{experiment_id}-metrics", fields=list(MetricRead.model_fields)
@@ -87,15 +103,17 @@ def read_metrics(
 
 
 @router.get("/{experiment_id}/lr")
-def read_step_lrs(experiment_id: uuid.UUID, session: SessionDep) -> StepLrList:
+def read_step_lrs(experiment_id: uuid.UUID, caller: Reader, session: SessionDep) -> StepLrList:
     """Return the lr of every optimizer step actually used."""
-    per_epoch = list_step_lrs(session, experiment_id=experiment_id)
+    per_epoch = list_step_lrs(session, project_id=caller.project_id, experiment_id=experiment_id)
     return StepLrList(epochs=per_epoch, steps=[lr for epoch in per_epoch for lr in epoch])
 
 
 @router.post("/{experiment_id}/cancel")
-def cancel(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentRead:
+def cancel(experiment_id: uuid.UUID, caller: Writer, session: SessionDep) -> ExperimentRead:
     """Cancel a queued or running experiment (409 if it already finished)."""
-    experiment = cancel_experiment(session, experiment_id=experiment_id)
+    experiment = cancel_experiment(
+        session, project_id=caller.project_id, key_id=caller.key_id, experiment_id=experiment_id
+    )
     session.commit()
     return experiment_read(experiment)

@@ -3,21 +3,23 @@
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
+from api.auth import READ
 from models.plots import render_lr_curve
 from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arrays
 
 router = APIRouter(prefix="/schedulers", tags=["schedulers"])
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(READ)])
 def list_schedulers() -> list[dict[str, Any]]:
     """Every scheduler type with its description, parameter schema and default interval."""
     return catalog()
 
 
-@router.post("/preview", response_model=PreviewResult)
+# A read key may preview: the POST carries a request body but changes nothing.
+@router.post("/preview", response_model=PreviewResult, dependencies=[Depends(READ)])
 def preview_schedule(
     request: PreviewRequest,
     format: Annotated[str | None, Query(pattern="^(json|png)$")] = None,

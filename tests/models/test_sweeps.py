@@ -14,7 +14,7 @@ from models.sweeps import (
     sweep_metric_rows,
     sweep_read,
 )
-from tests.factories import claim, epoch_metrics
+from tests.factories import claim, epoch_metrics, home_project_id
 
 SWEEP = SweepCreate.model_validate(
     {
@@ -28,27 +28,45 @@ SWEEP = SweepCreate.model_validate(
 
 def test_submit_stores_every_member_and_a_repeated_key_returns_them(db_session: Session) -> None:
     row, members, created = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key="k1", key_ttl_hours=24
+        db_session,
+        project_id=home_project_id(db_session),
+        key_id=None,
+        sweep=SWEEP,
+        queue="lrlab-test-unused",
+        idempotency_key="k1",
+        key_ttl_hours=24,
     )
     assert created and len(members) == 4
     read = sweep_read(db_session, row)
     assert read.status == "queued" and read.counts.queued == 4 and read.experiments == members
     again, same, created_again = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key="k1", key_ttl_hours=24
+        db_session,
+        project_id=home_project_id(db_session),
+        key_id=None,
+        sweep=SWEEP,
+        queue="lrlab-test-unused",
+        idempotency_key="k1",
+        key_ttl_hours=24,
     )
     assert not created_again and again.id == row.id and same == members
 
 
 def test_metric_rows_name_the_member_then_copy_the_epoch(db_session: Session) -> None:
     row, members, _ = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key=None, key_ttl_hours=24
+        db_session,
+        project_id=home_project_id(db_session),
+        key_id=None,
+        sweep=SWEEP,
+        queue="lrlab-test-unused",
+        idempotency_key=None,
+        key_ttl_hours=24,
     )
     claim(db_session, members[1])
     recorded = epoch_metrics(1, lr=0.02, seconds=1.5)
     assert record_epoch(
         db_session, experiment_id=members[1], attempt=1, metrics=recorded, lease_seconds=60
     )
-    (only,) = sweep_metric_rows(db_session, sweep_id=row.id)
+    (only,) = sweep_metric_rows(db_session, project_id=home_project_id(db_session), sweep_id=row.id)
     assert (only.sweep, only.experiment, only.label, only.seed, only.status) == (
         row.id,
         members[1],
@@ -65,11 +83,19 @@ def test_metric_rows_name_the_member_then_copy_the_epoch(db_session: Session) ->
 
 def test_cancel_stops_pending_members_once(db_session: Session) -> None:
     row, members, _ = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key=None, key_ttl_hours=24
+        db_session,
+        project_id=home_project_id(db_session),
+        key_id=None,
+        sweep=SWEEP,
+        queue="lrlab-test-unused",
+        idempotency_key=None,
+        key_ttl_hours=24,
     )
     claim(db_session, members[0])
-    cancel_sweep(db_session, sweep_id=row.id)
+    cancel_sweep(db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id)
     read = sweep_read(db_session, row)
     assert read.status == "cancelled" and read.counts.cancelled == 4
     with pytest.raises(ConflictError, match="already cancelled"):
-        cancel_sweep(db_session, sweep_id=row.id)
+        cancel_sweep(
+            db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id
+        )
