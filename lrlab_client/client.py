@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
+from lrlab_client import credentials
 from lrlab_client.documents import Kind, canonical_json, detect_kind
 from lrlab_client.errors import ApiConnectionError, ApiError, parse_error
 
@@ -82,8 +83,9 @@ class Submission(Resource):
 class LrlabClient:
     """Methods mirror the API's endpoints; errors raise `ApiError`.
 
-    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `transport` lets tests
-    plug in an `httpx.MockTransport`.
+    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `api_key` defaults to
+    `LRLAB_API_KEY`, else the credentials file `make up` wrote (see `credentials`).
+    `transport` lets tests plug in an `httpx.MockTransport`.
     """
 
     def __init__(
@@ -91,16 +93,21 @@ class LrlabClient:
         base_url: str | None = None,
         timeout: float = 30.0,
         *,
+        api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         url = base_url or os.environ.get("LRLAB_API_URL") or DEFAULT_API_URL
         self.base_url = url.rstrip("/")
         self.timeout = timeout
+        headers = {"user-agent": "lrlab-client/0.1"}
+        key = api_key or credentials.api_key()
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
             transport=transport,
-            headers={"user-agent": "lrlab-client/0.1"},
+            headers=headers,
         )
 
     # -- plumbing -------------------------------------------------------------------------
