@@ -156,6 +156,32 @@ class LrlabClient:
                 response.status_code, f"the API answered {path} with something that is not JSON"
             ) from None
 
+    # -- projects and keys (the admin routes need the operator token as `api_key`) ---------
+
+    def projects(self) -> list[dict[str, Any]]:
+        """`GET /admin/projects`."""
+        return list(self._json("GET", "/admin/projects"))
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        """`POST /admin/projects`."""
+        return dict(self._json("POST", "/admin/projects", json_body={"name": name}))
+
+    def keys(self, project: str | None = None) -> list[dict[str, Any]]:
+        """A project's keys: `/admin/projects/<project>/keys`, or `/keys` for the own project."""
+        path = f"/admin/projects/{project}/keys" if project else "/keys"
+        return list(self._json("GET", path))
+
+    def create_key(self, label: str, role: str, project: str | None = None) -> dict[str, Any]:
+        """A new key (its secret is in the answer, only there)."""
+        path = f"/admin/projects/{project}/keys" if project else "/keys"
+        return dict(self._json("POST", path, json_body={"label": label, "role": role}))
+
+    def revoke_key(self, key_id: str, *, operator: bool = False) -> dict[str, Any]:
+        """Revoke a key: any key as operator, else one of the own project."""
+        return dict(
+            self._json("DELETE", f"/admin/keys/{key_id}" if operator else f"/keys/{key_id}")
+        )
+
     # -- health and catalog ---------------------------------------------------------------
 
     def health(self) -> Json:
