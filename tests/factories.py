@@ -10,7 +10,9 @@ from models.experiments import create_experiment
 from models.ledger import claim_group
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate
-from models.tables import Experiment, Project
+from models.sweep_grid import SweepCreate
+from models.sweeps import submit_sweep
+from models.tables import Experiment, Project, Sweep
 
 
 def experiment_payload(**overrides: Any) -> dict[str, Any]:
@@ -40,6 +42,21 @@ def create_queued(
         project_id=project_id or home_project_id(session),
         spec=spec,
         queue="lrlab-test-unused",
+    )
+
+
+def submit_test_sweep(
+    session: Session, sweep: SweepCreate, *, idempotency_key: str | None = None
+) -> tuple[Sweep, list[uuid.UUID], bool]:
+    """Store a sweep and its members in the test project, as `POST /sweeps` would."""
+    return submit_sweep(
+        session,
+        project_id=home_project_id(session),
+        key_id=None,
+        sweep=sweep,
+        queue="lrlab-test-unused",
+        idempotency_key=idempotency_key,
+        key_ttl_hours=24,
     )
 
 

@@ -19,9 +19,13 @@ from api.auth import Declared
 from api.main import app
 from models.projects import KeyCreate, create_key
 from models.sweep_grid import SweepCreate
-from models.sweeps import submit_sweep
 from tests.conftest import TEST_PROJECT, SessionKeys
-from tests.factories import create_queued, experiment_payload, home_project_id
+from tests.factories import (
+    create_queued,
+    experiment_payload,
+    home_project_id,
+    submit_test_sweep,
+)
 
 # FastAPI's own documentation routes: public by design.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -160,15 +164,7 @@ def headers(keys: SessionKeys, caller: str) -> dict[str, str]:
 def resources(session: Session) -> dict[str, str]:
     """Fresh resources of the test project, one of each path parameter."""
     project_id = home_project_id(session)
-    sweep, _, _ = submit_sweep(
-        session,
-        project_id=project_id,
-        key_id=None,
-        sweep=SweepCreate.model_validate(SWEEP),
-        queue="lrlab-test-unused",
-        idempotency_key=None,
-        key_ttl_hours=24,
-    )
+    sweep, _, _ = submit_test_sweep(session, SweepCreate.model_validate(SWEEP))
     key = create_key(session, project_id=project_id, key=KeyCreate(label="victim", role="read"))
     return {
         "experiment_id": str(create_queued(session).id),
