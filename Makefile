@@ -12,7 +12,7 @@ export LRLAB_MNIST_PATH := $(SHARED_MNIST)
 endif
 endif
 
-.PHONY: install migrate api worker up test check lint typecheck bench clean
+.PHONY: install migrate bootstrap api worker up test check lint typecheck bench clean
 
 install: $(VENV)/.installed ui/node_modules/.package-lock.json
 
@@ -30,15 +30,20 @@ ui/node_modules/.package-lock.json: ui/package-lock.json
 migrate: install
 	$(PY) -m models.migrate
 
+# Credentials on first start: operator token, `default` project, a write key (0600 file).
+bootstrap: migrate
+	$(PY) -m models.bootstrap
+
+# Loopback only unless LRLAB_HOST says otherwise.
 api: install
-	$(VENV)/bin/uvicorn api.main:app --host 0.0.0.0 --port $${LRLAB_PORT:-8000}
+	$(VENV)/bin/uvicorn api.main:app --host $${LRLAB_HOST:-127.0.0.1} --port $${LRLAB_PORT:-8000}
 
 worker: install
 	$(VENV)/bin/celery -A worker.celery_app worker -Q $${LRLAB_QUEUE:-lrlab} \
 		--loglevel INFO
 
 # API and one worker in the foreground; Ctrl-C stops both.
-up: migrate
+up: bootstrap
 	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(MAKE) --no-print-directory api & \
 	$(MAKE) --no-print-directory worker & \

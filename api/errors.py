@@ -16,7 +16,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from models.errors import ConflictError, DomainError, NotFoundError, UnavailableError
+from models.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    QuotaError,
+    UnavailableError,
+)
 
 log = logging.getLogger("lrlab.api")
 
@@ -32,6 +38,18 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping of domain errors and database outages onto HTTP."""
+
+    @app.exception_handler(QuotaError)
+    async def _quota(_: Request, exc: QuotaError) -> JSONResponse:
+        return JSONResponse(
+            status_code=429,
+            content={
+                "detail": str(exc),
+                "quota": exc.quota,
+                "limit": exc.limit,
+                "current": exc.current,
+            },
+        )
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

@@ -1,9 +1,10 @@
 """The FastAPI application: routers and error mapping, nothing else."""
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.routes import experiments, health, range_tests, schedulers, sweeps
+from api.routes import admin, experiments, health, keys, range_tests, schedulers, sweeps
 from api.routes.ui import install_ui
 from models.settings import get_settings
 
@@ -18,9 +19,18 @@ def create_app() -> FastAPI:
         max_body_size=get_settings().max_body_bytes,
     )
     install_error_handlers(app)
-    for module in (health, experiments, sweeps, schedulers, range_tests):
+    for module in (health, experiments, sweeps, schedulers, range_tests, keys, admin):
         app.include_router(module.router)
     install_ui(app)
+    origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
+    if origins:
+        # Only listed origins; credentials travel in the Authorization header, never cookies.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
     return app
 
 

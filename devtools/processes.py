@@ -13,6 +13,11 @@ import uuid
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from models.projects import KeyCreate, ProjectCreate, create_key, create_project
+from models.tables import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +27,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def provision_key(
+    database_url: str, *, project: str = "default", role: str = "write", label: str = "tests"
+) -> str:
+    """A new key of `project` (created if missing) in that database; returns its secret."""
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            row = session.scalars(select(Project).where(Project.name == project)).one_or_none()
+            if row is None:
+                row = create_project(session, project=ProjectCreate(name=project))
+            created = create_key(
+                session,
+                project_id=row.id,
+                key=KeyCreate.model_validate({"label": label, "role": role}),
+            )
+    finally:
+        engine.dispose()
+    return created.key
 
 
 class _Process:
@@ -58,9 +83,17 @@ class _Process:
 
 
 class ApiProcess(_Process):
-    """The API (`uvicorn api.main:app`) on a free loopback port."""
+    """The API (`uvicorn api.main:app`) on a free loopback port.
 
-    def __init__(self, log_path: Path, env: dict[str, str] | None = None) -> None:
+    `client` sends `api_key`, by default a write key of the `default` project provisioned in
+    the API's database.
+    """
+
+    def __init__(
+        self, log_path: Path, env: dict[str, str] | None = None, *, api_key: str | None = None
+    ) -> None:
+        database_url = (env or {}).get("LRLAB_DATABASE_URL") or os.environ["LRLAB_DATABASE_URL"]
+        self.api_key = api_key or provision_key(database_url)
         self.port = free_port()
         super().__init__(
             [
@@ -77,7 +110,11 @@ class ApiProcess(_Process):
             env,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.client = httpx.Client(
+            base_url=self.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
 
     def wait_healthy(self, timeout: float = 60) -> None:
         """Block until /healthz answers."""

@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.text import Text
 
+from lrlab_client import credentials
 from lrlab_client.client import DEFAULT_API_URL, PLOT_KINDS, LrlabClient
 from lrlab_client.documents import Kind, content_key, detect_kind, load_document
 from lrlab_client.errors import ApiConnectionError, ApiError, SpecError
@@ -375,6 +376,90 @@ def schedulers(api: ApiOption = DEFAULT_API_URL) -> None:
     with _handled(), LrlabClient(api) as client:
         catalog = client.schedulers()
     stdout_console().print(schedulers_table(catalog))
+
+
+# --------------------------------------------------------------------------------------------
+# Projects and keys: `lrlab admin …` with the operator token, `lrlab keys …` with an admin key
+# --------------------------------------------------------------------------------------------
+
+admin_app = typer.Typer(help="Operator commands (LRLAB_ADMIN_TOKEN or the credentials file).")
+admin_projects = typer.Typer(help="Projects.")
+admin_keys = typer.Typer(help="Any project's keys.")
+keys_app = typer.Typer(help="Your project's keys (needs an admin key).")
+app.add_typer(admin_app, name="admin")
+admin_app.add_typer(admin_projects, name="projects")
+admin_app.add_typer(admin_keys, name="keys")
+app.add_typer(keys_app, name="keys")
+RoleOption = Annotated[str, typer.Option("--role", help="read, write or admin.")]
+
+
+def _operator(api: str) -> LrlabClient:
+    token = credentials.admin_token()
+    if not token:
+        _fail("no operator token: set LRLAB_ADMIN_TOKEN or run `make up` once")
+    return LrlabClient(api, api_key=token)
+
+
+def _print_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2))
+
+
+@admin_projects.command("list")
+def admin_projects_list(api: ApiOption = DEFAULT_API_URL) -> None:
+    """Every project with its quota overrides."""
+    with _handled(), _operator(api) as client:
+        _print_json(client.projects())
+
+
+@admin_projects.command("create")
+def admin_projects_create(name: str, api: ApiOption = DEFAULT_API_URL) -> None:
+    """Create a project."""
+    with _handled(), _operator(api) as client:
+        _print_json(client.create_project(name))
+
+
+@admin_keys.command("list")
+def admin_keys_list(project: str, api: ApiOption = DEFAULT_API_URL) -> None:
+    """A project's keys (never their secrets)."""
+    with _handled(), _operator(api) as client:
+        _print_json(client.keys(project))
+
+
+@admin_keys.command("create")
+def admin_keys_create(
+    project: str, label: str, role: RoleOption = "write", api: ApiOption = DEFAULT_API_URL
+) -> None:
+    """Make a key for a project; the secret is printed once, here."""
+    with _handled(), _operator(api) as client:
+        _print_json(client.create_key(label, role, project))
+
+
+@admin_keys.command("revoke")
+def admin_keys_revoke(key_id: str, api: ApiOption = DEFAULT_API_URL) -> None:
+    """Revoke any key."""
+    with _handled(), _operator(api) as client:
+        _print_json(client.revoke_key(key_id, operator=True))
+
+
+@keys_app.command("list")
+def keys_list(api: ApiOption = DEFAULT_API_URL) -> None:
+    """Your project's keys."""
+    with _handled(), LrlabClient(api) as client:
+        _print_json(client.keys())
+
+
+@keys_app.command("create")
+def keys_create(label: str, role: RoleOption = "read", api: ApiOption = DEFAULT_API_URL) -> None:
+    """Make a key for your project; the secret is printed once, here."""
+    with _handled(), LrlabClient(api) as client:
+        _print_json(client.create_key(label, role))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, api: ApiOption = DEFAULT_API_URL) -> None:
+    """Revoke one of your project's keys."""
+    with _handled(), LrlabClient(api) as client:
+        _print_json(client.revoke_key(key_id))
 
 
 def main() -> None:

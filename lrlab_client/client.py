@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
+from lrlab_client import credentials
 from lrlab_client.documents import Kind, canonical_json, detect_kind
 from lrlab_client.errors import ApiConnectionError, ApiError, parse_error
 
@@ -82,8 +83,9 @@ class Submission(Resource):
 class LrlabClient:
     """Methods mirror the API's endpoints; errors raise `ApiError`.
 
-    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `transport` lets tests
-    plug in an `httpx.MockTransport`.
+    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `api_key` defaults to
+    `LRLAB_API_KEY`, else the credentials file `make up` wrote (see `credentials`).
+    `transport` lets tests plug in an `httpx.MockTransport`.
     """
 
     def __init__(
@@ -91,16 +93,21 @@ class LrlabClient:
         base_url: str | None = None,
         timeout: float = 30.0,
         *,
+        api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         url = base_url or os.environ.get("LRLAB_API_URL") or DEFAULT_API_URL
         self.base_url = url.rstrip("/")
         self.timeout = timeout
+        headers = {"user-agent": "lrlab-client/0.1"}
+        key = api_key or credentials.api_key()
+        if key:
+            headers["authorization"] = f"Bearer {key}"
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
             transport=transport,
-            headers={"user-agent": "lrlab-client/0.1"},
+            headers=headers,
         )
 
     # -- plumbing -------------------------------------------------------------------------
@@ -148,6 +155,32 @@ class LrlabClient:
             raise ApiError(
                 response.status_code, f"the API answered {path} with something that is not JSON"
             ) from None
+
+    # -- projects and keys (the admin routes need the operator token as `api_key`) ---------
+
+    def projects(self) -> list[dict[str, Any]]:
+        """`GET /admin/projects`."""
+        return list(self._json("GET", "/admin/projects"))
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        """`POST /admin/projects`."""
+        return dict(self._json("POST", "/admin/projects", json_body={"name": name}))
+
+    def keys(self, project: str | None = None) -> list[dict[str, Any]]:
+        """A project's keys: `/admin/projects/<project>/keys`, or `/keys` for the own project."""
+        path = f"/admin/projects/{project}/keys" if project else "/keys"
+        return list(self._json("GET", path))
+
+    def create_key(self, label: str, role: str, project: str | None = None) -> dict[str, Any]:
+        """A new key (its secret is in the answer, only there)."""
+        path = f"/admin/projects/{project}/keys" if project else "/keys"
+        return dict(self._json("POST", path, json_body={"label": label, "role": role}))
+
+    def revoke_key(self, key_id: str, *, operator: bool = False) -> dict[str, Any]:
+        """Revoke a key: any key as operator, else one of the own project."""
+        return dict(
+            self._json("DELETE", f"/admin/keys/{key_id}" if operator else f"/keys/{key_id}")
+        )
 
     # -- health and catalog ---------------------------------------------------------------
 

@@ -83,9 +83,11 @@ def describe(values: Sequence[float]) -> Stat:
     return Stat(n=n, mean=mean, std=std, ci95=(mean - half, mean + half))
 
 
-def compare_sweep(session: Session, *, sweep_id: uuid.UUID, target: float) -> Comparison:
+def compare_sweep(
+    session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID, target: float
+) -> Comparison:
     """Rank the sweep's configurations; failed and unfinished members are counted, not used."""
-    groups = _groups(session, sweep_id)
+    groups = _groups(session, project_id, sweep_id)
     curves = _val_accuracy_curves(session, [e.id for g in groups.values() for e in g])
     rows = []
     for label, members in groups.items():
@@ -116,9 +118,11 @@ def compare_sweep(session: Session, *, sweep_id: uuid.UUID, target: float) -> Co
     )
 
 
-def sweep_curves(session: Session, *, sweep_id: uuid.UUID, metric: str) -> list[Curve]:
+def sweep_curves(
+    session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID, metric: str
+) -> list[Curve]:
     """Mean and mean ± std per epoch of `metric` for each configuration (succeeded runs)."""
-    groups = _groups(session, sweep_id)
+    groups = _groups(session, project_id, sweep_id)
     succeeded = {label: {e.id for e in members if e.status == "succeeded"}
                  for label, members in groups.items()}  # fmt: skip
     # One query for every run's curve, as compare_sweep does, not one per configuration.
@@ -154,8 +158,10 @@ def sweep_curves(session: Session, *, sweep_id: uuid.UUID, metric: str) -> list[
     return curves
 
 
-def _groups(session: Session, sweep_id: uuid.UUID) -> dict[str, list[Experiment]]:
-    get_sweep(session, sweep_id=sweep_id)
+def _groups(
+    session: Session, project_id: uuid.UUID, sweep_id: uuid.UUID
+) -> dict[str, list[Experiment]]:
+    get_sweep(session, project_id=project_id, sweep_id=sweep_id)
     members = session.scalars(
         select(Experiment).where(Experiment.sweep_id == sweep_id).order_by(Experiment.created_at)
     ).all()

@@ -15,3 +15,13 @@ class ConflictError(DomainError):
 
 class UnavailableError(DomainError):
     """A backing service (database or broker) cannot be reached."""
+
+
+class QuotaError(DomainError):
+    """The request would take its project over a quota; nothing was stored."""
+
+    def __init__(self, *, quota: str, limit: int, current: int, detail: str) -> None:
+        super().__init__(detail)
+        self.quota = quota
+        self.limit = limit
+        self.current = current

@@ -15,25 +15,33 @@ from models.errors import ConflictError, NotFoundError
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.lr_seeding import resolve_lr_references
+from models.quotas import check_quotas
 from models.specs import (
     EpochStepLrs,
     ExperimentCreate,
     ExperimentRead,
     ExperimentResult,
+    KeyRef,
     Progress,
 )
-from models.tables import TERMINAL_STATUSES, Experiment, Metric
+from models.tables import TERMINAL_STATUSES, ApiKey, Experiment, Metric
 
 
-def accept_experiment_spec(session: Session, *, document: dict[str, Any]) -> ExperimentCreate:
+def accept_experiment_spec(
+    session: Session, *, project_id: uuid.UUID, document: dict[str, Any]
+) -> ExperimentCreate:
     """Validate a request body, its range-test lr references resolved first (provenance kept)."""
-    resolved, sources = resolve_lr_references(session, document=document, title="ExperimentCreate")
+    resolved, sources = resolve_lr_references(
+        session, project_id=project_id, document=document, title="ExperimentCreate"
+    )
     return ExperimentCreate.model_validate({**resolved, "lr_from": sources})
 
 
 def submit_experiment(
     session: Session,
     *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None,
     spec: ExperimentCreate,
     queue: str,
     idempotency_key: str | None,
@@ -47,6 +55,7 @@ def submit_experiment(
     if idempotency_key is not None:
         original = reserve_key(
             session,
+            project_id=project_id,
             scope="experiment",
             key=idempotency_key,
             body_hash=request_hash(spec.model_dump(mode="json")),
@@ -54,22 +63,35 @@ def submit_experiment(
             ttl_hours=key_ttl_hours,
         )
         if original is not None:
-            return get_experiment(session, experiment_id=original), False
-    return create_experiment(session, spec=spec, queue=queue, experiment_id=experiment_id), True
+            return get_experiment(session, project_id=project_id, experiment_id=original), False
+    check_quotas(session, project_id=project_id, specs=[spec], sweep=False)
+    experiment = create_experiment(
+        session,
+        project_id=project_id,
+        key_id=key_id,
+        spec=spec,
+        queue=queue,
+        experiment_id=experiment_id,
+    )
+    return experiment, True
 
 
 def create_experiment(
     session: Session,
     *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None = None,
     spec: ExperimentCreate,
     queue: str,
     experiment_id: uuid.UUID | None = None,
     sweep_id: uuid.UUID | None = None,
     label: str | None = None,
 ) -> Experiment:
-    """Store a validated spec as a queued experiment."""
+    """Store a validated spec as a queued experiment (quotas are the caller's check)."""
     experiment = Experiment(
         id=experiment_id or uuid.uuid4(),
+        project_id=project_id,
+        submitted_by_key_id=key_id,
         sweep_id=sweep_id,
         label=label,
         name=spec.name,
@@ -87,10 +109,12 @@ def create_experiment(
     return experiment
 
 
-def get_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experiment:
-    """Return the experiment or raise NotFoundError."""
+def get_experiment(
+    session: Session, *, project_id: uuid.UUID, experiment_id: uuid.UUID
+) -> Experiment:
+    """Return the project's experiment, or NotFoundError (also when another project owns it)."""
     experiment = session.get(Experiment, experiment_id)
-    if experiment is None:
+    if experiment is None or experiment.project_id != project_id:
         raise NotFoundError(f"experiment {experiment_id} not found")
     return experiment
 
@@ -98,13 +122,14 @@ def get_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experiment:
 def list_experiments(
     session: Session,
     *,
+    project_id: uuid.UUID,
     status: str | None = None,
     scheduler_type: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Experiment], int]:
-    """Return one page of experiments, newest first, and the total matching count."""
-    query = select(Experiment)
+    """Return one page of the project's experiments, newest first, and the matching count."""
+    query = select(Experiment).where(Experiment.project_id == project_id)
     if status is not None:
         query = query.where(Experiment.status == status)
     if scheduler_type is not None:
@@ -118,19 +143,24 @@ def list_experiments(
     return list(page), total
 
 
-def cancel_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experiment:
+def cancel_experiment(
+    session: Session, *, project_id: uuid.UUID, key_id: uuid.UUID | None, experiment_id: uuid.UUID
+) -> Experiment:
     """Cancel a queued or running experiment; a running one stops at its next epoch end."""
-    experiment = _locked(session, experiment_id)
+    experiment = _locked(session, project_id, experiment_id)
     if experiment.status in TERMINAL_STATUSES:
         raise ConflictError(f"experiment {experiment_id} is already {experiment.status}")
     close_experiment(session, experiment=experiment, status="cancelled")
+    experiment.cancelled_by_key_id = key_id
     session.flush()
     return experiment
 
 
-def list_metrics(session: Session, *, experiment_id: uuid.UUID) -> Sequence[Metric]:
+def list_metrics(
+    session: Session, *, project_id: uuid.UUID, experiment_id: uuid.UUID
+) -> Sequence[Metric]:
     """Return the experiment's metrics ordered by epoch."""
-    get_experiment(session, experiment_id=experiment_id)
+    get_experiment(session, project_id=project_id, experiment_id=experiment_id)
     return session.scalars(
         select(Metric).where(Metric.experiment_id == experiment_id).order_by(Metric.epoch)
     ).all()
@@ -141,11 +171,16 @@ MAX_PAGE_STEPS = 100_000
 
 
 def list_step_lrs(
-    session: Session, *, experiment_id: uuid.UUID, epoch_from: int, limit: int
+    session: Session,
+    *,
+    project_id: uuid.UUID,
+    experiment_id: uuid.UUID,
+    epoch_from: int,
+    limit: int,
 ) -> tuple[list[EpochStepLrs], int | None]:
     """One page of per-step lrs: up to `limit` epochs from `epoch_from`, at most about
     MAX_PAGE_STEPS steps (always one epoch); and the epoch the next page starts at, if any."""
-    get_experiment(session, experiment_id=experiment_id)
+    get_experiment(session, project_id=project_id, experiment_id=experiment_id)
     sizes = session.execute(
         select(Metric.epoch, func.cardinality(Metric.step_lrs))
         .where(Metric.experiment_id == experiment_id, Metric.epoch >= epoch_from)
@@ -185,13 +220,20 @@ def experiment_read(experiment: Experiment) -> ExperimentRead:
         updated_at=experiment.updated_at,
         started_at=experiment.started_at,
         finished_at=experiment.finished_at,
+        submitted_by=key_ref(experiment.submitted_by),
+        cancelled_by=key_ref(experiment.cancelled_by),
     )
 
 
-def _locked(session: Session, experiment_id: uuid.UUID) -> Experiment:
+def key_ref(key: ApiKey | None) -> KeyRef | None:
+    """The public view of the key that did something."""
+    return None if key is None else KeyRef(id=key.id, label=key.label)
+
+
+def _locked(session: Session, project_id: uuid.UUID, experiment_id: uuid.UUID) -> Experiment:
     experiment = session.scalars(
         select(Experiment)
-        .where(Experiment.id == experiment_id)
+        .where(Experiment.id == experiment_id, Experiment.project_id == project_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()

@@ -23,19 +23,21 @@ def request_hash(document: Any) -> str:
 def reserve_key(
     session: Session,
     *,
+    project_id: uuid.UUID,
     scope: str,
     key: str,
     body_hash: str,
     resource_id: uuid.UUID,
     ttl_hours: int,
 ) -> uuid.UUID | None:
-    """Bind `key` to `resource_id`; if it is already bound, return the original resource id.
+    """Bind the project's `key` to `resource_id`; if already bound, return the original id.
 
     Concurrent callers with the same key serialise on the primary key: the second waits for the
     first transaction and then sees its row. A key bound to another body is a ConflictError.
     """
     session.execute(
         delete(IdempotencyKey).where(
+            IdempotencyKey.project_id == project_id,
             IdempotencyKey.scope == scope,
             IdempotencyKey.key == key,
             IdempotencyKey.expires_at < func.now(),
@@ -44,6 +46,7 @@ def reserve_key(
     inserted = session.scalar(
         insert(IdempotencyKey)
         .values(
+            project_id=project_id,
             scope=scope,
             key=key,
             request_hash=body_hash,
@@ -56,7 +59,11 @@ def reserve_key(
     if inserted is not None:
         return None
     existing = session.scalars(
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        select(IdempotencyKey).where(
+            IdempotencyKey.project_id == project_id,
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+        )
     ).one()
     if existing.request_hash != body_hash:
         raise ConflictError(f"Idempotency-Key {key!r} was already used with a different body")

@@ -10,6 +10,7 @@ short), is a 409.
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,7 +37,7 @@ class LrReference(BaseModel):
 
 
 def resolve_lr_references(
-    session: Session, *, document: dict[str, Any], title: str
+    session: Session, *, project_id: uuid.UUID, document: dict[str, Any], title: str
 ) -> tuple[dict[str, Any], dict[str, LrProvenance]]:
     """The document with every lr reference replaced by its number, and each one's provenance.
 
@@ -48,14 +49,23 @@ def resolve_lr_references(
     if "lr_from" in document:
         errors.append(_error(("lr_from",), "`lr_from` is set by the server", document["lr_from"]))
     found: dict[str, LrProvenance] = {}
-    resolved = _walk(session, document, (), found, errors)
+
+    def find(range_test_id: uuid.UUID) -> RangeTest | None:
+        # Another project's range test is as unknown as a missing one.
+        test = session.get(RangeTest, range_test_id)
+        return test if test is not None and test.project_id == project_id else None
+
+    resolved = _walk(find, document, (), found, errors)
     if errors:
         raise ValidationError.from_exception_data(title, errors)
     return resolved, found
 
 
+_Find = Callable[[uuid.UUID], RangeTest | None]
+
+
 def _walk(
-    session: Session,
+    find: _Find,
     node: Any,
     loc: tuple[str | int, ...],
     found: dict[str, LrProvenance],
@@ -64,21 +74,21 @@ def _walk(
     if len(loc) > _MAX_DEPTH:
         return node
     if isinstance(node, list):
-        return [_walk(session, v, (*loc, i), found, errors) for i, v in enumerate(node)]
+        return [_walk(find, v, (*loc, i), found, errors) for i, v in enumerate(node)]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
         here = (*loc, key)
         if key in LR_KEYS and isinstance(value, dict):
-            out[key] = _resolve(session, value, here, found, errors)
+            out[key] = _resolve(find, value, here, found, errors)
         else:
-            out[key] = _walk(session, value, here, found, errors)
+            out[key] = _walk(find, value, here, found, errors)
     return out
 
 
 def _resolve(
-    session: Session,
+    find: _Find,
     value: dict[str, Any],
     loc: tuple[str | int, ...],
     found: dict[str, LrProvenance],
@@ -94,7 +104,7 @@ def _resolve(
             errors.append(_error((*loc, *e["loc"]), e["msg"], e.get("input")))
         return value
     path = ".".join(str(p) for p in loc)
-    test = session.get(RangeTest, ref.from_range_test)
+    test = find(ref.from_range_test)
     if test is None:
         errors.append(
             _error(

@@ -23,10 +23,19 @@ from models.range_test_specs import (
 from models.tables import TERMINAL_STATUSES, RangeTest, RangeTestCurve
 
 
-def create_range_test(session: Session, *, spec: RangeTestCreate, queue: str) -> RangeTest:
-    """Store a validated spec as a queued range test."""
+def create_range_test(
+    session: Session,
+    *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None,
+    spec: RangeTestCreate,
+    queue: str,
+) -> RangeTest:
+    """Store a validated spec as a queued range test of the project."""
     test = RangeTest(
         id=uuid.uuid4(),
+        project_id=project_id,
+        submitted_by_key_id=key_id,
         name=spec.name,
         status="queued",
         spec=spec.model_dump(mode="json"),
@@ -40,19 +49,26 @@ def create_range_test(session: Session, *, spec: RangeTestCreate, queue: str) ->
     return test
 
 
-def get_range_test(session: Session, *, range_test_id: uuid.UUID) -> RangeTest:
-    """Return the range test or raise NotFoundError."""
+def get_range_test(
+    session: Session, *, project_id: uuid.UUID, range_test_id: uuid.UUID
+) -> RangeTest:
+    """Return the project's range test, or NotFoundError (also when another project owns it)."""
     test = session.get(RangeTest, range_test_id)
-    if test is None:
+    if test is None or test.project_id != project_id:
         raise NotFoundError(f"range test {range_test_id} not found")
     return test
 
 
 def list_range_tests(
-    session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    project_id: uuid.UUID,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[RangeTest], int]:
-    """Return one page of range tests, newest first, and the total matching count."""
-    query = select(RangeTest)
+    """Return one page of the project's range tests, newest first, and the total count."""
+    query = select(RangeTest).where(RangeTest.project_id == project_id)
     if status is not None:
         query = query.where(RangeTest.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -62,11 +78,13 @@ def list_range_tests(
     return list(page), total
 
 
-def cancel_range_test(session: Session, *, range_test_id: uuid.UUID) -> RangeTest:
+def cancel_range_test(
+    session: Session, *, project_id: uuid.UUID, key_id: uuid.UUID | None, range_test_id: uuid.UUID
+) -> RangeTest:
     """Cancel a queued or running test; a running one stops at its next progress record."""
     test = session.scalars(
         select(RangeTest)
-        .where(RangeTest.id == range_test_id)
+        .where(RangeTest.id == range_test_id, RangeTest.project_id == project_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()
@@ -75,13 +93,16 @@ def cancel_range_test(session: Session, *, range_test_id: uuid.UUID) -> RangeTes
     if test.status in TERMINAL_STATUSES:
         raise ConflictError(f"range test {range_test_id} is already {test.status}")
     close_job(session, job=test, status="cancelled")
+    test.cancelled_by_key_id = key_id
     session.flush()
     return test
 
 
-def list_curves(session: Session, *, range_test_id: uuid.UUID) -> Sequence[RangeTestCurve]:
+def list_curves(
+    session: Session, *, project_id: uuid.UUID, range_test_id: uuid.UUID
+) -> Sequence[RangeTestCurve]:
     """The recorded curve of every seed (empty until the test succeeded), by seed."""
-    get_range_test(session, range_test_id=range_test_id)
+    get_range_test(session, project_id=project_id, range_test_id=range_test_id)
     return session.scalars(
         select(RangeTestCurve)
         .where(RangeTestCurve.range_test_id == range_test_id)

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
         """The operator's allow-list, plus the default queue."""
         return tuple(dict.fromkeys((self.queue, *self.queues)))
 
+    # Identity: the operator's secret (else read from the credentials file the bootstrap wrote).
+    admin_token: str | None = Field(default=None, min_length=16)
+    credentials_file: str | None = None
+    # Per-project quota defaults; an operator overrides them per project.
+    quota_active_experiments: int = Field(default=1000, ge=0)
+    quota_sweep_members: int = Field(default=500, ge=1)
+    quota_request_steps: int = Field(default=10_000_000, ge=1)
+    # Per key on every mutating route, held in the broker's Redis; "off" disables.
+    rate_limit: str = "50/second"
+    # Origins allowed cross-site (comma-separated); none: no CORS headers at all.
+    cors_origins: str = ""
+
 
 @lru_cache
 def get_settings() -> Settings:

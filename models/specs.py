@@ -158,6 +158,13 @@ class ExperimentResult(BaseModel):
     train_seconds: float
 
 
+class KeyRef(BaseModel):
+    """Which API key did something: its id and label, never its secret."""
+
+    id: uuid.UUID
+    label: str
+
+
 class ExperimentRead(BaseModel):
     """An experiment as the API shows it."""
 
@@ -177,6 +184,8 @@ class ExperimentRead(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    submitted_by: KeyRef | None = None
+    cancelled_by: KeyRef | None = None
 
 
 class ExperimentPage(BaseModel):

@@ -10,10 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
-from models.experiments import cancel_experiment, create_experiment
+from models.experiments import cancel_experiment, create_experiment, key_ref
 from models.idempotency import request_hash, reserve_key
 from models.lr_seeding import resolve_lr_references
 from models.metrics import MetricRead
+from models.quotas import check_quotas
+from models.specs import KeyRef
 from models.sweep_grid import SweepCreate
 from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Metric, Sweep
 
@@ -49,6 +51,8 @@ class SweepRead(BaseModel):
     spec: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    submitted_by: KeyRef | None = None
+    cancelled_by: KeyRef | None = None
 
 
 class SweepPage(BaseModel):
@@ -68,18 +72,24 @@ class SweepSubmitted(BaseModel):
     experiments: list[uuid.UUID]
 
 
-def accept_sweep_spec(session: Session, *, document: dict[str, Any]) -> SweepCreate:
+def accept_sweep_spec(
+    session: Session, *, project_id: uuid.UUID, document: dict[str, Any]
+) -> SweepCreate:
     """Validate a sweep body, its range-test lr references resolved first (provenance kept).
 
     The sweep's spec keeps the provenance; its members' specs hold the resolved numbers.
     """
-    resolved, sources = resolve_lr_references(session, document=document, title="SweepCreate")
+    resolved, sources = resolve_lr_references(
+        session, project_id=project_id, document=document, title="SweepCreate"
+    )
     return SweepCreate.model_validate({**resolved, "lr_from": sources})
 
 
 def submit_sweep(
     session: Session,
     *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None,
     sweep: SweepCreate,
     queue: str,
     idempotency_key: str | None,
@@ -90,6 +100,7 @@ def submit_sweep(
     if idempotency_key is not None:
         original = reserve_key(
             session,
+            project_id=project_id,
             scope="sweep",
             key=idempotency_key,
             body_hash=request_hash(sweep.model_dump(mode="json")),
@@ -97,41 +108,64 @@ def submit_sweep(
             ttl_hours=key_ttl_hours,
         )
         if original is not None:
-            existing = get_sweep(session, sweep_id=original)
+            existing = get_sweep(session, project_id=project_id, sweep_id=original)
             return existing, _member_ids(session, original), False
-    row = Sweep(id=sweep_id, name=sweep.name, spec=sweep.model_dump(mode="json"))
+    cells = sweep.cells
+    check_quotas(session, project_id=project_id, specs=[c.spec for c in cells], sweep=True)
+    row = Sweep(
+        id=sweep_id,
+        project_id=project_id,
+        submitted_by_key_id=key_id,
+        name=sweep.name,
+        spec=sweep.model_dump(mode="json"),
+    )
     session.add(row)
     session.flush()
     members = [
         create_experiment(
-            session, spec=cell.spec, queue=sweep.queue or queue, sweep_id=sweep_id, label=cell.label
+            session,
+            project_id=project_id,
+            key_id=key_id,
+            spec=cell.spec,
+            queue=sweep.queue or queue,
+            sweep_id=sweep_id,
+            label=cell.label,
         ).id
-        for cell in sweep.cells
+        for cell in cells
     ]
     return row, members, True
 
 
-def get_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
-    """Return the sweep or raise NotFoundError."""
+def get_sweep(session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID) -> Sweep:
+    """Return the project's sweep, or NotFoundError (also when another project owns it)."""
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
+    if sweep is None or sweep.project_id != project_id:
         raise NotFoundError(f"sweep {sweep_id} not found")
     return sweep
 
 
-def list_sweeps(session: Session, *, limit: int, offset: int) -> tuple[list[Sweep], int]:
-    """Return one page of sweeps, newest first, and the total count."""
-    total = session.scalar(select(func.count()).select_from(Sweep)) or 0
+def list_sweeps(
+    session: Session, *, project_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[Sweep], int]:
+    """Return one page of the project's sweeps, newest first, and their total count."""
+    mine = Sweep.project_id == project_id
+    total = session.scalar(select(func.count()).select_from(Sweep).where(mine)) or 0
     page = session.scalars(
-        select(Sweep).order_by(Sweep.created_at.desc(), Sweep.id.desc()).limit(limit).offset(offset)
+        select(Sweep)
+        .where(mine)
+        .order_by(Sweep.created_at.desc(), Sweep.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return list(page), total
 
 
-def cancel_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
+def cancel_sweep(
+    session: Session, *, project_id: uuid.UUID, key_id: uuid.UUID | None, sweep_id: uuid.UUID
+) -> Sweep:
     """Cancel every member that has not finished."""
     sweep = session.scalars(
-        select(Sweep).where(Sweep.id == sweep_id).with_for_update()
+        select(Sweep).where(Sweep.id == sweep_id, Sweep.project_id == project_id).with_for_update()
     ).one_or_none()
     if sweep is None:
         raise NotFoundError(f"sweep {sweep_id} not found")
@@ -146,8 +180,11 @@ def cancel_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
         )
         raise ConflictError(f"sweep {sweep_id} is already {sweep_status(counts)}")
     for experiment_id in pending:
-        cancel_experiment(session, experiment_id=experiment_id)
+        cancel_experiment(
+            session, project_id=project_id, key_id=key_id, experiment_id=experiment_id
+        )
     sweep.cancelled_at = func.now()
+    sweep.cancelled_by_key_id = key_id
     session.flush()
     return sweep
 
@@ -191,6 +228,8 @@ def sweep_read(session: Session, sweep: Sweep) -> SweepRead:
         spec=sweep.spec,
         created_at=sweep.created_at,
         updated_at=sweep.updated_at,
+        submitted_by=key_ref(sweep.submitted_by),
+        cancelled_by=key_ref(sweep.cancelled_by),
     )
 
 
@@ -211,9 +250,11 @@ SWEEP_METRIC_FIELDS = (
 )
 
 
-def sweep_metric_rows(session: Session, *, sweep_id: uuid.UUID) -> list[SweepMetricRow]:
+def sweep_metric_rows(
+    session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID
+) -> list[SweepMetricRow]:
     """Every member's per-epoch rows, by member then epoch."""
-    get_sweep(session, sweep_id=sweep_id)
+    get_sweep(session, project_id=project_id, sweep_id=sweep_id)
     rows = session.execute(
         select(Experiment, Metric)
         .join(Metric, Metric.experiment_id == Experiment.id)

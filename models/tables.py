@@ -1,4 +1,4 @@
-"""ORM tables: the experiment ledger and its per-epoch metrics."""
+"""ORM tables: projects and their keys, the experiment ledger and its per-epoch metrics."""
 
 import uuid
 from datetime import datetime
@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -34,12 +35,61 @@ def _status_check(column: str) -> str:
     return f"{column} IN ({', '.join(repr(s) for s in STATUSES)})"
 
 
+ROLES = ("read", "write", "admin")
+
+
+class Project(Base):
+    """A team's space: every resource belongs to one, every key opens one."""
+
+    __tablename__ = "project"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Quota overrides; NULL means the settings default.
+    max_active_experiments: Mapped[int | None] = mapped_column(Integer)
+    max_sweep_members: Mapped[int | None] = mapped_column(Integer)
+    max_request_steps: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
+
+
+class ApiKey(Base):
+    """A project's API key, stored only as the SHA-256 of the secret."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # The first characters of the key, enough for a human to tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _project_column() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+
+
+def _key_column() -> Mapped[uuid.UUID | None]:
+    return mapped_column(ForeignKey("api_key.id", ondelete="SET NULL"))
+
+
 class Sweep(Base):
     """A batch of experiments: schedulers × grid points × seeds, compared together."""
 
     __tablename__ = "sweep"
+    __table_args__ = (Index("ix_sweep_project_id_created_at", "project_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = _project_column()
+    submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
+    cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
     name: Mapped[str | None] = mapped_column(String(200))
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -48,6 +98,8 @@ class Sweep(Base):
         DateTime(timezone=True), server_default=_CLOCK, onupdate=func.clock_timestamp()
     )
 
+    submitted_by: Mapped[ApiKey | None] = relationship(foreign_keys=[submitted_by_key_id])
+    cancelled_by: Mapped[ApiKey | None] = relationship(foreign_keys=[cancelled_by_key_id])
     experiments: Mapped[list["Experiment"]] = relationship(
         back_populates="sweep", order_by="Experiment.created_at", passive_deletes=True
     )
@@ -58,6 +110,9 @@ class IdempotencyKey(Base):
 
     __tablename__ = "idempotency_key"
 
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
     scope: Mapped[str] = mapped_column(String(40), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -75,9 +130,13 @@ class Experiment(Base):
         CheckConstraint("epochs_done >= 0 AND epochs_done <= epochs", name="epochs_done"),
         Index("ix_experiment_status_created_at", "status", "created_at"),
         Index("ix_experiment_scheduler_type_created_at", "scheduler_type", "created_at"),
+        Index("ix_experiment_project_id_created_at", "project_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = _project_column()
+    submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
+    cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     scheduler_type: Mapped[str] = mapped_column(String(40))
@@ -106,6 +165,8 @@ class Experiment(Base):
     # The sweep configuration this run belongs to (scheduler + grid point, seeds aside).
     label: Mapped[str | None] = mapped_column(String(500))
 
+    submitted_by: Mapped[ApiKey | None] = relationship(foreign_keys=[submitted_by_key_id])
+    cancelled_by: Mapped[ApiKey | None] = relationship(foreign_keys=[cancelled_by_key_id])
     metrics: Mapped[list["Metric"]] = relationship(
         back_populates="experiment", order_by="Metric.epoch", passive_deletes=True
     )
@@ -160,7 +221,6 @@ class RangeTest(Base):
     serve both. A resumed attempt restarts the test from iteration 0 (a test is short).
     """
 
-    # project scope: added at merge with identity
     __tablename__ = "range_test"
     __table_args__ = (
         CheckConstraint(_status_check("status"), name="status"),
@@ -168,9 +228,13 @@ class RangeTest(Base):
             "iterations_done >= 0 AND iterations_done <= num_iter", name="iterations_done"
         ),
         Index("ix_range_test_status_created_at", "status", "created_at"),
+        Index("ix_range_test_project_id_created_at", "project_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = _project_column()
+    submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
+    cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -2,7 +2,9 @@
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,11 @@ _PG = os.environ.get("LRLAB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0
 os.environ["LRLAB_DATABASE_URL"] = f"{_PG}/lrlab_test_{_RUN_ID}"
 os.environ.setdefault("LRLAB_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ["LRLAB_QUEUE"] = f"lrlab-test-{_RUN_ID}"
+# The operator token of the tests; no credentials file of the checkout is read.
+os.environ["LRLAB_ADMIN_TOKEN"] = f"lrlab-test-operator-{_RUN_ID}-0123456789"
+os.environ["LRLAB_CREDENTIALS_FILE"] = f"/tmp/lrlab-test-credentials-{_RUN_ID}-absent.json"
+# Rate limits are off unless a test turns them on (the rate-limit tests do).
+os.environ["LRLAB_RATE_LIMIT"] = "off"
 # Tests train on small data; compiling the default spec's shapes at start would only cost time.
 os.environ.setdefault("LRLAB_WARM_UP", "false")
 _SHARED_MNIST = _HERE.parent.parent / "shared" / "datasets" / "mnist-offline"
@@ -30,8 +37,37 @@ from api.main import app  # noqa: E402
 from devtools.processes import WorkerProcess  # noqa: E402
 from models.db import get_engine, session_scope  # noqa: E402
 from models.migrate import prepare_database  # noqa: E402
+from models.projects import (  # noqa: E402
+    KeyCreate,
+    ProjectCreate,
+    create_key,
+    create_project,
+    revoke_key,
+)
 from models.settings import get_settings  # noqa: E402
 from models.tables import Experiment, RangeTest  # noqa: E402
+
+TEST_PROJECT = "tests"
+OTHER_PROJECT = "tests-other"
+
+
+@dataclass(frozen=True)
+class SessionKeys:
+    """Secrets of this session's keys: three roles of the test project, one of another."""
+
+    project_id: uuid.UUID
+    other_project_id: uuid.UUID
+    read: str
+    write: str
+    admin: str
+    other: str
+    other_admin: str
+    revoked: str
+    operator: str
+
+    def headers(self, key: str) -> dict[str, str]:
+        """The Authorization header for `key`."""
+        return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,6 +78,38 @@ def database() -> Iterator[str]:
     yield url
     get_engine().dispose()
     _drop_database(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keys(database: str) -> SessionKeys:
+    """This session's test project and keys; `client` and the CLI use its write key."""
+    with session_scope() as session:
+        mine = create_project(session, project=ProjectCreate(name=TEST_PROJECT))
+        other = create_project(session, project=ProjectCreate(name=OTHER_PROJECT))
+
+        def key(project_id: uuid.UUID, role: str) -> str:
+            spec = KeyCreate.model_validate({"label": f"test {role}", "role": role})
+            return create_key(session, project_id=project_id, key=spec).key
+
+        made = SessionKeys(
+            project_id=mine.id,
+            other_project_id=other.id,
+            read=key(mine.id, "read"),
+            write=key(mine.id, "write"),
+            admin=key(mine.id, "admin"),
+            other=key(other.id, "write"),
+            other_admin=key(other.id, "admin"),
+            revoked=key(mine.id, "admin"),
+            operator=os.environ["LRLAB_ADMIN_TOKEN"],
+        )
+        from models.projects import find_key
+
+        revoked = find_key(session, key=made.revoked)
+        assert revoked is not None
+        revoke_key(session, key_id=revoked.id, project_id=None)
+    # The CLI, LrlabClient and ApiProcess of the tests speak as the write key.
+    os.environ["LRLAB_API_KEY"] = made.write
+    return made
 
 
 def _drop_database(url: str) -> None:
@@ -72,21 +140,21 @@ def db_session(database: str) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(db_session: Session) -> Iterator[TestClient]:
-    """The API bound to the test's rolled-back session."""
+def client(db_session: Session, keys: SessionKeys) -> Iterator[TestClient]:
+    """The API bound to the test's rolled-back session, as the test project's write key."""
     app.dependency_overrides[get_session] = lambda: db_session
     try:
-        with TestClient(app) as test_client:
+        with TestClient(app, headers=keys.headers(keys.write)) as test_client:
             yield test_client
     finally:
         app.dependency_overrides.pop(get_session, None)
 
 
 @pytest.fixture
-def live_client(database: str) -> Iterator[TestClient]:
+def live_client(database: str, keys: SessionKeys) -> Iterator[TestClient]:
     """The API committing for real (a worker must see its rows); its rows are removed after."""
     started = datetime.now(UTC) - timedelta(seconds=1)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=keys.headers(keys.write)) as test_client:
         yield test_client
     with session_scope() as session:
         session.execute(delete(Experiment).where(Experiment.created_at >= started))

@@ -3,13 +3,16 @@
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.experiments import create_experiment
 from models.ledger import claim_group
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate
-from models.tables import Experiment
+from models.sweep_grid import SweepCreate
+from models.sweeps import submit_sweep
+from models.tables import Experiment, Project, Sweep
 
 
 def experiment_payload(**overrides: Any) -> dict[str, Any]:
@@ -24,10 +27,37 @@ def experiment_payload(**overrides: Any) -> dict[str, Any]:
     return payload
 
 
-def create_queued(session: Session, **overrides: Any) -> Experiment:
-    """Store a queued experiment built from `experiment_payload`."""
+def home_project_id(session: Session, name: str = "tests") -> uuid.UUID:
+    """The id of this session's test project (the one `client`'s key belongs to)."""
+    return session.scalars(select(Project.id).where(Project.name == name)).one()
+
+
+def create_queued(
+    session: Session, *, project_id: uuid.UUID | None = None, **overrides: Any
+) -> Experiment:
+    """Store a queued experiment built from `experiment_payload`, in the test project."""
     spec = ExperimentCreate.model_validate(experiment_payload(**overrides))
-    return create_experiment(session, spec=spec, queue="lrlab-test-unused")
+    return create_experiment(
+        session,
+        project_id=project_id or home_project_id(session),
+        spec=spec,
+        queue="lrlab-test-unused",
+    )
+
+
+def submit_test_sweep(
+    session: Session, sweep: SweepCreate, *, idempotency_key: str | None = None
+) -> tuple[Sweep, list[uuid.UUID], bool]:
+    """Store a sweep and its members in the test project, as `POST /sweeps` would."""
+    return submit_sweep(
+        session,
+        project_id=home_project_id(session),
+        key_id=None,
+        sweep=sweep,
+        queue="lrlab-test-unused",
+        idempotency_key=idempotency_key,
+        key_ttl_hours=24,
+    )
 
 
 def epoch_metrics(epoch: int, **overrides: Any) -> EpochMetrics:

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
+from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.responses import csv_response, json_body_schema, mark_replay
@@ -38,6 +39,7 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 @router.post("", status_code=202, openapi_extra=json_body_schema(ExperimentCreate))
 def submit(
     body: Annotated[dict[str, Any], Body()],
+    caller: Writer,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
@@ -47,10 +49,12 @@ def submit(
 
     Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
     """
-    spec = accept_experiment_spec(session, document=body)
+    spec = accept_experiment_spec(session, project_id=caller.project_id, document=body)
     queue = spec.queue or settings.queue
     experiment, created = submit_experiment(
         session,
+        project_id=caller.project_id,
+        key_id=caller.key_id,
         spec=spec,
         queue=queue,
         idempotency_key=idempotency_key,
@@ -64,6 +68,7 @@ def submit(
 
 @router.get("")
 def list_all(
+    caller: Reader,
     session: SessionDep,
     status: Status | None = None,
     scheduler_type: Annotated[SafeStr | None, Query(max_length=100)] = None,
@@ -72,7 +77,12 @@ def list_all(
 ) -> ExperimentPage:
     """List experiments, newest first."""
     items, total = list_experiments(
-        session, status=status, scheduler_type=scheduler_type, limit=limit, offset=offset
+        session,
+        project_id=caller.project_id,
+        status=status,
+        scheduler_type=scheduler_type,
+        limit=limit,
+        offset=offset,
     )
     return ExperimentPage(
         items=[experiment_read(e) for e in items], total=total, limit=limit, offset=offset
@@ -80,19 +90,25 @@ def list_all(
 
 
 @router.get("/{experiment_id}")
-def read_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentRead:
+def read_experiment(
+    experiment_id: uuid.UUID, caller: Reader, session: SessionDep
+) -> ExperimentRead:
     """Return one experiment's status, progress, spec and result."""
-    return experiment_read(get_experiment(session, experiment_id=experiment_id))
+    return experiment_read(
+        get_experiment(session, project_id=caller.project_id, experiment_id=experiment_id)
+    )
 
 
 @router.get("/{experiment_id}/metrics", response_model=MetricList)
 def read_metrics(
-    experiment_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "json"
+    experiment_id: uuid.UUID,
+    caller: Reader,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "json",
 ) -> MetricList | Response:
     """Return the per-epoch metrics, as JSON or CSV."""
-    metrics = MetricList.model_validate(
-        {"items": list_metrics(session, experiment_id=experiment_id)}
-    )
+    rows = list_metrics(session, project_id=caller.project_id, experiment_id=experiment_id)
+    metrics = MetricList.model_validate({"items": rows})
     if format == "csv":
         return csv_response(
             metrics.items, f"{experiment_id}-metrics", fields=list(MetricRead.model_fields)
@@ -103,20 +119,27 @@ def read_metrics(
 @router.get("/{experiment_id}/lr")
 def read_step_lrs(
     experiment_id: uuid.UUID,
+    caller: Reader,
     session: SessionDep,
     epoch_from: Annotated[int, Query(ge=1, le=1000, description="First epoch of the page.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Epochs per page.")] = 100,
 ) -> StepLrPage:
     """The lr of every optimizer step used, a page of epochs (at most ~100,000 steps) at a time."""
     items, following = list_step_lrs(
-        session, experiment_id=experiment_id, epoch_from=epoch_from, limit=limit
+        session,
+        project_id=caller.project_id,
+        experiment_id=experiment_id,
+        epoch_from=epoch_from,
+        limit=limit,
     )
     return StepLrPage(items=items, next_epoch_from=following)
 
 
 @router.post("/{experiment_id}/cancel")
-def cancel(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentRead:
+def cancel(experiment_id: uuid.UUID, caller: Writer, session: SessionDep) -> ExperimentRead:
     """Cancel a queued or running experiment (409 if it already finished)."""
-    experiment = cancel_experiment(session, experiment_id=experiment_id)
+    experiment = cancel_experiment(
+        session, project_id=caller.project_id, key_id=caller.key_id, experiment_id=experiment_id
+    )
     session.commit()
     return experiment_read(experiment)

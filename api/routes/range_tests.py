@@ -1,13 +1,15 @@
 """HTTP adapters for learning-rate range tests."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.auth import Reader, Writer
+from api.deps import PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.responses import csv_response
+from api.routing import JsonBodyRoute
 from models.queue import RANGE_TESTS
 from models.range_test_plots import render_range_test
 from models.range_test_specs import (
@@ -28,7 +30,7 @@ from models.range_tests import (
 )
 from models.tables import STATUSES
 
-router = APIRouter(prefix="/range-tests", tags=["range tests"])
+router = APIRouter(prefix="/range-tests", tags=["range tests"], route_class=JsonBodyRoute)
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
@@ -36,10 +38,20 @@ MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 @router.post("", status_code=202)
 def submit(
-    spec: RangeTestCreate, session: SessionDep, settings: SettingsDep, response: Response
+    spec: RangeTestCreate,
+    caller: Writer,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> RangeTestRead:
     """Accept a range test and queue it."""
-    test = create_range_test(session, spec=spec, queue=settings.queue)
+    test = create_range_test(
+        session,
+        project_id=caller.project_id,
+        key_id=caller.key_id,
+        spec=spec,
+        queue=settings.queue,
+    )
     commit_and_enqueue(session, [test.id], queue=test.queue, kind=RANGE_TESTS)
     response.headers["Location"] = f"/range-tests/{test.id}"
     return range_test_read(test)
@@ -47,48 +59,64 @@ def submit(
 
 @router.get("")
 def list_all(
+    caller: Reader,
     session: SessionDep,
     status: Status | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> RangeTestPage:
     """List range tests, newest first."""
-    items, total = list_range_tests(session, status=status, limit=limit, offset=offset)
+    items, total = list_range_tests(
+        session, project_id=caller.project_id, status=status, limit=limit, offset=offset
+    )
     return RangeTestPage(
         items=[range_test_read(t) for t in items], total=total, limit=limit, offset=offset
     )
 
 
 @router.get("/{range_test_id}")
-def read_range_test(range_test_id: uuid.UUID, session: SessionDep) -> RangeTestRead:
+def read_range_test(range_test_id: uuid.UUID, caller: Reader, session: SessionDep) -> RangeTestRead:
     """Return a range test's status, progress and, once done, its suggestions."""
-    return range_test_read(get_range_test(session, range_test_id=range_test_id))
+    return range_test_read(
+        get_range_test(session, project_id=caller.project_id, range_test_id=range_test_id)
+    )
 
 
 @router.post("/{range_test_id}/cancel")
-def cancel(range_test_id: uuid.UUID, session: SessionDep) -> RangeTestRead:
+def cancel(range_test_id: uuid.UUID, caller: Writer, session: SessionDep) -> RangeTestRead:
     """Cancel a queued or running range test (409 if it already finished)."""
-    test = cancel_range_test(session, range_test_id=range_test_id)
+    test = cancel_range_test(
+        session, project_id=caller.project_id, key_id=caller.key_id, range_test_id=range_test_id
+    )
     session.commit()
     return range_test_read(test)
 
 
 @router.get("/{range_test_id}/curve", response_model=CurveList)
 def curve(
-    range_test_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "json"
+    range_test_id: uuid.UUID,
+    caller: Reader,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "json",
 ) -> CurveList | Response:
     """Every recorded iteration (lr, raw and smoothed loss), seed by seed, as JSON or CSV."""
-    points = curve_points(list_curves(session, range_test_id=range_test_id))
+    points = curve_points(
+        list_curves(session, project_id=caller.project_id, range_test_id=range_test_id)
+    )
     if format == "csv":
         return csv_response(points, f"{range_test_id}-curve", fields=list(CurvePoint.model_fields))
     return CurveList(items=points)
 
 
 @router.get("/{range_test_id}/plot.{ext}")
-def plot(range_test_id: uuid.UUID, ext: Literal["png", "svg"], session: SessionDep) -> Response:
+def plot(
+    range_test_id: uuid.UUID, ext: Literal["png", "svg"], caller: Reader, session: SessionDep
+) -> Response:
     """Smoothed loss against lr (log axis) with the suggestions marked, like fastai's plot."""
-    test = range_test_read(get_range_test(session, range_test_id=range_test_id))
-    curves = list_curves(session, range_test_id=range_test_id)
+    test = range_test_read(
+        get_range_test(session, project_id=caller.project_id, range_test_id=range_test_id)
+    )
+    curves = list_curves(session, project_id=caller.project_id, range_test_id=range_test_id)
     image = render_range_test(
         seeds=[c.seed for c in curves],
         lrs=[c.lrs for c in curves],

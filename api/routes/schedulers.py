@@ -3,8 +3,9 @@
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
+from api.auth import READ
 from api.responses import preferred_media
 from api.routing import JsonBodyRoute
 from models.plots import render_lr_curve
@@ -13,13 +14,14 @@ from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arr
 router = APIRouter(prefix="/schedulers", tags=["schedulers"], route_class=JsonBodyRoute)
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(READ)])
 def list_schedulers() -> list[dict[str, Any]]:
     """Every scheduler type with its description, parameter schema and default interval."""
     return catalog()
 
 
-@router.post("/preview", response_model=PreviewResult)
+# A read key may preview: the POST carries a request body but changes nothing.
+@router.post("/preview", response_model=PreviewResult, dependencies=[Depends(READ)])
 def preview_schedule(
     request: PreviewRequest,
     format: Annotated[str | None, Query(pattern="^(json|png)$")] = None,

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
+from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.responses import csv_response, json_body_schema, mark_replay
@@ -34,6 +35,7 @@ MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 @router.post("", status_code=202, openapi_extra=json_body_schema(SweepCreate))
 def submit(
     body: Annotated[dict[str, Any], Body()],
+    caller: Writer,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
@@ -43,9 +45,11 @@ def submit(
 
     Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
     """
-    sweep = accept_sweep_spec(session, document=body)
+    sweep = accept_sweep_spec(session, project_id=caller.project_id, document=body)
     row, members, created = submit_sweep(
         session,
+        project_id=caller.project_id,
+        key_id=caller.key_id,
         sweep=sweep,
         queue=settings.queue,
         idempotency_key=idempotency_key,
@@ -59,27 +63,30 @@ def submit(
 
 @router.get("")
 def list_all(
+    caller: Reader,
     session: SessionDep,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> SweepPage:
     """List sweeps, newest first."""
-    items, total = list_sweeps(session, limit=limit, offset=offset)
+    items, total = list_sweeps(session, project_id=caller.project_id, limit=limit, offset=offset)
     return SweepPage(
         items=[sweep_read(session, s) for s in items], total=total, limit=limit, offset=offset
     )
 
 
 @router.get("/{sweep_id}")
-def read_sweep(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
+def read_sweep(sweep_id: uuid.UUID, caller: Reader, session: SessionDep) -> SweepRead:
     """Return a sweep's status, member counts and progress."""
-    return sweep_read(session, get_sweep(session, sweep_id=sweep_id))
+    return sweep_read(session, get_sweep(session, project_id=caller.project_id, sweep_id=sweep_id))
 
 
 @router.post("/{sweep_id}/cancel")
-def cancel(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
+def cancel(sweep_id: uuid.UUID, caller: Writer, session: SessionDep) -> SweepRead:
     """Cancel every member that has not finished."""
-    sweep = cancel_sweep(session, sweep_id=sweep_id)
+    sweep = cancel_sweep(
+        session, project_id=caller.project_id, key_id=caller.key_id, sweep_id=sweep_id
+    )
     session.commit()
     return sweep_read(session, sweep)
 
@@ -87,12 +94,13 @@ def cancel(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
 @router.get("/{sweep_id}/comparison", response_model=Comparison)
 def comparison(
     sweep_id: uuid.UUID,
+    caller: Reader,
     session: SessionDep,
     target: Annotated[float, Query(gt=0, le=1)] = 0.97,
     format: Literal["json", "csv"] = "json",
 ) -> Comparison | Response:
     """Per-configuration statistics over seeds, best mean final val_accuracy first."""
-    result = compare_sweep(session, sweep_id=sweep_id, target=target)
+    result = compare_sweep(session, project_id=caller.project_id, sweep_id=sweep_id, target=target)
     if format == "csv":
         fields, rows = comparison_csv_rows(result)
         return csv_response(rows, f"{sweep_id}-comparison", fields=fields)
@@ -101,10 +109,13 @@ def comparison(
 
 @router.get("/{sweep_id}/metrics")
 def metrics(
-    sweep_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "csv"
+    sweep_id: uuid.UUID,
+    caller: Reader,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "csv",
 ) -> Response:
     """Every member's per-epoch rows in long format."""
-    rows = sweep_metric_rows(session, sweep_id=sweep_id)
+    rows = sweep_metric_rows(session, project_id=caller.project_id, sweep_id=sweep_id)
     if format == "csv":
         return csv_response(rows, f"{sweep_id}-metrics", fields=SWEEP_METRIC_FIELDS)
     return Response(
@@ -118,11 +129,14 @@ def plot(
     sweep_id: uuid.UUID,
     name: Literal["lr", "loss", "accuracy"],
     ext: Literal["png", "svg"],
+    caller: Reader,
     session: SessionDep,
     log_scale: bool = False,
 ) -> Response:
     """One line per configuration (mean over seeds, band: ± one std), epoch on the x axis."""
-    curves = sweep_curves(session, sweep_id=sweep_id, metric=PLOTTED[name])
+    curves = sweep_curves(
+        session, project_id=caller.project_id, sweep_id=sweep_id, metric=PLOTTED[name]
+    )
     image = render_metric_curves(
         curves, metric=PLOTTED[name], log_scale=log_scale, image_format=ext
     )

@@ -230,7 +230,10 @@ def test_step_lrs_are_paged_by_epoch(client: TestClient, db_session: Session) ->
 
 
 # 4 over HTTP: parallel renders all succeed.
-def test_parallel_png_previews_all_succeed(client: TestClient) -> None:
+def test_parallel_png_previews_all_succeed(live_client: TestClient) -> None:
+    # The live API: one database session per request, as in production (the rolled-back
+    # test session cannot serve 20 threads at once).
+    client = live_client
     request = {
         "scheduler": {"type": "exponential", "gamma": 0.5},
         "learning_rate": 0.1,

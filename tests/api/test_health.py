@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from devtools.processes import ROOT
 from models.queue import get_producer
 from models.settings import get_settings
+from tests.conftest import SessionKeys
 
 
 def test_healthz(client: TestClient) -> None:
@@ -38,10 +39,15 @@ def dead_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_producer.cache_clear()
 
 
-def test_readyz_reports_an_unreachable_broker(client: TestClient, dead_broker: None) -> None:
-    response = client.get("/readyz")
-    assert response.status_code == 503
-    assert any(r.startswith("broker unreachable") for r in response.json()["reasons"])
+def test_readyz_tells_the_reasons_to_the_operator_only(
+    client: TestClient, dead_broker: None, keys: SessionKeys
+) -> None:
+    public = client.get("/readyz", headers={"Authorization": ""})
+    assert public.status_code == 503 and public.json() == {"status": "unavailable"}
+    assert client.get("/readyz").json() == {"status": "unavailable"}  # a project key
+    operator = client.get("/readyz", headers=keys.headers(keys.operator))
+    assert operator.status_code == 503
+    assert any(r.startswith("broker unreachable") for r in operator.json()["reasons"])
 
 
 def test_submit_still_accepts_while_the_broker_is_down(

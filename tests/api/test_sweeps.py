@@ -13,7 +13,7 @@ from models.comparison import sweep_curves
 from models.db import session_scope
 from models.ledger import finish_experiment, record_epoch
 from models.tables import Experiment, Sweep
-from tests.factories import claim, epoch_metrics
+from tests.factories import claim, epoch_metrics, home_project_id
 
 SWEEP: dict[str, Any] = {
     "name": "api test",
@@ -147,7 +147,9 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
     assert decay["runs"] == 1 and decay["pending"] == 1
     assert decay["final_val_accuracy"]["ci95"] is None
 
-    curves = {c.label: c for c in sweep_curves(db_session, sweep_id=uuid.UUID(sweep["id"]),
+    project_id = home_project_id(db_session)
+    curves = {c.label: c for c in sweep_curves(db_session, project_id=project_id,
+                                                sweep_id=uuid.UUID(sweep["id"]),
                                                 metric="val_accuracy")}  # fmt: skip
     assert curves["constant"].epochs == [1, 2] and curves["constant"].runs == 2
     assert curves["constant"].mean == pytest.approx([0.91, 0.97])

@@ -1,5 +1,6 @@
 """Crash safety with real processes and real kills: every accepted experiment finishes once."""
 
+import os
 import signal
 import time
 import uuid
@@ -129,7 +130,9 @@ def test_submissions_while_redis_is_down_all_run_once_it_returns(stack: Stack) -
     stack.worker()
     stack.redis.stop()
     ids = [stack.submit(api, **experiment_spec(1, train_samples=500, seed=s)) for s in range(3)]
-    ready = api.client.get("/readyz")
+    # The reasons are for the operator only.
+    operator = {"Authorization": f"Bearer {os.environ['LRLAB_ADMIN_TOKEN']}"}
+    ready = api.client.get("/readyz", headers=operator)
     assert ready.status_code == 503 and "broker" in ready.text
     for experiment_id in ids:
         assert api.client.get(f"/experiments/{experiment_id}").json()["status"] == "queued"

@@ -10,7 +10,7 @@ from models.errors import ConflictError, NotFoundError
 from models.experiments import cancel_experiment, get_experiment, list_experiments, list_metrics
 from models.ledger import fail_experiment, record_epoch
 from models.tables import Experiment
-from tests.factories import claim, create_queued, epoch_metrics
+from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 
 
 def test_created_experiment_is_queued_with_normalised_spec(db_session: Session) -> None:
@@ -24,7 +24,12 @@ def test_created_experiment_is_queued_with_normalised_spec(db_session: Session) 
 
 def test_cancel_queued_and_running(db_session: Session) -> None:
     queued = create_queued(db_session)
-    assert cancel_experiment(db_session, experiment_id=queued.id).status == "cancelled"
+    assert (
+        cancel_experiment(
+            db_session, project_id=home_project_id(db_session), key_id=None, experiment_id=queued.id
+        ).status
+        == "cancelled"
+    )
     assert claim(db_session, queued.id) is None
 
     running = create_queued(db_session)
@@ -32,14 +37,21 @@ def test_cancel_queued_and_running(db_session: Session) -> None:
     record_epoch(
         db_session, experiment_id=running.id, attempt=1, metrics=epoch_metrics(1), lease_seconds=60
     )
-    cancelled = cancel_experiment(db_session, experiment_id=running.id)
+    cancelled = cancel_experiment(
+        db_session, project_id=home_project_id(db_session), key_id=None, experiment_id=running.id
+    )
     assert cancelled.status == "cancelled"
     assert cancelled.result is not None and cancelled.result["best_epoch"] == 1
     # The worker's next epoch is refused and the metrics it had are kept.
     assert not record_epoch(
         db_session, experiment_id=running.id, attempt=1, metrics=epoch_metrics(2), lease_seconds=60
     )
-    assert [m.epoch for m in list_metrics(db_session, experiment_id=running.id)] == [1]
+    assert [
+        m.epoch
+        for m in list_metrics(
+            db_session, project_id=home_project_id(db_session), experiment_id=running.id
+        )
+    ] == [1]
 
 
 def test_cancel_finished_is_a_conflict(db_session: Session) -> None:
@@ -47,14 +59,26 @@ def test_cancel_finished_is_a_conflict(db_session: Session) -> None:
     claim(db_session, experiment.id)
     fail_experiment(db_session, experiment_id=experiment.id, attempt=1, error="boom")
     with pytest.raises(ConflictError):
-        cancel_experiment(db_session, experiment_id=experiment.id)
+        cancel_experiment(
+            db_session,
+            project_id=home_project_id(db_session),
+            key_id=None,
+            experiment_id=experiment.id,
+        )
 
 
 def test_unknown_id_is_not_found(db_session: Session) -> None:
     with pytest.raises(NotFoundError):
-        get_experiment(db_session, experiment_id=uuid.uuid4())
+        get_experiment(
+            db_session, project_id=home_project_id(db_session), experiment_id=uuid.uuid4()
+        )
     with pytest.raises(NotFoundError):
-        cancel_experiment(db_session, experiment_id=uuid.uuid4())
+        cancel_experiment(
+            db_session,
+            project_id=home_project_id(db_session),
+            key_id=None,
+            experiment_id=uuid.uuid4(),
+        )
 
 
 def test_list_is_newest_first_filtered_and_paginated(db_session: Session) -> None:
@@ -67,13 +91,19 @@ def test_list_is_newest_first_filtered_and_paginated(db_session: Session) -> Non
         {"type": "constant"},
     ):
         ids.append(create_queued(db_session, scheduler=scheduler).id)
-    items, total = list_experiments(db_session, limit=2)
+    items, total = list_experiments(db_session, project_id=home_project_id(db_session), limit=2)
     assert total == 3
     assert [e.id for e in items] == [ids[2], ids[1]]
-    items, total = list_experiments(db_session, scheduler_type="constant")
+    items, total = list_experiments(
+        db_session, project_id=home_project_id(db_session), scheduler_type="constant"
+    )
     assert total == 2 and {e.id for e in items} == {ids[0], ids[2]}
     claim(db_session, ids[1])
-    items, total = list_experiments(db_session, status="running")
+    items, total = list_experiments(
+        db_session, project_id=home_project_id(db_session), status="running"
+    )
     assert [e.id for e in items] == [ids[1]]
-    items, _ = list_experiments(db_session, limit=2, offset=2)
+    items, _ = list_experiments(
+        db_session, project_id=home_project_id(db_session), limit=2, offset=2
+    )
     assert [e.id for e in items] == [ids[0]]

@@ -20,7 +20,7 @@ from models.ledger import (
     record_epoch,
 )
 from models.tables import Experiment, Metric
-from tests.factories import claim, create_queued, epoch_metrics
+from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 
 
 def test_claim_moves_to_running_once(db_session: Session) -> None:
@@ -46,7 +46,9 @@ def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
             lease_seconds=60,
         )
     assert finish_experiment(db_session, experiment_id=experiment.id, attempt=1)
-    row = get_experiment(db_session, experiment_id=experiment.id)
+    row = get_experiment(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
     assert row.status == "succeeded"
     assert row.epochs_done == 2
     assert row.result == {
@@ -55,7 +57,12 @@ def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
         "best_epoch": 1,
         "train_seconds": 1.0,
     }
-    assert [m.epoch for m in list_metrics(db_session, experiment_id=experiment.id)] == [1, 2]
+    assert [
+        m.epoch
+        for m in list_metrics(
+            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+        )
+    ] == [1, 2]
 
 
 def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:

@@ -15,11 +15,16 @@ from models.range_test_ledger import (
 from models.range_test_specs import RangeTestCreate
 from models.range_tests import cancel_range_test, create_range_test
 from models.tables import RangeTest
+from tests.factories import home_project_id
 
 
 def _queued(session: Session) -> RangeTest:
     return create_range_test(
-        session, spec=RangeTestCreate.model_validate({"num_iter": 50}), queue="q-unused"
+        session,
+        project_id=home_project_id(session),
+        key_id=None,
+        spec=RangeTestCreate.model_validate({"num_iter": 50}),
+        queue="q-unused",
     )
 
 
@@ -79,7 +84,9 @@ def test_a_cancelled_test_refuses_its_attempt(db_session: Session) -> None:
     test = _queued(db_session)
     claim = claim_range_test(db_session, range_test_id=test.id, lease_seconds=60, max_attempts=3)
     assert claim is not None
-    cancel_range_test(db_session, range_test_id=test.id)
+    cancel_range_test(
+        db_session, project_id=home_project_id(db_session), key_id=None, range_test_id=test.id
+    )
     assert not record_range_progress(
         db_session,
         range_test_id=test.id,

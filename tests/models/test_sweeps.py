@@ -10,11 +10,10 @@ from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
     cancel_sweep,
-    submit_sweep,
     sweep_metric_rows,
     sweep_read,
 )
-from tests.factories import claim, epoch_metrics
+from tests.factories import claim, epoch_metrics, home_project_id, submit_test_sweep
 
 SWEEP = SweepCreate.model_validate(
     {
@@ -27,28 +26,22 @@ SWEEP = SweepCreate.model_validate(
 
 
 def test_submit_stores_every_member_and_a_repeated_key_returns_them(db_session: Session) -> None:
-    row, members, created = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key="k1", key_ttl_hours=24
-    )
+    row, members, created = submit_test_sweep(db_session, SWEEP, idempotency_key="k1")
     assert created and len(members) == 4
     read = sweep_read(db_session, row)
     assert read.status == "queued" and read.counts.queued == 4 and read.experiments == members
-    again, same, created_again = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key="k1", key_ttl_hours=24
-    )
+    again, same, created_again = submit_test_sweep(db_session, SWEEP, idempotency_key="k1")
     assert not created_again and again.id == row.id and same == members
 
 
 def test_metric_rows_name_the_member_then_copy_the_epoch(db_session: Session) -> None:
-    row, members, _ = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key=None, key_ttl_hours=24
-    )
+    row, members, _ = submit_test_sweep(db_session, SWEEP)
     claim(db_session, members[1])
     recorded = epoch_metrics(1, lr=0.02, seconds=1.5)
     assert record_epoch(
         db_session, experiment_id=members[1], attempt=1, metrics=recorded, lease_seconds=60
     )
-    (only,) = sweep_metric_rows(db_session, sweep_id=row.id)
+    (only,) = sweep_metric_rows(db_session, project_id=home_project_id(db_session), sweep_id=row.id)
     assert (only.sweep, only.experiment, only.label, only.seed, only.status) == (
         row.id,
         members[1],
@@ -64,15 +57,15 @@ def test_metric_rows_name_the_member_then_copy_the_epoch(db_session: Session) ->
 
 
 def test_cancel_stops_pending_members_once(db_session: Session) -> None:
-    row, members, _ = submit_sweep(
-        db_session, sweep=SWEEP, queue="lrlab-test-unused", idempotency_key=None, key_ttl_hours=24
-    )
+    row, members, _ = submit_test_sweep(db_session, SWEEP)
     claim(db_session, members[0])
-    cancel_sweep(db_session, sweep_id=row.id)
+    cancel_sweep(db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id)
     read = sweep_read(db_session, row)
     assert read.status == "cancelled" and read.counts.cancelled == 4
     with pytest.raises(ConflictError, match="already cancelled"):
-        cancel_sweep(db_session, sweep_id=row.id)
+        cancel_sweep(
+            db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id
+        )
 
 
 @pytest.mark.parametrize(
@@ -91,13 +84,16 @@ def test_status_comes_from_the_members(
     from models.ledger import fail_experiment, finish_experiment
 
     sweep = SweepCreate.model_validate({**SWEEP.model_dump(), "schedulers": [{"type": "constant"}]})
-    row, members, _ = submit_sweep(
-        db_session, sweep=sweep, queue="q", idempotency_key=None, key_ttl_hours=48
-    )
+    row, members, _ = submit_test_sweep(db_session, sweep)
     assert sweep_read(db_session, row).status == "queued"
     for member, end in zip(members, ends, strict=True):
         if end == "cancelled":
-            cancel_experiment(db_session, experiment_id=member)
+            cancel_experiment(
+                db_session,
+                project_id=home_project_id(db_session),
+                key_id=None,
+                experiment_id=member,
+            )
             continue
         claimed = claim(db_session, member)
         assert claimed is not None
@@ -108,4 +104,6 @@ def test_status_comes_from_the_members(
     assert sweep_read(db_session, row).status == status
     if status != "running":
         with pytest.raises(ConflictError, match=f"already {status}"):
-            cancel_sweep(db_session, sweep_id=row.id)
+            cancel_sweep(
+                db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id
+            )

@@ -11,7 +11,7 @@ from models.db import session_scope
 from models.experiments import get_experiment, list_metrics
 from models.settings import get_settings
 from models.tables import Experiment
-from tests.factories import create_queued
+from tests.factories import create_queued, home_project_id
 from worker.tasks import run_experiment
 
 
@@ -31,10 +31,14 @@ def committed_experiment(database: str) -> Iterator[uuid.UUID]:
 def test_task_trains_and_records_every_epoch(committed_experiment: uuid.UUID) -> None:
     run_experiment(str(committed_experiment))
     with session_scope() as session:
-        experiment = get_experiment(session, experiment_id=committed_experiment)
+        experiment = get_experiment(
+            session, project_id=home_project_id(session), experiment_id=committed_experiment
+        )
         assert experiment.status == "succeeded", experiment.error
         assert experiment.attempt == 1
-        metrics = list_metrics(session, experiment_id=committed_experiment)
+        metrics = list_metrics(
+            session, project_id=home_project_id(session), experiment_id=committed_experiment
+        )
         assert [m.epoch for m in metrics] == [1, 2]
         # step schedule, step_size 1, gamma 0.5: epoch 2 runs at half the base lr.
         assert metrics[0].lr == pytest.approx(0.01, rel=1e-6)
@@ -46,9 +50,18 @@ def test_second_delivery_does_nothing(committed_experiment: uuid.UUID) -> None:
     run_experiment(str(committed_experiment))
     run_experiment(str(committed_experiment))
     with session_scope() as session:
-        experiment = get_experiment(session, experiment_id=committed_experiment)
+        experiment = get_experiment(
+            session, project_id=home_project_id(session), experiment_id=committed_experiment
+        )
         assert experiment.attempt == 1
-        assert len(list_metrics(session, experiment_id=committed_experiment)) == 2
+        assert (
+            len(
+                list_metrics(
+                    session, project_id=home_project_id(session), experiment_id=committed_experiment
+                )
+            )
+            == 2
+        )
 
 
 def test_missing_data_fails_with_a_message_naming_the_setting(
@@ -62,10 +75,17 @@ def test_missing_data_fails_with_a_message_naming_the_setting(
         monkeypatch.undo()
         get_settings.cache_clear()
     with session_scope() as session:
-        experiment = get_experiment(session, experiment_id=committed_experiment)
+        experiment = get_experiment(
+            session, project_id=home_project_id(session), experiment_id=committed_experiment
+        )
         assert experiment.status == "failed"
         assert experiment.error is not None and "LRLAB_MNIST_PATH" in experiment.error
-        assert list_metrics(session, experiment_id=committed_experiment) == []
+        assert (
+            list_metrics(
+                session, project_id=home_project_id(session), experiment_id=committed_experiment
+            )
+            == []
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """range_test and range_test_curve tables
 
-Revision ID: 0006
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0006"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -21,10 +21,12 @@ STATUSES = "'queued', 'running', 'succeeded', 'failed', 'cancelled'"
 
 
 def upgrade() -> None:
-    # project scope: added at merge with identity
     op.create_table(
         "range_test",
         sa.Column("id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("project_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("submitted_by_key_id", postgresql.UUID(as_uuid=True), nullable=True),
+        sa.Column("cancelled_by_key_id", postgresql.UUID(as_uuid=True), nullable=True),
         sa.Column("name", sa.String(200), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("spec", postgresql.JSONB(), nullable=False),
@@ -42,6 +44,24 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_range_test")),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["project.id"],
+            name=op.f("fk_range_test_project_id_project"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["submitted_by_key_id"],
+            ["api_key.id"],
+            name=op.f("fk_range_test_submitted_by_key_id_api_key"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["cancelled_by_key_id"],
+            ["api_key.id"],
+            name=op.f("fk_range_test_cancelled_by_key_id_api_key"),
+            ondelete="SET NULL",
+        ),
         sa.CheckConstraint(f"status IN ({STATUSES})", name=op.f("ck_range_test_status")),
         sa.CheckConstraint(
             "iterations_done >= 0 AND iterations_done <= num_iter",
@@ -49,6 +69,9 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_range_test_status_created_at", "range_test", ["status", "created_at"])
+    op.create_index(
+        "ix_range_test_project_id_created_at", "range_test", ["project_id", "created_at"]
+    )
     op.create_table(
         "range_test_curve",
         sa.Column("range_test_id", postgresql.UUID(as_uuid=True), nullable=False),

@@ -1,0 +1,177 @@
+"""Who may call what: one policy per route, read from `Authorization: Bearer`.
+
+Every route declares exactly one `Policy` (or `PUBLIC`) as a dependency; the route-table test
+reads them back from `app.routes`, so a route without one fails CI.
+"""
+
+import hmac
+import logging
+import math
+import re
+import time
+import uuid
+from functools import lru_cache
+from typing import Annotated, Literal, cast
+
+from fastapi import Depends, Header, HTTPException
+from fastapi.requests import Request
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from api.deps import SessionDep
+from models.credentials import admin_token
+from models.db import session_scope
+from models.projects import (
+    KEY_PATTERN,
+    LAST_USED_EVERY_SECONDS,
+    Caller,
+    Role,
+    find_key,
+    touch_key,
+)
+from models.settings import get_settings
+
+log = logging.getLogger("lrlab.api")
+
+Level = Literal["public", "read", "write", "admin", "operator"]
+# What each key role may do; the operator token is not a project key and opens only /admin.
+_ALLOWED: dict[str, frozenset[str]] = {
+    "read": frozenset({"read"}),
+    "write": frozenset({"read", "write"}),
+    "admin": frozenset({"read", "write", "admin"}),
+}
+_KEY = re.compile(KEY_PATTERN)
+_BEARER = "Bearer"
+AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+class Declared:
+    """A route's declared policy; `level` is what the route-table test reads."""
+
+    level: Level
+
+
+class Public(Declared):
+    """Anyone may call the route."""
+
+    level: Level = "public"
+
+    def __call__(self) -> None:
+        """No check."""
+
+
+class Policy(Declared):
+    """The route needs a key of at least `level`, or the operator token for `operator`."""
+
+    def __init__(self, level: Literal["read", "write", "admin", "operator"]) -> None:
+        self.level = level
+
+    def __call__(
+        self, request: Request, session: SessionDep, authorization: AuthorizationHeader = None
+    ) -> Caller | None:
+        """The caller, or 401/403/429."""
+        token = _bearer(authorization)
+        if is_operator_token(token):
+            if self.level != "operator":
+                raise _forbidden("the operator token opens /admin only; use a project key")
+            _rate_limit(request, "operator")
+            return None
+        if not _KEY.match(token):
+            raise _unauthorized("malformed API key")
+        key = find_key(session, key=token)
+        if key is None:
+            raise _unauthorized("unknown API key")
+        if key.revoked_at is not None:
+            raise _unauthorized("revoked API key")
+        if self.level == "operator" or self.level not in _ALLOWED[key.role]:
+            raise _forbidden(f"a {key.role} key may not do this")
+        if key.last_used_at is None or time.time() - key.last_used_at.timestamp() > (
+            LAST_USED_EVERY_SECONDS
+        ):
+            _record_use(key.id)
+        _rate_limit(request, str(key.id))
+        return Caller(
+            project_id=key.project_id,
+            key_id=key.id,
+            key_label=key.label,
+            role=cast(Role, key.role),
+        )
+
+
+PUBLIC = Public()
+READ = Policy("read")
+WRITE = Policy("write")
+ADMIN = Policy("admin")
+OPERATOR = Policy("operator")
+
+Reader = Annotated[Caller, Depends(READ)]
+Writer = Annotated[Caller, Depends(WRITE)]
+Admin = Annotated[Caller, Depends(ADMIN)]
+
+
+def is_operator_token(token: str | None) -> bool:
+    """Whether `token` is the operator's, compared in constant time."""
+    expected = admin_token(get_settings())
+    if not token or not expected:
+        return False
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer` header, or None."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _bearer(authorization: str | None) -> str:
+    if authorization is None:
+        raise _unauthorized("missing Authorization: Bearer <API key>")
+    token = bearer_token(authorization)
+    if token is None:
+        raise _unauthorized("malformed Authorization header: expected Bearer <API key>")
+    return token
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=reason, headers={"WWW-Authenticate": _BEARER})
+
+
+def _forbidden(reason: str) -> HTTPException:
+    return HTTPException(status_code=403, detail=reason)
+
+
+def _record_use(key_id: uuid.UUID) -> None:
+    # Its own short transaction: read routes never commit the request's session.
+    with session_scope() as session:
+        touch_key(session, key_id=key_id)
+
+
+@lru_cache
+def _limiter() -> MovingWindowRateLimiter:
+    return MovingWindowRateLimiter(storage_from_string(get_settings().broker_url))
+
+
+@lru_cache
+def _rate(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+def _rate_limit(request: Request, who: str) -> None:
+    """Count a mutating call of `who`; 429 with Retry-After past `LRLAB_RATE_LIMIT`."""
+    setting = get_settings().rate_limit
+    if request.method in ("GET", "HEAD", "OPTIONS") or setting.strip().lower() == "off":
+        return
+    item = _rate(setting)
+    limiter = _limiter()
+    if limiter.hit(item, "lrlab", who):
+        return
+    reset, _ = limiter.get_window_stats(item, "lrlab", who)
+    retry = max(1, math.ceil(reset - time.time()))
+    raise HTTPException(
+        status_code=429,
+        detail=f"rate limit {setting} exceeded for this key; retry in {retry} s",
+        headers={"Retry-After": str(retry)},
+    )

@@ -1,0 +1,150 @@
+"""Quotas and rate limits at their exact boundaries; a refusal stores nothing."""
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.ledger import finish_experiment
+from models.projects import KeyCreate, create_key
+from models.quotas import request_steps
+from models.settings import get_settings
+from models.specs import ExperimentCreate
+from models.tables import Experiment, Project, Sweep
+from tests.factories import claim, experiment_payload, home_project_id
+
+SWEEP = {"base": {"training": {"epochs": 1}}, "schedulers": [{"type": "constant"}]}
+
+
+def _project(session: Session) -> Project:
+    project = session.get(Project, home_project_id(session))
+    assert project is not None
+    return project
+
+
+def _count(session: Session, table: Any) -> int:
+    return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+def _active(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Experiment)
+            .where(
+                Experiment.project_id == home_project_id(session),
+                Experiment.status.in_(("queued", "running")),
+            )
+        )
+        or 0
+    )
+
+
+def test_active_experiments_quota_is_exact_and_frees_on_cancel_and_finish(
+    client: TestClient, db_session: Session
+) -> None:
+    start = _active(db_session)
+    _project(db_session).max_active_experiments = start + 2
+    db_session.flush()
+    first, second = (client.post("/experiments", json=experiment_payload()) for _ in range(2))
+    assert first.status_code == 202 and second.status_code == 202
+    stored = _count(db_session, Experiment)
+    refused = client.post("/experiments", json=experiment_payload())
+    assert refused.status_code == 429
+    assert refused.json() | {"detail": ""} == {
+        "detail": "",
+        "quota": "active_experiments",
+        "limit": start + 2,
+        "current": start + 2,
+    }
+    assert _count(db_session, Experiment) == stored
+    assert client.post(f"/experiments/{first.json()['id']}/cancel").status_code == 200
+    assert client.post("/experiments", json=experiment_payload()).status_code == 202
+    assert client.post("/experiments", json=experiment_payload()).status_code == 429
+    experiment_id = uuid.UUID(second.json()["id"])
+    claim(db_session, experiment_id)
+    assert client.post("/experiments", json=experiment_payload()).status_code == 429  # running
+    finish_experiment(db_session, experiment_id=experiment_id, attempt=1)
+    assert client.post("/experiments", json=experiment_payload()).status_code == 202
+
+
+def test_a_sweep_larger_than_the_members_quota_is_refused_whole(
+    client: TestClient, db_session: Session
+) -> None:
+    _project(db_session).max_sweep_members = 2
+    db_session.flush()
+    two = {**SWEEP, "seeds": [0, 1]}
+    three = {**SWEEP, "seeds": [0, 1, 2]}
+    assert client.post("/sweeps", json=two).status_code == 202
+    sweeps, experiments = _count(db_session, Sweep), _count(db_session, Experiment)
+    refused = client.post("/sweeps", json=three)
+    assert refused.status_code == 429, refused.text
+    body = refused.json()
+    assert (body["quota"], body["limit"], body["current"]) == ("sweep_members", 2, 3)
+    assert (_count(db_session, Sweep), _count(db_session, Experiment)) == (sweeps, experiments)
+
+
+def test_request_steps_count_epochs_times_capped_steps_per_epoch(
+    client: TestClient, db_session: Session
+) -> None:
+    payload = experiment_payload()  # 2 epochs × ceil(512 / 64) = 16 steps
+    assert request_steps([ExperimentCreate.model_validate(payload)]) == 16
+    huge = experiment_payload(
+        training={"epochs": 1, "batch_size": 1000}, dataset={"train_samples": 1_000_000}
+    )
+    assert request_steps([ExperimentCreate.model_validate(huge)]) == 60  # MNIST has 60,000
+    project = _project(db_session)
+    project.max_request_steps = 16
+    db_session.flush()
+    assert client.post("/experiments", json=payload).status_code == 202
+    project.max_request_steps = 15
+    db_session.flush()
+    stored = _count(db_session, Experiment)
+    refused = client.post("/experiments", json=payload)
+    assert refused.status_code == 429
+    assert (refused.json()["quota"], refused.json()["current"]) == ("request_steps", 16)
+    assert _count(db_session, Experiment) == stored
+
+
+def test_the_default_steps_quota_refuses_the_issue_example(client: TestClient) -> None:
+    # The issue's 500-member sweep of batch 1, at 100 epochs so that each member stays within
+    # LRLAB_MAX_STEPS_PER_EXPERIMENT (10^6 steps; 1000 epochs is a 422 on its own):
+    # 500 × 100 × 10,000 steps is far past the default 10^7 steps of one request.
+    sweep = {
+        "base": {
+            "training": {"epochs": 100, "batch_size": 1},
+            "dataset": {"train_samples": 10_000},
+        },
+        "schedulers": [{"type": "constant"}],
+        "seeds": list(range(500)),
+    }
+    refused = client.post("/sweeps", json=sweep)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["quota"] == "request_steps"
+    assert refused.json()["limit"] == get_settings().quota_request_steps
+
+
+def test_rate_limit_per_key_on_mutating_routes(
+    client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "rate_limit", "3/minute")
+    fresh = create_key(
+        db_session, project_id=home_project_id(db_session), key=KeyCreate(label="rl", role="write")
+    )
+    headers = {"Authorization": f"Bearer {fresh.key}"}
+    for _ in range(3):
+        assert (
+            client.post("/experiments", json=experiment_payload(), headers=headers).status_code
+            == 202
+        )
+    stored = _count(db_session, Experiment)
+    over = client.post("/experiments", json=experiment_payload(), headers=headers)
+    assert over.status_code == 429
+    assert 1 <= int(over.headers["Retry-After"]) <= 60
+    assert _count(db_session, Experiment) == stored
+    # Reads are not limited, and another key has its own budget.
+    assert client.get("/experiments", headers=headers).status_code == 200
+    assert client.post("/experiments", json=experiment_payload()).status_code == 202

@@ -1,0 +1,48 @@
+"""First start: a 0600 credentials file with a working key, and the same file on a second start."""
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from models.bootstrap import bootstrap
+from models.db import session_scope
+from models.projects import find_key
+from models.settings import get_settings
+
+
+@pytest.fixture
+def credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "nested" / "credentials.json"
+    monkeypatch.setattr(get_settings(), "credentials_file", str(path))
+    monkeypatch.setattr(get_settings(), "admin_token", None)
+    return path
+
+
+def test_first_start_writes_a_private_file_with_a_working_key_and_keeps_it(
+    database: str, credentials: Path
+) -> None:
+    assert "written" in bootstrap()
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    first = json.loads(credentials.read_text())
+    assert first["admin_token"].startswith("lrlabop_") and len(first["admin_token"]) > 40
+    with session_scope() as session:
+        key = find_key(session, key=first["api_key"])
+        assert key is not None and key.role == "write" and key.revoked_at is None
+        key.revoked_at = key.created_at
+    # A revoked key is replaced; the operator token stays.
+    assert "written" in bootstrap()
+    second = json.loads(credentials.read_text())
+    assert second["api_key"] != first["api_key"]
+    assert second["admin_token"] == first["admin_token"]
+    assert bootstrap() == f"lrlab credentials: {credentials}"
+    assert json.loads(credentials.read_text()) == second
+
+
+def test_an_operator_token_from_the_environment_is_never_written(
+    database: str, credentials: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "admin_token", "operator-from-the-environment")
+    bootstrap()
+    assert "admin_token" not in json.loads(credentials.read_text())
