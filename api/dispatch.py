@@ -5,12 +5,18 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from models.queue import publish
+from models.ledger import mark_enqueued
+from models.queue import publish_marked
 
 
 def commit_and_enqueue(
     session: Session, experiment_ids: Sequence[uuid.UUID], *, queue: str
 ) -> None:
-    """Commit the caller's transaction, then publish; the reconciler covers a failed publish."""
+    """Commit the caller's transaction (marking the experiments enqueued in it), then publish.
+
+    A failed publish un-marks them; the reconciler re-publishes what has no message.
+    """
+    if experiment_ids:
+        mark_enqueued(session, experiment_ids=experiment_ids)
     session.commit()
-    publish(experiment_ids, queue=queue)
+    publish_marked(experiment_ids, queue=queue)

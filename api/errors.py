@@ -8,7 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.routing import Match
 
 from models.errors import ConflictError, DomainError, NotFoundError, UnavailableError
 
@@ -37,6 +39,23 @@ def install_error_handlers(app: FastAPI) -> None:
             content={
                 "detail": _finite(jsonable_encoder(exc.errors(), custom_encoder={ValueError: str}))
             },
+        )
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette names only the first route matching the path; list every route's methods.
+        allowed = sorted(
+            {
+                method
+                for route in app.router.routes
+                if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE
+                for method in route.methods or ()
+            }
+        )
+        return JSONResponse(
+            status_code=405,
+            content={"detail": "Method Not Allowed"},
+            headers={"Allow": ", ".join(allowed)},
         )
 
     @app.exception_handler(OperationalError)

@@ -3,12 +3,13 @@
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.openapi import LinkedFastAPI
 from api.routes import experiments, health, schedulers, sweeps
 
 
 def create_app() -> FastAPI:
     """Build the application."""
-    app = FastAPI(
+    app = LinkedFastAPI(
         title="lrlab",
         version="0.1.0",
         description="Learning-rate scheduler experiments as jobs.",

@@ -60,7 +60,9 @@ class _Process:
 class ApiProcess(_Process):
     """The API (`uvicorn api.main:app`) on a free loopback port."""
 
-    def __init__(self, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, log_path: Path, env: dict[str, str] | None = None, *, workers: int = 1
+    ) -> None:
         self.port = free_port()
         super().__init__(
             [
@@ -72,6 +74,8 @@ class ApiProcess(_Process):
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             log_path,
             env,

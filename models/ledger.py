@@ -29,6 +29,15 @@ def mark_enqueued(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> N
     )
 
 
+def mark_unpublished(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> None:
+    """Forget a publish that did not happen: the reconciler re-publishes these first."""
+    session.execute(
+        update(Experiment)
+        .where(Experiment.id.in_(experiment_ids), Experiment.status == "queued")
+        .values(enqueued_at=None)
+    )
+
+
 @dataclass(frozen=True)
 class Claim:
     """A running experiment as one attempt owns it."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
+from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, mark_replay
 from models.experiments import (
     cancel_experiment,
@@ -21,12 +22,14 @@ from models.metrics import MetricRead
 from models.specs import ExperimentCreate, ExperimentPage, ExperimentRead, MetricList, StepLrList
 from models.tables import STATUSES
 
-router = APIRouter(prefix="/experiments", tags=["experiments"])
+router = APIRouter(
+    prefix="/experiments", tags=["experiments"], responses=responses(*CALLER, *DATABASE)
+)
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=responses(*BODY, 409, replay=ExperimentRead))
 def submit(
     spec: ExperimentCreate,
     session: SessionDep,
@@ -48,11 +51,11 @@ def submit(
     return experiment_read(experiment)
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_all(
     session: SessionDep,
     status: Status | None = None,
-    scheduler_type: str | None = None,
+    scheduler_type: Annotated[str | None, Query(pattern="^[a-z_]{1,64}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ExperimentPage:
@@ -65,13 +68,17 @@ def list_all(
     )
 
 
-@router.get("/{experiment_id}")
+@router.get("/{experiment_id}", responses=responses(404, 422))
 def read_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentRead:
     """Return one experiment's status, progress, spec and result."""
     return experiment_read(get_experiment(session, experiment_id=experiment_id))
 
 
-@router.get("/{experiment_id}/metrics", response_model=MetricList)
+@router.get(
+    "/{experiment_id}/metrics",
+    response_model=MetricList,
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def read_metrics(
     experiment_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "json"
 ) -> MetricList | Response:
@@ -86,14 +93,14 @@ def read_metrics(
     return metrics
 
 
-@router.get("/{experiment_id}/lr")
+@router.get("/{experiment_id}/lr", responses=responses(404, 422))
 def read_step_lrs(experiment_id: uuid.UUID, session: SessionDep) -> StepLrList:
     """Return the lr of every optimizer step actually used."""
     per_epoch = list_step_lrs(session, experiment_id=experiment_id)
     return StepLrList(epochs=per_epoch, steps=[lr for epoch in per_epoch for lr in epoch])
 
 
-@router.post("/{experiment_id}/cancel")
+@router.post("/{experiment_id}/cancel", responses=responses(404, 409, 422))
 def cancel(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentRead:
     """Cancel a queued or running experiment (409 if it already finished)."""
     experiment = cancel_experiment(session, experiment_id=experiment_id)

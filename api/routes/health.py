@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.openapi import ReadinessBody
 from models.db import get_engine
 from models.queue import broker_reachable
 
@@ -16,7 +17,14 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        200: {"description": "Ready.", "model": ReadinessBody},
+        503: {"description": "Postgres or the broker is unreachable.", "model": ReadinessBody},
+    },
+)
 def readyz() -> dict[str, str] | JSONResponse:
     """Postgres and the broker are reachable (503 with the reasons otherwise)."""
     reasons = [r for r in (_database_reachable(), broker_reachable()) if r is not None]

@@ -5,10 +5,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 
+from api.openapi import BINARY, BODY, CALLER, responses
 from models.plots import render_lr_curve
 from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arrays
 
-router = APIRouter(prefix="/schedulers", tags=["schedulers"])
+router = APIRouter(prefix="/schedulers", tags=["schedulers"], responses=responses(*CALLER))
 
 
 @router.get("")
@@ -17,7 +18,11 @@ def list_schedulers() -> list[dict[str, Any]]:
     return catalog()
 
 
-@router.post("/preview", response_model=PreviewResult)
+@router.post(
+    "/preview",
+    response_model=PreviewResult,
+    responses=responses(*BODY, media={"image/png": BINARY}),
+)
 def preview_schedule(
     request: PreviewRequest,
     format: Annotated[str | None, Query(pattern="^(json|png)$")] = None,

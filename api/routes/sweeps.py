@@ -7,12 +7,14 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
+from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, mark_replay
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
 from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
+    SweepMetricRow,
     SweepPage,
     SweepRead,
     cancel_sweep,
@@ -23,13 +25,13 @@ from models.sweeps import (
     sweep_read,
 )
 
-router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/sweeps", tags=["sweeps"], responses=responses(*CALLER, *DATABASE))
 
 PLOTTED = {"lr": "lr", "loss": "val_loss", "accuracy": "val_accuracy"}
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=responses(*BODY, 409, replay=SweepRead))
 def submit(
     sweep: SweepCreate,
     session: SessionDep,
@@ -51,7 +53,7 @@ def submit(
     return sweep_read(session, row)
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_all(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -64,13 +66,13 @@ def list_all(
     )
 
 
-@router.get("/{sweep_id}")
+@router.get("/{sweep_id}", responses=responses(404, 422))
 def read_sweep(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
     """Return a sweep's status, member counts and progress."""
     return sweep_read(session, get_sweep(session, sweep_id=sweep_id))
 
 
-@router.post("/{sweep_id}/cancel")
+@router.post("/{sweep_id}/cancel", responses=responses(404, 409, 422))
 def cancel(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
     """Cancel every member that has not finished."""
     sweep = cancel_sweep(session, sweep_id=sweep_id)
@@ -78,7 +80,11 @@ def cancel(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
     return sweep_read(session, sweep)
 
 
-@router.get("/{sweep_id}/comparison", response_model=Comparison)
+@router.get(
+    "/{sweep_id}/comparison",
+    response_model=Comparison,
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def comparison(
     sweep_id: uuid.UUID,
     session: SessionDep,
@@ -93,7 +99,11 @@ def comparison(
     return result
 
 
-@router.get("/{sweep_id}/metrics")
+@router.get(
+    "/{sweep_id}/metrics",
+    response_model=list[SweepMetricRow],
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def metrics(
     sweep_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "csv"
 ) -> Response:
@@ -107,7 +117,11 @@ def metrics(
     )
 
 
-@router.get("/{sweep_id}/plots/{name}.{ext}")
+@router.get(
+    "/{sweep_id}/plots/{name}.{ext}",
+    response_class=Response,
+    responses=responses(404, 422, media={m: BINARY for m in MEDIA.values()}),
+)
 def plot(
     sweep_id: uuid.UUID,
     name: Literal["lr", "loss", "accuracy"],
