@@ -26,6 +26,9 @@ def mark_enqueued(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> N
         update(Experiment)
         .where(Experiment.id.in_(experiment_ids), Experiment.status == "queued")
         .values(enqueued_at=func.now())
+        # Leave loaded rows alone: expiring them would reload each after the caller's commit,
+        # holding a pooled connection until the request's session closes.
+        .execution_options(synchronize_session=False)
     )
 
 
