@@ -65,7 +65,7 @@ class Connection:
 
 def _auth_header() -> str:
     key = os.environ.get("LRLAB_BENCH_API_KEY")
-    return f"X-API-Key: {key}\r\n" if key else ""
+    return f"Authorization: Bearer {key}\r\n" if key else ""
 
 
 async def sustained(port: int, *, clients: int, seconds: float) -> tuple[int, list[float], int]:
