@@ -12,7 +12,7 @@ export LRLAB_MNIST_PATH := $(SHARED_MNIST)
 endif
 endif
 
-.PHONY: install migrate bootstrap api worker up test check lint typecheck bench clean
+.PHONY: install migrate bootstrap api worker up test check lint typecheck bench bench-submit clean
 
 install: $(VENV)/.installed ui/node_modules/.package-lock.json
 
@@ -62,8 +62,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-bench: install
+bench: install bench-submit
 	$(PY) -m bench.run
+
+# POST /experiments throughput and latency against the real API, worker idle.
+bench-submit: install
+	$(PY) -m bench.submissions
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ui/node_modules

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from models.queue import EXPERIMENTS, JobKind, publish
+from models.ledger import mark_enqueued
+from models.queue import EXPERIMENTS, JobKind, publish_marked
 
 
 def commit_and_enqueue(
@@ -15,6 +16,11 @@ def commit_and_enqueue(
     queue: str,
     kind: JobKind = EXPERIMENTS,
 ) -> None:
-    """Commit the caller's transaction, then publish; the reconciler covers a failed publish."""
+    """Commit the caller's transaction (marking the experiments enqueued in it), then publish.
+
+    A failed publish un-marks them; the reconciler re-publishes what has no message.
+    """
+    if experiment_ids:
+        mark_enqueued(session, experiment_ids=experiment_ids, table=kind.table)
     session.commit()
-    publish(experiment_ids, queue=queue, kind=kind)
+    publish_marked(experiment_ids, queue=queue, kind=kind)

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
+from api.openapi import LinkedFastAPI
 from api.routes import admin, experiments, health, keys, range_tests, schedulers, sweeps
 from api.routes.ui import install_ui
 from models.settings import get_settings
@@ -11,7 +12,7 @@ from models.settings import get_settings
 
 def create_app() -> FastAPI:
     """Build the application."""
-    app = FastAPI(
+    app = LinkedFastAPI(
         title="lrlab",
         version="0.1.0",
         description="Learning-rate scheduler experiments as jobs.",

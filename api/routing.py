@@ -16,7 +16,7 @@ MAX_JSON_DEPTH = 64
 
 
 class _BadJson(ValueError):
-    """The body is JSON we refuse: duplicate keys or too deep."""
+    """The body is JSON we refuse: malformed, duplicate keys or too deep."""
 
 
 class JsonBodyRoute(APIRoute):
@@ -57,11 +57,15 @@ class _StrictJsonRequest(Request):
 
 
 def parse_json(body: bytes) -> Any:
-    """Parse a request body; duplicate object keys or nesting past MAX_JSON_DEPTH raise."""
+    """Parse a request body; malformed JSON, duplicate keys or nesting past MAX_JSON_DEPTH raise."""
     try:
         value = json.loads(body, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise _BadJson(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise _BadJson(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+    except UnicodeDecodeError:
+        raise _BadJson("invalid JSON: the body is not UTF-8") from None
     if _deeper_than(value, MAX_JSON_DEPTH):
         raise _BadJson(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return value

@@ -90,7 +90,12 @@ class ApiProcess(_Process):
     """
 
     def __init__(
-        self, log_path: Path, env: dict[str, str] | None = None, *, api_key: str | None = None
+        self,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        api_key: str | None = None,
+        workers: int = 1,
     ) -> None:
         database_url = (env or {}).get("LRLAB_DATABASE_URL") or os.environ["LRLAB_DATABASE_URL"]
         self.api_key = api_key or provision_key(database_url)
@@ -105,6 +110,8 @@ class ApiProcess(_Process):
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             log_path,
             env,

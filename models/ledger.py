@@ -29,6 +29,20 @@ def mark_enqueued(
         update(table)
         .where(table.id.in_(experiment_ids), table.status == "queued")
         .values(enqueued_at=func.now())
+        # Leave loaded rows alone: expiring them would reload each after the caller's commit,
+        # holding a pooled connection until the request's session closes.
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_unpublished(
+    session: Session, *, experiment_ids: Sequence[uuid.UUID], table: JobTable = Experiment
+) -> None:
+    """Forget a publish that did not happen: the reconciler re-publishes these first."""
+    session.execute(
+        update(table)
+        .where(table.id.in_(experiment_ids), table.status == "queued")
+        .values(enqueued_at=None)
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
+from models.specs import SafeStr
 from models.tables import ApiKey, Project
 
 KEY_PREFIX = "lrlab_"
@@ -60,7 +61,7 @@ class ProjectCreate(Quotas):
 class KeyCreate(_Input):
     """A new key of a project."""
 
-    label: str = Field(min_length=1, max_length=200)
+    label: SafeStr = Field(min_length=1, max_length=200)
     role: Role = "write"
 
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from celery import Celery
 
 from models.db import session_scope
-from models.ledger import mark_enqueued
+from models.ledger import mark_enqueued, mark_unpublished
 from models.settings import get_settings
 from models.tables import Experiment, JobTable, RangeTest
 
@@ -54,16 +54,18 @@ def enqueue_experiments(
     """Publish one run message per job; False if the broker could not be reached.
 
     Call only after the experiments are committed: the message is a hint, Postgres the record.
+    The producer and its broker connection come from the app's pool, kept between calls:
+    opening a connection per request cost more than everything else a submission does.
     """
-    producer = get_producer()
+    app = get_producer()
     try:
-        with producer.connection_for_write() as conn:
+        with app.producer_or_acquire() as producer:
             for experiment_id in experiment_ids:
-                producer.send_task(
+                app.send_task(
                     task,
                     args=[str(experiment_id)],
                     queue=queue,
-                    connection=conn,
+                    producer=producer,
                     retry=True,
                     retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5},
                 )
@@ -87,6 +89,24 @@ def publish(
     if experiment_ids and enqueue_experiments(experiment_ids, queue=queue, task=kind.task):
         with session_scope() as session:
             mark_enqueued(session, experiment_ids=experiment_ids, table=kind.table)
+
+
+def publish_marked(
+    experiment_ids: Sequence[uuid.UUID], *, queue: str, kind: JobKind = EXPERIMENTS
+) -> None:
+    """Publish for experiments committed with `enqueued_at` already set (`mark_enqueued`).
+
+    Marking inside the submitting transaction saves a second transaction per request. A failed
+    publish clears the mark again so that the reconciler re-publishes at once; should even that
+    fail, the reconciler's broker-count rule still re-publishes them after `requeue_after_seconds`.
+    """
+    if not experiment_ids or enqueue_experiments(experiment_ids, queue=queue, task=kind.task):
+        return
+    try:
+        with session_scope() as session:
+            mark_unpublished(session, experiment_ids=experiment_ids, table=kind.table)
+    except Exception as exc:
+        log.warning("could not clear enqueued_at after a failed publish: %s", exc)
 
 
 def broker_reachable() -> str | None:

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.lr_finder import MAX_NUM_ITER, MIN_NUM_ITER, Suggestions, check_range_test, suggest
-from models.specs import DatasetSpec, check_momentum
+from models.specs import DatasetSpec, QueueName, SafeStr, allowed_queue, check_momentum
 
 # Seeds train fused in one stack; this bounds the stack (and so one test's cost).
 MAX_SEEDS = 16
@@ -43,7 +43,7 @@ class RangeTestTraining(_Input):
 class RangeTestCreate(_Input):
     """A learning-rate range test: fastai `lr_find(start_lr, end_lr, num_it, stop_div)`."""
 
-    name: str | None = Field(default=None, max_length=200, description="Optional label.")
+    name: SafeStr | None = Field(default=None, max_length=200, description="Optional label.")
     training: RangeTestTraining = RangeTestTraining()
     dataset: DatasetSpec = DatasetSpec()
     start_lr: float = Field(default=1e-7, gt=0, description="lr of the first iteration.")
@@ -61,9 +61,12 @@ class RangeTestCreate(_Input):
         max_length=MAX_SEEDS,
         description="Seeds to run fused (default: [training.seed]).",
     )
-    queue: str | None = Field(
-        default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$"
+    queue: QueueName | None = Field(
+        default=None,
+        description="Queue to run on (one of `LRLAB_QUEUES`, e.g. `gpu`); default: the API's.",
     )
+
+    _queue_allowed = field_validator("queue")(allowed_queue)
 
     @model_validator(mode="after")
     def _consistent(self) -> "RangeTestCreate":

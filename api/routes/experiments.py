@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
+from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
 from models.experiments import (
@@ -31,12 +32,22 @@ from models.specs import (
 )
 from models.tables import STATUSES
 
-router = APIRouter(prefix="/experiments", tags=["experiments"], route_class=JsonBodyRoute)
+router = APIRouter(
+    prefix="/experiments",
+    tags=["experiments"],
+    route_class=JsonBodyRoute,
+    responses=responses(*CALLER, *DATABASE),
+)
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
-@router.post("", status_code=202, openapi_extra=json_body_schema(ExperimentCreate))
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=json_body_schema(ExperimentCreate),
+    responses=responses(*BODY, 409, replay=ExperimentRead),
+)
 def submit(
     body: Annotated[dict[str, Any], Body()],
     caller: Writer,
@@ -66,7 +77,7 @@ def submit(
     return experiment_read(experiment)
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_all(
     caller: Reader,
     session: SessionDep,
@@ -89,7 +100,7 @@ def list_all(
     )
 
 
-@router.get("/{experiment_id}")
+@router.get("/{experiment_id}", responses=responses(404, 422))
 def read_experiment(
     experiment_id: uuid.UUID, caller: Reader, session: SessionDep
 ) -> ExperimentRead:
@@ -99,7 +110,11 @@ def read_experiment(
     )
 
 
-@router.get("/{experiment_id}/metrics", response_model=MetricList)
+@router.get(
+    "/{experiment_id}/metrics",
+    response_model=MetricList,
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def read_metrics(
     experiment_id: uuid.UUID,
     caller: Reader,
@@ -116,7 +131,7 @@ def read_metrics(
     return metrics
 
 
-@router.get("/{experiment_id}/lr")
+@router.get("/{experiment_id}/lr", responses=responses(404, 422))
 def read_step_lrs(
     experiment_id: uuid.UUID,
     caller: Reader,
@@ -135,7 +150,7 @@ def read_step_lrs(
     return StepLrPage(items=items, next_epoch_from=following)
 
 
-@router.post("/{experiment_id}/cancel")
+@router.post("/{experiment_id}/cancel", responses=responses(404, 409, 422))
 def cancel(experiment_id: uuid.UUID, caller: Writer, session: SessionDep) -> ExperimentRead:
     """Cancel a queued or running experiment (409 if it already finished)."""
     experiment = cancel_experiment(

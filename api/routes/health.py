@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.auth import PUBLIC, AuthorizationHeader, bearer_token, is_operator_token
+from api.openapi import ReadinessBody
 from models.db import get_engine
 from models.queue import broker_reachable
 
@@ -20,7 +21,15 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None, dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/readyz",
+    response_model=None,
+    dependencies=[Depends(PUBLIC)],
+    responses={
+        200: {"description": "Ready.", "model": ReadinessBody},
+        503: {"description": "Postgres or the broker is unreachable.", "model": ReadinessBody},
+    },
+)
 def readyz(authorization: AuthorizationHeader = None) -> dict[str, str] | JSONResponse:
     """Postgres and the broker are reachable (503 otherwise; reasons for the operator only)."""
     reasons = [r for r in (_database_reachable(), broker_reachable()) if r is not None]

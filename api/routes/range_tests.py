@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from api.auth import Reader, Writer
 from api.deps import PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
+from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response
 from api.routing import JsonBodyRoute
 from models.queue import RANGE_TESTS
@@ -30,13 +31,18 @@ from models.range_tests import (
 )
 from models.tables import STATUSES
 
-router = APIRouter(prefix="/range-tests", tags=["range tests"], route_class=JsonBodyRoute)
+router = APIRouter(
+    prefix="/range-tests",
+    tags=["range tests"],
+    route_class=JsonBodyRoute,
+    responses=responses(*CALLER, *DATABASE),
+)
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=responses(*BODY))
 def submit(
     spec: RangeTestCreate,
     caller: Writer,
@@ -57,7 +63,7 @@ def submit(
     return range_test_read(test)
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_all(
     caller: Reader,
     session: SessionDep,
@@ -74,7 +80,7 @@ def list_all(
     )
 
 
-@router.get("/{range_test_id}")
+@router.get("/{range_test_id}", responses=responses(404, 422))
 def read_range_test(range_test_id: uuid.UUID, caller: Reader, session: SessionDep) -> RangeTestRead:
     """Return a range test's status, progress and, once done, its suggestions."""
     return range_test_read(
@@ -82,7 +88,7 @@ def read_range_test(range_test_id: uuid.UUID, caller: Reader, session: SessionDe
     )
 
 
-@router.post("/{range_test_id}/cancel")
+@router.post("/{range_test_id}/cancel", responses=responses(404, 409, 422))
 def cancel(range_test_id: uuid.UUID, caller: Writer, session: SessionDep) -> RangeTestRead:
     """Cancel a queued or running range test (409 if it already finished)."""
     test = cancel_range_test(
@@ -92,7 +98,11 @@ def cancel(range_test_id: uuid.UUID, caller: Writer, session: SessionDep) -> Ran
     return range_test_read(test)
 
 
-@router.get("/{range_test_id}/curve", response_model=CurveList)
+@router.get(
+    "/{range_test_id}/curve",
+    response_model=CurveList,
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def curve(
     range_test_id: uuid.UUID,
     caller: Reader,
@@ -108,7 +118,11 @@ def curve(
     return CurveList(items=points)
 
 
-@router.get("/{range_test_id}/plot.{ext}")
+@router.get(
+    "/{range_test_id}/plot.{ext}",
+    response_class=Response,
+    responses=responses(404, 422, media={"image/png": BINARY, "image/svg+xml": BINARY}),
+)
 def plot(
     range_test_id: uuid.UUID, ext: Literal["png", "svg"], caller: Reader, session: SessionDep
 ) -> Response:

@@ -6,12 +6,18 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth import READ
+from api.openapi import BINARY, BODY, CALLER, responses
 from api.responses import preferred_media
 from api.routing import JsonBodyRoute
 from models.plots import render_lr_curve
 from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arrays
 
-router = APIRouter(prefix="/schedulers", tags=["schedulers"], route_class=JsonBodyRoute)
+router = APIRouter(
+    prefix="/schedulers",
+    tags=["schedulers"],
+    route_class=JsonBodyRoute,
+    responses=responses(*CALLER),
+)
 
 
 @router.get("", dependencies=[Depends(READ)])
@@ -21,7 +27,12 @@ def list_schedulers() -> list[dict[str, Any]]:
 
 
 # A read key may preview: the POST carries a request body but changes nothing.
-@router.post("/preview", response_model=PreviewResult, dependencies=[Depends(READ)])
+@router.post(
+    "/preview",
+    response_model=PreviewResult,
+    dependencies=[Depends(READ)],
+    responses=responses(*BODY, media={"image/png": BINARY}),
+)
 def preview_schedule(
     request: PreviewRequest,
     format: Annotated[str | None, Query(pattern="^(json|png)$")] = None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
+from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
@@ -15,6 +16,7 @@ from models.plots import render_metric_curves
 from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
+    SweepMetricRow,
     SweepPage,
     SweepRead,
     accept_sweep_spec,
@@ -26,13 +28,23 @@ from models.sweeps import (
     sweep_read,
 )
 
-router = APIRouter(prefix="/sweeps", tags=["sweeps"], route_class=JsonBodyRoute)
+router = APIRouter(
+    prefix="/sweeps",
+    tags=["sweeps"],
+    route_class=JsonBodyRoute,
+    responses=responses(*CALLER, *DATABASE),
+)
 
 PLOTTED = {"lr": "lr", "loss": "val_loss", "accuracy": "val_accuracy"}
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202, openapi_extra=json_body_schema(SweepCreate))
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=json_body_schema(SweepCreate),
+    responses=responses(*BODY, 409, replay=SweepRead),
+)
 def submit(
     body: Annotated[dict[str, Any], Body()],
     caller: Writer,
@@ -61,7 +73,7 @@ def submit(
     return sweep_read(session, row)
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_all(
     caller: Reader,
     session: SessionDep,
@@ -75,13 +87,13 @@ def list_all(
     )
 
 
-@router.get("/{sweep_id}")
+@router.get("/{sweep_id}", responses=responses(404, 422))
 def read_sweep(sweep_id: uuid.UUID, caller: Reader, session: SessionDep) -> SweepRead:
     """Return a sweep's status, member counts and progress."""
     return sweep_read(session, get_sweep(session, project_id=caller.project_id, sweep_id=sweep_id))
 
 
-@router.post("/{sweep_id}/cancel")
+@router.post("/{sweep_id}/cancel", responses=responses(404, 409, 422))
 def cancel(sweep_id: uuid.UUID, caller: Writer, session: SessionDep) -> SweepRead:
     """Cancel every member that has not finished."""
     sweep = cancel_sweep(
@@ -91,7 +103,11 @@ def cancel(sweep_id: uuid.UUID, caller: Writer, session: SessionDep) -> SweepRea
     return sweep_read(session, sweep)
 
 
-@router.get("/{sweep_id}/comparison", response_model=Comparison)
+@router.get(
+    "/{sweep_id}/comparison",
+    response_model=Comparison,
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def comparison(
     sweep_id: uuid.UUID,
     caller: Reader,
@@ -107,7 +123,11 @@ def comparison(
     return result
 
 
-@router.get("/{sweep_id}/metrics")
+@router.get(
+    "/{sweep_id}/metrics",
+    response_model=list[SweepMetricRow],
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
 def metrics(
     sweep_id: uuid.UUID,
     caller: Reader,
@@ -124,7 +144,11 @@ def metrics(
     )
 
 
-@router.get("/{sweep_id}/plots/{name}.{ext}")
+@router.get(
+    "/{sweep_id}/plots/{name}.{ext}",
+    response_class=Response,
+    responses=responses(404, 422, media={m: BINARY for m in MEDIA.values()}),
+)
 def plot(
     sweep_id: uuid.UUID,
     name: Literal["lr", "loss", "accuracy"],

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from models.ledger import record_epoch
 from models.settings import get_settings
 from models.tables import Experiment
+from tests.conftest import SessionKeys
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
 
 SWEEP: dict[str, Any] = {
@@ -247,3 +248,19 @@ def test_parallel_png_previews_all_succeed(live_client: TestClient) -> None:
 
     with ThreadPoolExecutor(20) as pool:
         assert list(pool.map(render, range(20))) == [200] * 20
+
+
+@pytest.mark.parametrize("body", [b"\x00", b"{", b"\xff\xfe", b'{"a": }'])
+def test_malformed_json_is_a_422_not_a_500(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/schedulers/preview", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_a_key_label_with_nul_is_a_422(client: TestClient, keys: SessionKeys) -> None:
+    response = client.post(
+        "/keys", json={"label": "a\u0000b", "role": "read"}, headers=keys.headers(keys.admin)
+    )
+    assert response.status_code == 422, response.text

@@ -307,3 +307,15 @@ def test_lr_from_cannot_be_supplied_by_the_client(client: TestClient) -> None:
     response = client.post("/experiments", json={"scheduler": {"type": "constant"}, "lr_from": {}})
     assert response.status_code == 422
     assert "lr_from" in response.text
+
+
+def test_a_range_test_queue_must_be_allowed(client: TestClient) -> None:
+    # Like experiments and sweeps: a queue named after a kombu key (`unacked`) kills workers.
+    response = client.post("/range-tests", json={"queue": "unacked"})
+    assert response.status_code == 422, response.text
+    assert "queue" in response.json()["detail"][0]["loc"]
+
+
+def test_a_range_test_name_with_nul_is_a_422(client: TestClient) -> None:
+    response = client.post("/range-tests", json={"name": "a\u0000b"})
+    assert response.status_code == 422, response.text

@@ -1,0 +1,144 @@
+"""What the OpenAPI document says a route answers: error bodies, status codes and media types.
+
+Routes name the answers they can give (`responses(...)`); the bodies and descriptions live here
+once, so the document and the error handlers in `api.errors` stay in step.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorBody(BaseModel):
+    """Every error but a validation failure: `{"detail": "what went wrong"}`."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One invalid input: where (`loc`), what (`msg`) and the error `type`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """A 422: every invalid input of the request."""
+
+    detail: list[ValidationIssue]
+
+
+class ReadinessBody(BaseModel):
+    """`/readyz`'s answer: `ready`, or `unavailable` with the reasons."""
+
+    status: str
+    reasons: list[str] = []
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
+
+_ERRORS: dict[int, tuple[str, type[BaseModel], bool]] = {
+    # status: (description, body, carries Retry-After)
+    400: ("The body is not JSON (or not UTF-8).", ErrorBody, False),
+    401: ("No or an unknown API key.", ErrorBody, False),
+    403: ("The API key may not do this.", ErrorBody, False),
+    404: ("No such resource.", ErrorBody, False),
+    409: (
+        "Conflicts with the resource's state or with an earlier Idempotency-Key.",
+        ErrorBody,
+        False,
+    ),
+    413: ("The request body is larger than `LRLAB_MAX_BODY_BYTES`.", ErrorBody, False),
+    415: ("The request body is not `application/json`.", ErrorBody, False),
+    422: ("Invalid input; every problem with its location.", ValidationErrorBody, False),
+    429: ("Too many requests; retry after `Retry-After` seconds.", ErrorBody, True),
+    503: ("The database is unavailable; retry after `Retry-After` seconds.", ErrorBody, True),
+}
+
+# Every route behind identity and the rate limit (all but the probes) can answer these.
+CALLER = (401, 403, 429)
+# A route that reads or writes Postgres.
+DATABASE = (503,)
+# A route that takes a JSON body.
+BODY = (400, 413, 415, 422)
+
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+CSV = {"schema": {"type": "string"}}
+
+
+def responses(
+    *codes: int,
+    replay: type[BaseModel] | None = None,
+    media: dict[str, dict[str, Any]] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: these error codes, an idempotent replay, extra media types.
+
+    `replay` documents the 200 a repeated Idempotency-Key answers with (the original resource);
+    `media` adds non-JSON bodies of the success answer (e.g. `{"text/csv": CSV}`).
+    """
+    documented: dict[int | str, dict[str, Any]] = {}
+    for code in sorted(set(codes)):
+        description, model, retry_after = _ERRORS[code]
+        entry: dict[str, Any] = {"description": description, "model": model}
+        if retry_after:
+            entry["headers"] = _RETRY_AFTER
+        documented[code] = entry
+    if replay is not None:
+        documented[200] = {
+            "description": "An idempotent replay: the resource the same Idempotency-Key made.",
+            "model": replay,
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "`true` on a replay.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        }
+    if media:
+        documented.setdefault(200, {})["content"] = media
+    return documented
+
+
+class LinkedFastAPI(FastAPI):
+    """FastAPI whose document links each created resource to the operations on it.
+
+    `POST /experiments` answers with an `id`; every operation under `/experiments/{id}` takes
+    it. OpenAPI links say so, and clients and stateful testers (schemathesis) follow them.
+    """
+
+    def openapi(self) -> dict[str, Any]:
+        """The generated document with links added (once; FastAPI caches it)."""
+        if self.openapi_schema is None:
+            add_links(super().openapi())
+        return super().openapi()
+
+
+def add_links(document: dict[str, Any]) -> None:
+    """Link each POST's created resource (202, and the 200 replay) to `<path>/{param}...`."""
+    paths: dict[str, dict[str, Any]] = document["paths"]
+    for collection, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {})
+        if "202" not in created:
+            continue
+        links: dict[str, Any] = {}
+        for path, targets in paths.items():
+            if not path.startswith(f"{collection}/{{"):
+                continue
+            parameter = path[len(collection) + 2 :].split("}", 1)[0]
+            for target in targets.values():
+                links[target["operationId"]] = {
+                    "operationId": target["operationId"],
+                    "parameters": {parameter: "$response.body#/id"},
+                }
+        for status in ("200", "202"):
+            if status in created:
+                created[status]["links"] = links

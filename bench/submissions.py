@@ -1,0 +1,198 @@
+"""Benchmark: how fast the API accepts `POST /experiments` (`make bench-submit`, in `make bench`).
+
+The real API (uvicorn, `--workers` processes, as deployed) on the bench database and a real
+Redis, no worker consuming (the queue only fills), rate limits raised out of the way. A small
+asyncio HTTP/1.1 client with kept connections stands in for scripted batch clients, so the
+load generator costs little of the machine the API runs on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from devtools.processes import ApiProcess
+
+BENCH_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab_bench_submit"
+SPEC = json.dumps(
+    {
+        "scheduler": {"type": "cosine", "t_max": 10, "eta_min": 0.001},
+        "training": {"epochs": 3, "learning_rate": 0.01},
+    }
+).encode()
+TARGET_RATE, TARGET_P99, TARGET_BURST_MAX = 350.0, 0.100, 5.0
+
+
+class Connection:
+    """One kept HTTP/1.1 connection that POSTs the spec and reads the answer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        """Connect to the API on loopback."""
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def submit(self) -> int:
+        """POST one experiment; return the status code."""
+        self.writer.write(
+            b"POST /experiments HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(SPEC)}\r\n{_auth_header()}\r\n".encode()
+            + SPEC
+        )
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.writer.close()
+
+
+def _auth_header() -> str:
+    key = os.environ.get("LRLAB_BENCH_API_KEY")
+    return f"Authorization: Bearer {key}\r\n" if key else ""
+
+
+async def sustained(port: int, *, clients: int, seconds: float) -> tuple[int, list[float], int]:
+    """`clients` loops submitting back to back for `seconds`: (accepted, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        nonlocal errors
+        conn = await Connection.open(port)
+        try:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                status = await conn.submit()
+                if status == 202:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    return len(latencies), latencies, errors
+
+
+async def burst(port: int, *, clients: int) -> tuple[list[float], int]:
+    """`clients` new connections each submitting once, all at once: (waits, errors)."""
+    waits: list[float] = []
+    errors = 0
+    gate = asyncio.Event()
+
+    async def one() -> None:
+        nonlocal errors
+        await gate.wait()
+        started = time.perf_counter()
+        try:
+            conn = await Connection.open(port)
+            status = await conn.submit()
+            conn.close()
+        except OSError:
+            errors += 1
+            return
+        if status == 202:
+            waits.append(time.perf_counter() - started)
+        else:
+            errors += 1
+
+    tasks = [asyncio.create_task(one()) for _ in range(clients)]
+    await asyncio.sleep(0.1)
+    gate.set()
+    await asyncio.gather(*tasks)
+    return waits, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> list[str]:
+    """Start the API, measure, stop it; return the result lines."""
+    from models.migrate import prepare_database
+
+    prepare_database(BENCH_DB, recreate=True)
+    queue = f"lrlab-bench-submit-{os.getpid()}"
+    # Rate limits (identity, issue 12) must be raised here once they exist: the benchmark is
+    # one caller sending far beyond any fair share.
+    env = {"LRLAB_DATABASE_URL": BENCH_DB, "LRLAB_QUEUE": queue}
+    logs = Path(tempfile.mkdtemp(prefix="lrlab-bench-submit-"))
+    api = ApiProcess(logs / "api.log", env=env, workers=workers)
+    lines = [
+        f"submissions: uvicorn --workers {workers}, no worker consuming, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, logs {logs}"
+    ]
+    try:
+        api.wait_healthy(timeout=120)
+        # Warm every process: connection pools, first-request imports.
+        asyncio.run(sustained(api.port, clients=workers * 4, seconds=2))
+        accepted, latencies, errors = asyncio.run(
+            sustained(api.port, clients=clients, seconds=seconds)
+        )
+        rate = accepted / seconds
+        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+        lines.append(
+            f"  {clients} concurrent clients for {seconds:.0f} s: {rate:.0f} accepted/s "
+            f"(target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}; "
+            f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
+            f"(target < {TARGET_P99 * 1000:.0f}) {'OK' if p99 < TARGET_P99 else 'MISSED'}; "
+            f"{errors} non-202"
+        )
+        waits, burst_errors = asyncio.run(burst(api.port, clients=burst_clients))
+        worst = max(waits) if waits else float("inf")
+        lines.append(
+            f"  burst of {burst_clients} clients at once: {len(waits)} accepted, max wait "
+            f"{worst:.2f} s (target < {TARGET_BURST_MAX:.0f}) "
+            f"{'OK' if worst < TARGET_BURST_MAX and not burst_errors else 'MISSED'}, "
+            f"p50 {statistics.median(waits):.2f} s, {burst_errors} failed"
+        )
+    finally:
+        api.stop()
+        _purge(queue)
+    return lines
+
+
+def _purge(queue: str) -> None:
+    import redis
+
+    from models.settings import get_settings
+
+    redis.Redis.from_url(get_settings().broker_url).delete(queue)
+
+
+def main() -> None:
+    """Parse the options, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn processes (one per core)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--burst", type=int, default=1000)
+    args = parser.parse_args()
+    for line in run(
+        workers=args.workers, clients=args.clients, seconds=args.seconds, burst_clients=args.burst
+    ):
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
