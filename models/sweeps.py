@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
-from models.experiments import cancel_experiment, create_experiment
+from models.experiments import create_experiment
 from models.idempotency import request_hash, reserve_key
+from models.ledger import close_experiments
 from models.metrics import MetricRead
 from models.sweep_grid import SweepCreate
 from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Metric, Sweep
@@ -125,16 +126,18 @@ def cancel_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
     ).one_or_none()
     if sweep is None:
         raise NotFoundError(f"sweep {sweep_id} not found")
+    # Locked in id order, like every multi-row lock: no deadlock with a lease renewal.
     pending = session.scalars(
-        select(Experiment.id).where(
-            Experiment.sweep_id == sweep_id, Experiment.status.in_(("queued", "running"))
-        )
+        select(Experiment)
+        .where(Experiment.sweep_id == sweep_id, Experiment.status.in_(("queued", "running")))
+        .order_by(Experiment.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
     if sweep.cancelled_at is not None or not pending:
         state = "cancelled" if sweep.cancelled_at is not None else "completed"
         raise ConflictError(f"sweep {sweep_id} is already {state}")
-    for experiment_id in pending:
-        cancel_experiment(session, experiment_id=experiment_id)
+    close_experiments(session, experiments=pending, status="cancelled")
     sweep.cancelled_at = func.now()
     session.flush()
     return sweep
