@@ -310,11 +310,16 @@ def expire_leases(session: Session, *, max_attempts: int) -> list[tuple[uuid.UUI
 
 
 def unsignalled_queued(
-    session: Session, *, stale_after_seconds: float, grace_seconds: float = 5.0
+    session: Session,
+    *,
+    stale_after_seconds: float,
+    grace_seconds: float = 5.0,
+    limit: int = 1000,
 ) -> dict[str, list[tuple[uuid.UUID, bool]]]:
-    """Queued experiments by queue whose message may be missing.
+    """Queued experiments by queue whose message may be missing, at most `limit`, oldest first.
 
     Each comes with whether it was never published (True) or published long ago (False).
+    The rest wait for the next pass: a pass costs the same however long the queue.
     """
     now = func.now()
     rows = session.execute(
@@ -330,6 +335,7 @@ def unsignalled_queued(
             ),
         )
         .order_by(Experiment.created_at)
+        .limit(limit)
     ).all()
     by_queue: dict[str, list[tuple[uuid.UUID, bool]]] = {}
     for experiment_id, queue, enqueued_at in rows:

@@ -2,6 +2,7 @@
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -145,11 +146,29 @@ def cancel_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
 
 def sweep_read(session: Session, sweep: Sweep) -> SweepRead:
     """Build the API view of a sweep from its members' current state."""
+    return sweep_reads(session, [sweep])[0]
+
+
+def sweep_reads(session: Session, sweeps: Sequence[Sweep]) -> list[SweepRead]:
+    """Build the API views of sweeps from one query over all their members."""
     rows = session.execute(
-        select(Experiment.id, Experiment.status, Experiment.epochs_done, Experiment.epochs)
-        .where(Experiment.sweep_id == sweep.id)
+        select(
+            Experiment.sweep_id,
+            Experiment.id,
+            Experiment.status,
+            Experiment.epochs_done,
+            Experiment.epochs,
+        )
+        .where(Experiment.sweep_id.in_([s.id for s in sweeps]))
         .order_by(Experiment.created_at)
     ).all()
+    members: dict[uuid.UUID, list[Any]] = {s.id: [] for s in sweeps}
+    for row in rows:
+        members[row.sweep_id].append(row)
+    return [_sweep_read(sweep, members[sweep.id]) for sweep in sweeps]
+
+
+def _sweep_read(sweep: Sweep, rows: Sequence[Any]) -> SweepRead:
     counts = Counter(r.status for r in rows)
     done = sum(counts[s] for s in TERMINAL_STATUSES)
     if sweep.cancelled_at is not None:

@@ -3,9 +3,11 @@
 import functools
 import threading
 import time
+from datetime import timedelta
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from models.db import get_sessionmaker, session_scope
@@ -19,6 +21,7 @@ from models.ledger import (
     record_dataset,
     record_epoch,
     release_experiment,
+    unsignalled_queued,
 )
 from models.tables import Checkpoint, Experiment, Metric
 from tests.factories import claim, create_queued, epoch_metrics
@@ -199,3 +202,19 @@ def test_a_lost_checkpoint_is_noted_on_the_experiment(db_session: Session) -> No
     assert [e["kind"] for e in row.events] == ["checkpoint_lost"]
     assert "epoch 1" in row.events[0]["message"]
     assert experiment_read(row).events == row.events
+
+
+def test_unsignalled_queued_is_bounded_and_oldest_first(db_session: Session) -> None:
+    ids = [create_queued(db_session).id for _ in range(3)]
+    for age, experiment_id in zip((3, 2, 1), ids, strict=True):
+        db_session.execute(
+            sa_update(Experiment)
+            .where(Experiment.id == experiment_id)
+            # Older than anything another test may have left queued.
+            .values(
+                created_at=func.now() - timedelta(days=3650 + age),
+                updated_at=func.now() - timedelta(minutes=1),
+            )
+        )
+    found = unsignalled_queued(db_session, stale_after_seconds=30, limit=2)
+    assert found == {"lrlab-test-unused": [(ids[0], True), (ids[1], True)]}
