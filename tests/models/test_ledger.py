@@ -3,6 +3,7 @@
 import functools
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import delete as sa_delete
@@ -149,6 +150,19 @@ def test_recording_the_last_epoch_finishes_the_run_in_the_same_transaction(
     assert get_experiment(db_session, experiment_id=experiment.id).status == "succeeded"
 
 
+def _one_epoch_then_hand_back(session: Session, experiment_id: uuid.UUID) -> None:
+    """Attempt 1 records epoch 1 with its checkpoint and hands the run back."""
+    assert record_epoch(
+        session,
+        experiment_id=experiment_id,
+        attempt=1,
+        metrics=epoch_metrics(1),
+        lease_seconds=60,
+        checkpoint=b"state",
+    )
+    assert release_experiment(session, experiment_id=experiment_id, attempt=1)
+
+
 def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
     db_session: Session,
 ) -> None:
@@ -157,15 +171,7 @@ def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
     original = {"name": "mnist", "train_samples": 512, "sha256": "a" * 64}
     check = record_dataset(db_session, experiment_id=experiment.id, attempt=1, dataset=original)
     assert check == "ok"
-    assert record_epoch(
-        db_session,
-        experiment_id=experiment.id,
-        attempt=1,
-        metrics=epoch_metrics(1),
-        lease_seconds=60,
-        checkpoint=b"state",
-    )
-    assert release_experiment(db_session, experiment_id=experiment.id, attempt=1)
+    _one_epoch_then_hand_back(db_session, experiment.id)
     other = {**original, "sha256": "b" * 64}
     for attempt in (2, 3):
         assert claim(db_session, experiment.id) is not None
@@ -186,15 +192,7 @@ def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
 def test_a_lost_checkpoint_is_noted_on_the_experiment(db_session: Session) -> None:
     experiment = create_queued(db_session)
     claim(db_session, experiment.id)
-    assert record_epoch(
-        db_session,
-        experiment_id=experiment.id,
-        attempt=1,
-        metrics=epoch_metrics(1),
-        lease_seconds=60,
-        checkpoint=b"state",
-    )
-    assert release_experiment(db_session, experiment_id=experiment.id, attempt=1)
+    _one_epoch_then_hand_back(db_session, experiment.id)
     db_session.execute(sa_delete(Checkpoint).where(Checkpoint.experiment_id == experiment.id))
     assert claim(db_session, experiment.id) is not None
     row = get_experiment(db_session, experiment_id=experiment.id)
