@@ -323,7 +323,7 @@ class LrlabClient:
         return items
 
     def comparison(self, sweep_id: str, *, target: float | None = None) -> Json:
-        """GET /sweeps/{id}/comparison: rows ranked by mean final val_accuracy."""
+        """GET /sweeps/{id}/comparison: rows ranked by share reaching the target (see API)."""
         result: Json = self._json(
             "GET", f"/sweeps/{sweep_id}/comparison", params={"target": target}
         )

@@ -104,7 +104,7 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
     """The ranked comparison of a sweep's schedules."""
     target = comparison.get("target")
     table = Table(
-        title=Text(f"sweep {sweep_id} · ranked by mean final val_accuracy · target {target}"),
+        title=Text(f"sweep {sweep_id} · ranked by share reaching the target · target {target}"),
         title_justify="left",
     )
     columns: list[tuple[str, JustifyMethod]] = [

@@ -2,11 +2,14 @@
 
 The checkpoint row is written in the same transaction as the epoch's metrics row, so the
 ledger never names an epoch whose state is missing (files are written before that commit).
+Files belong to the workers (the API may have no checkpoint volume): the API only drops
+rows; workers remove a run's files when it ends and sweep orphans from the reconciler.
 """
 
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -14,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models.settings import get_settings
-from models.tables import Checkpoint
+from models.tables import TERMINAL_STATUSES, Checkpoint, Experiment
 
 
 def save_checkpoint(
@@ -57,18 +60,66 @@ def load_checkpoint(session: Session, *, experiment_id: uuid.UUID) -> tuple[int,
         return None
 
 
-def delete_checkpoint(session: Session, *, experiment_id: uuid.UUID) -> None:
-    """Forget the experiment's checkpoint (it finished or restarts from scratch)."""
-    row = session.scalars(
-        select(Checkpoint).where(Checkpoint.experiment_id == experiment_id)
+def checkpoint_epoch(session: Session, *, experiment_id: uuid.UUID) -> int | None:
+    """The epoch of the latest committed checkpoint if it can be read, without loading it."""
+    row = session.execute(
+        select(Checkpoint.epoch, Checkpoint.data.is_not(None).label("inline")).where(
+            Checkpoint.experiment_id == experiment_id
+        )
     ).one_or_none()
     if row is None:
-        return
-    session.execute(delete(Checkpoint).where(Checkpoint.experiment_id == experiment_id))
+        return None
+    if row.inline:
+        return int(row.epoch)
     directory = get_settings().checkpoint_dir
-    if directory is not None:
-        for epoch in (row.epoch, row.epoch - 1):
-            _remove(_path(directory, experiment_id, epoch))
+    if directory is None or not _path(directory, experiment_id, row.epoch).is_file():
+        return None
+    return int(row.epoch)
+
+
+def delete_checkpoints(session: Session, *, experiment_ids: Sequence[uuid.UUID]) -> None:
+    """Forget the experiments' checkpoint rows (they ended or restart from scratch).
+
+    Their files, if any, are the workers' to remove (`remove_checkpoint_files`, the sweep).
+    """
+    session.execute(delete(Checkpoint).where(Checkpoint.experiment_id.in_(experiment_ids)))
+
+
+def remove_checkpoint_files(experiment_id: uuid.UUID) -> int:
+    """Remove every checkpoint file of an experiment that ended; returns how many."""
+    directory = get_settings().checkpoint_dir
+    if directory is None:
+        return 0
+    files = list(Path(directory).glob(f"{experiment_id}-epoch*.ckpt"))
+    for path in files:
+        _remove(path)
+    return len(files)
+
+
+def sweep_checkpoint_files(session: Session) -> int:
+    """Remove the files of experiments that ended or no longer exist; returns how many."""
+    directory = get_settings().checkpoint_dir
+    if directory is None or not Path(directory).is_dir():
+        return 0
+    by_id: dict[uuid.UUID, list[Path]] = {}
+    for path in Path(directory).glob("*-epoch*.ckpt"):
+        try:
+            by_id.setdefault(uuid.UUID(path.name.split("-epoch")[0]), []).append(path)
+        except ValueError:
+            continue
+    if not by_id:
+        return 0
+    live = set(
+        session.scalars(
+            select(Experiment.id).where(
+                Experiment.id.in_(list(by_id)), Experiment.status.not_in(TERMINAL_STATUSES)
+            )
+        )
+    )
+    orphans = [path for key, paths in by_id.items() if key not in live for path in paths]
+    for path in orphans:
+        _remove(path)
+    return len(orphans)
 
 
 def _path(directory: str, experiment_id: uuid.UUID, epoch: int) -> Path:

@@ -20,12 +20,17 @@ COMPARED = ("final_val_accuracy", "best_val_accuracy", "final_val_loss",
 
 
 class Stat(BaseModel):
-    """Mean, sample standard deviation and Student-t 95% interval over the runs that have it."""
+    """Mean, sample standard deviation and Student-t 95% interval over the runs that have it.
+
+    The interval is clipped to the metric's range (accuracy in [0, 1], epochs in
+    [1, epochs], loss >= 0); `small_sample` flags n < 3, where it says little.
+    """
 
     n: int
     mean: float | None
     std: float | None
     ci95: tuple[float, float] | None
+    small_sample: bool
 
 
 class ComparisonRow(BaseModel):
@@ -40,6 +45,9 @@ class ComparisonRow(BaseModel):
     cancelled: int
     pending: int
     reached_target: int
+    # Of the finished runs, the share that reached the target; the others are censored
+    # (they never reached it within their epochs) and are not in `epochs_to_target`.
+    reached_fraction: float | None
     final_val_accuracy: Stat
     best_val_accuracy: Stat
     final_val_loss: Stat
@@ -48,7 +56,7 @@ class ComparisonRow(BaseModel):
 
 
 class Comparison(BaseModel):
-    """The comparison table of a sweep, best mean final val_accuracy first."""
+    """The comparison table of a sweep, ranked by `RANKING`."""
 
     sweep_id: uuid.UUID
     target: float
@@ -67,36 +75,76 @@ class Curve:
     runs: int
 
 
-def describe(values: Sequence[float]) -> Stat:
-    """Summarise values; std and the interval need at least two."""
+RANKING = (
+    "highest share of runs reaching the target first, then fewest mean epochs to the target "
+    "among those that reached it, then highest mean final val_accuracy"
+)
+
+
+def describe(values: Sequence[float], *, bounds: tuple[float, float] | None = None) -> Stat:
+    """Summarise values; std and the interval need at least two.
+
+    ci95 = mean ± t(0.975, n-1) · std / √n, clipped to `bounds` (the metric's range).
+    """
     n = len(values)
     if n == 0:
-        return Stat(n=0, mean=None, std=None, ci95=None)
+        return Stat(n=0, mean=None, std=None, ci95=None, small_sample=True)
     mean = float(np.mean(values))
     if n == 1:
-        return Stat(n=1, mean=mean, std=None, ci95=None)
+        return Stat(n=1, mean=mean, std=None, ci95=None, small_sample=True)
     # scipy is imported here: it costs a second at API start-up and only this needs it.
     from scipy import stats
 
     std = float(np.std(values, ddof=1))
     half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return Stat(n=n, mean=mean, std=std, ci95=(mean - half, mean + half))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Stat(n=n, mean=mean, std=std, ci95=(low, high), small_sample=n < 3)
+
+
+def summarise_runs(curves: Sequence[list[tuple[float, float]]], *, target: float) -> dict[str, Any]:
+    """The compared figures of one configuration from its runs' (val_accuracy, val_loss)."""
+    per_run = [_run_figures(curve, target) for curve in curves]
+    epochs = max((len(c) for c in curves), default=1)
+    bounds = {
+        "final_val_accuracy": (0.0, 1.0),
+        "best_val_accuracy": (0.0, 1.0),
+        "auc_val_accuracy": (0.0, 1.0),
+        "final_val_loss": (0.0, math.inf),
+        "epochs_to_target": (1.0, float(epochs)),
+    }
+    figures: dict[str, Any] = {
+        name: describe([v for r in per_run if (v := r[name]) is not None], bounds=bounds[name])
+        for name in COMPARED
+    }
+    reached = figures["epochs_to_target"].n
+    figures["reached_target"] = reached
+    figures["reached_fraction"] = reached / len(per_run) if per_run else None
+    return figures
+
+
+def rank_key(figures: dict[str, Any]) -> tuple[float, float, float]:
+    """Sort key of `RANKING` (smaller ranks first)."""
+    return (
+        -(figures["reached_fraction"] or 0.0),
+        figures["epochs_to_target"].mean or math.inf,
+        -(figures["final_val_accuracy"].mean or -math.inf),
+    )
 
 
 def compare_sweep(
     session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID, target: float
 ) -> Comparison:
-    """Rank the sweep's configurations; failed and unfinished members are counted, not used."""
+    """Rank the sweep's configurations by `RANKING`; failed and unfinished members are
+    counted, not used."""
     groups = _groups(session, project_id, sweep_id)
     curves = _val_accuracy_curves(session, [e.id for g in groups.values() for e in g])
     rows = []
     for label, members in groups.items():
         finished = [e for e in members if e.status == "succeeded" and curves.get(e.id)]
-        per_run = [_run_figures(curves[e.id], target) for e in finished]
+        figures = summarise_runs([curves[e.id] for e in finished], target=target)
         first = members[0].spec
-        figures = {
-            name: describe([v for r in per_run if (v := r[name]) is not None]) for name in COMPARED
-        }
         rows.append(
             {
                 "label": label,
@@ -106,11 +154,10 @@ def compare_sweep(
                 "failed": sum(e.status == "failed" for e in members),
                 "cancelled": sum(e.status == "cancelled" for e in members),
                 "pending": sum(e.status in ("queued", "running") for e in members),
-                "reached_target": figures["epochs_to_target"].n,
                 **figures,
             }
         )
-    rows.sort(key=lambda r: -(r["final_val_accuracy"].mean or -math.inf))
+    rows.sort(key=rank_key)
     return Comparison(
         sweep_id=sweep_id,
         target=target,
@@ -200,12 +247,13 @@ def _run_figures(curve: list[tuple[float, float]], target: float) -> dict[str, f
 
 def comparison_csv_rows(comparison: Comparison) -> tuple[list[str], list[dict[str, Any]]]:
     """Flatten the comparison into CSV columns and rows."""
-    fields = ["rank", "label", "runs", "failed", "cancelled", "pending", "reached_target"]
+    fields = ["rank", "label", "runs", "failed", "cancelled", "pending", "reached_target",
+              "reached_fraction"]  # fmt: skip
     for name in COMPARED:
         fields += [f"{name}_mean", f"{name}_std", f"{name}_ci95_low", f"{name}_ci95_high"]
     rows = []
     for row in comparison.rows:
-        flat: dict[str, Any] = {f: getattr(row, f) for f in fields[:7]}
+        flat: dict[str, Any] = {f: getattr(row, f) for f in fields[:8]}
         for name in COMPARED:
             stat: Stat = getattr(row, name)
             flat |= {

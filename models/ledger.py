@@ -6,33 +6,46 @@ carries the attempt number that claimed the experiment and is refused for any ot
 tests (`models.range_test_ledger`) share the same lifecycle columns.
 """
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
 
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from models.checkpoints import delete_checkpoint, load_checkpoint, save_checkpoint
+from models.checkpoints import (
+    checkpoint_epoch,
+    delete_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate, ExperimentResult
 from models.tables import Experiment, Job, JobTable, Metric
+
+log = logging.getLogger("lrlab.ledger")
 
 
 def mark_enqueued(
     session: Session, *, experiment_ids: Sequence[uuid.UUID], table: JobTable = Experiment
 ) -> None:
     """Record that a message for these jobs was handed to the broker."""
-    session.execute(
-        update(table)
-        .where(table.id.in_(experiment_ids), table.status == "queued")
-        .values(enqueued_at=func.now())
-        # Leave loaded rows alone: expiring them would reload each after the caller's commit,
-        # holding a pooled connection until the request's session closes.
-        .execution_options(synchronize_session=False)
+    ids = _lock_in_id_order(
+        session, table.id.in_(experiment_ids), table.status == "queued", table=table
     )
+    if ids:
+        session.execute(
+            update(table)
+            .where(table.id.in_(ids))
+            .values(enqueued_at=func.now())
+            # Leave loaded rows alone: expiring them would reload each after the caller's
+            # commit, holding a pooled connection until the request's session closes.
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_unpublished(
@@ -55,6 +68,8 @@ class Claim:
     spec: ExperimentCreate
     epochs_done: int
     queue: str
+    # Training seconds of the earlier attempts (the time limit counts across attempts).
+    training_seconds: float = 0.0
 
 
 def claim_group(
@@ -64,12 +79,23 @@ def claim_group(
     lease_seconds: int,
     group_size: int,
     max_attempts: int,
+    claim_token: uuid.UUID | None = None,
 ) -> list[Claim]:
     """Claim this queued experiment and up to `group_size - 1` compatible queued ones.
 
     Compatible: same queue, dataset, batch size and epoch count, so they can train fused.
     An experiment already tried `max_attempts` times fails instead of starting again.
+    `claim_token` names this claim: a retry whose first try committed (its acknowledgement
+    lost) gets the claims that try made instead of nothing.
     """
+    if claim_token is not None:
+        mine = session.scalars(
+            select(Experiment)
+            .where(Experiment.claim_token == claim_token, Experiment.status == "running")
+            .order_by(Experiment.id != experiment_id, Experiment.created_at)
+        ).all()
+        if mine:
+            return [_claim_of(e) for e in mine]
     # The named experiment waits for its row lock: the holders are short transactions (a
     # publish being recorded, a cancel), and skipping would drop this delivery on the floor.
     # Companions are optional, so those locked elsewhere are skipped.
@@ -106,18 +132,22 @@ def claim_group(
         experiment.attempt += 1
         experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
         experiment.started_at = experiment.started_at or func.now()
+        experiment.claim_token = claim_token
         _align_with_checkpoint(session, experiment)
-        claims.append(
-            Claim(
-                experiment_id=experiment.id,
-                attempt=experiment.attempt,
-                spec=ExperimentCreate.model_validate(experiment.spec),
-                epochs_done=experiment.epochs_done,
-                queue=experiment.queue,
-            )
-        )
+        claims.append(_claim_of(experiment))
     session.flush()
     return claims
+
+
+def _claim_of(experiment: Experiment) -> Claim:
+    return Claim(
+        experiment_id=experiment.id,
+        attempt=experiment.attempt,
+        spec=ExperimentCreate.model_validate(experiment.spec),
+        epochs_done=experiment.epochs_done,
+        queue=experiment.queue,
+        training_seconds=experiment.training_seconds or 0.0,
+    )
 
 
 def resume_point(session: Session, *, experiment_id: uuid.UUID) -> bytes | None:
@@ -136,25 +166,65 @@ def renew_leases(
     """Extend the leases this worker still holds; returns the ids it still owns."""
     if not claims:
         return set()
-    renewed = session.scalars(
-        update(table)
-        .where(tuple_(table.id, table.attempt).in_(list(claims)), table.status == "running")
-        .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
-        .returning(table.id)
-    ).all()
+    renewed = _lock_in_id_order(
+        session,
+        tuple_(table.id, table.attempt).in_(list(claims)),
+        table.status == "running",
+        table=table,
+    )
+    if renewed:
+        session.execute(
+            update(table)
+            .where(table.id.in_(renewed))
+            .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
     return set(renewed)
+
+
+DataCheck = Literal["ok", "not_owned", "mismatch"]
 
 
 def record_dataset(
     session: Session, *, experiment_id: uuid.UUID, attempt: int, dataset: dict[str, Any]
-) -> bool:
-    """Record which data the attempt trains on; False if the attempt no longer owns the run."""
+) -> DataCheck:
+    """Record which data the attempt trains on.
+
+    "not_owned": the attempt no longer owns the run. "mismatch": the run has recorded epochs
+    on other data (another sha256), so this attempt must not continue it; it is handed back
+    to the queue with the reason among its events, and fails once out of attempts.
+    """
     experiment = _owned(session, experiment_id, attempt)
     if experiment is None:
-        return False
+        return "not_owned"
+    recorded = experiment.dataset or {}
+    if experiment.epochs_done and recorded.get("sha256") != dataset.get("sha256"):
+        message = (
+            f"attempt {attempt} refused: its data (sha256 {dataset.get('sha256')}, "
+            f"{dataset.get('path') or dataset.get('source')}) differs from the data epochs "
+            f"1..{experiment.epochs_done} were trained on (sha256 {recorded.get('sha256')}, "
+            f"{recorded.get('path') or recorded.get('source')})"
+        )
+        log.warning("experiment %s: %s", experiment_id, message)
+        add_event(experiment, kind="data_mismatch", attempt=attempt, message=message)
+        _requeue(experiment)
+        session.flush()
+        return "mismatch"
     experiment.dataset = dataset
     session.flush()
-    return True
+    return "ok"
+
+
+def add_event(experiment: Experiment, *, kind: str, attempt: int, message: str) -> None:
+    """Append a note to the experiment's events (shown in its read model)."""
+    event = {
+        "at": datetime.now(UTC).isoformat(),
+        "kind": kind,
+        "attempt": attempt,
+        "message": message,
+    }
+    # A new list: JSONB columns are not mutation-tracked in place.
+    experiment.events = [*(experiment.events or []), event]
 
 
 def record_epoch(
@@ -165,27 +235,54 @@ def record_epoch(
     metrics: EpochMetrics,
     lease_seconds: int,
     checkpoint: bytes | None = None,
+    training_seconds: float | None = None,
 ) -> bool:
-    """Store one finished epoch (and its checkpoint) and renew the lease.
+    """Store one finished epoch (and its checkpoint) and renew the lease; the last one
+    finishes the run in the same transaction, so a finished run has no lease to lapse.
 
+    Idempotent: recording an epoch again (a retry whose first commit went through) changes
+    nothing. `training_seconds` is the run's training time over all attempts so far.
     False means stop: the run was cancelled, or another attempt owns it now (fencing).
     """
     experiment = _owned(session, experiment_id, attempt)
     if experiment is None:
-        return False
-    session.add(Metric(experiment_id=experiment_id, attempt=attempt, **metrics.model_dump()))
-    if checkpoint is not None:
-        save_checkpoint(
-            session,
-            experiment_id=experiment_id,
-            attempt=attempt,
-            epoch=metrics.epoch,
-            blob=checkpoint,
-        )
-    experiment.epochs_done = metrics.epoch
-    experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+        return _recorded_by(session, experiment_id, attempt, metrics.epoch)
+    session.execute(
+        insert(Metric)
+        .values(experiment_id=experiment_id, attempt=attempt, **metrics.model_dump())
+        .on_conflict_do_nothing(index_elements=[Metric.experiment_id, Metric.epoch])
+    )
+    experiment.epochs_done = max(experiment.epochs_done, metrics.epoch)
+    if training_seconds is not None:
+        experiment.training_seconds = max(experiment.training_seconds or 0.0, training_seconds)
+    if metrics.epoch >= experiment.epochs:
+        close_experiment(session, experiment=experiment, status="succeeded")
+    else:
+        if checkpoint is not None:
+            save_checkpoint(
+                session,
+                experiment_id=experiment_id,
+                attempt=attempt,
+                epoch=metrics.epoch,
+                blob=checkpoint,
+            )
+        experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
     session.flush()
     return True
+
+
+def _recorded_by(session: Session, experiment_id: uuid.UUID, attempt: int, epoch: int) -> bool:
+    """Whether this attempt already recorded this epoch (its commit's ack was lost)."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Metric.experiment_id == experiment_id,
+                Metric.epoch == epoch,
+                Metric.attempt == attempt,
+            )
+        )
+        or 0
+    ) > 0
 
 
 def finish_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: int) -> bool:
@@ -207,11 +304,15 @@ def release_experiment(
     experiment = owned_job(session, experiment_id, attempt, table=table)
     if experiment is None:
         return False
-    experiment.status = "queued"
-    experiment.lease_expires_at = None
-    experiment.enqueued_at = None
+    _requeue(experiment)
     session.flush()
     return True
+
+
+def _requeue(job: Job) -> None:
+    job.status = "queued"
+    job.lease_expires_at = None
+    job.enqueued_at = None
 
 
 def expire_leases(
@@ -234,9 +335,7 @@ def expire_leases(
         if experiment.attempt >= max_attempts:
             give_up(session, experiment, max_attempts)
         else:
-            experiment.status = "queued"
-            experiment.lease_expires_at = None
-            experiment.enqueued_at = None
+            _requeue(experiment)
             requeued.append((experiment.id, experiment.queue))
     session.flush()
     return requeued
@@ -248,10 +347,12 @@ def unsignalled_queued(
     stale_after_seconds: float,
     grace_seconds: float = 5.0,
     table: JobTable = Experiment,
+    limit: int = 1000,
 ) -> dict[str, list[tuple[uuid.UUID, bool]]]:
-    """Queued jobs by queue whose message may be missing.
+    """Queued jobs by queue whose message may be missing, at most `limit`, oldest first.
 
     Each comes with whether it was never published (True) or published long ago (False).
+    The rest wait for the next pass: a pass costs the same however long the queue.
     """
     now = func.now()
     rows = session.execute(
@@ -267,6 +368,7 @@ def unsignalled_queued(
             ),
         )
         .order_by(table.created_at)
+        .limit(limit)
     ).all()
     by_queue: dict[str, list[tuple[uuid.UUID, bool]]] = {}
     for experiment_id, queue, enqueued_at in rows:
@@ -295,9 +397,21 @@ def close_experiment(
     session: Session, *, experiment: Experiment, status: str, error: str | None = None
 ) -> None:
     """End a locked experiment: stamp the end, drop its checkpoint and lease, summarise it."""
-    delete_checkpoint(session, experiment_id=experiment.id)
-    experiment.result = _summarise(session, experiment.id)
-    end_job(experiment, status=status, error=error)
+    close_experiments(session, experiments=[experiment], status=status, error=error)
+
+
+def close_experiments(
+    session: Session, *, experiments: Sequence[Experiment], status: str, error: str | None = None
+) -> None:
+    """End locked experiments together: one checkpoint delete and one metrics read for all."""
+    if not experiments:
+        return
+    ids = [e.id for e in experiments]
+    delete_checkpoints(session, experiment_ids=ids)
+    summaries = _summaries(session, ids)
+    for experiment in experiments:
+        experiment.result = summaries.get(experiment.id)
+        end_job(experiment, status=status, error=error)
 
 
 def close_job(session: Session, *, job: Job, status: str, error: str | None = None) -> None:
@@ -327,28 +441,53 @@ def close_owned(
 
 
 def give_up(session: Session, job: Job, max_attempts: int) -> None:
-    """Fail a job that has used up its attempts."""
+    """Fail a job that has used up its attempts, with the last attempt's own reason if any."""
+    events = (job.events or []) if isinstance(job, Experiment) else []
+    last = events[-1] if events else None
+    # The last attempt's own refusal (e.g. other data) says more than "it stopped".
+    reason = (
+        last["message"]
+        if last is not None and last.get("attempt") == job.attempt
+        else "the worker running it stopped before finishing"
+    )
     close_job(
         session,
         job=job,
         status="failed",
-        error=(
-            f"gave up after {job.attempt} attempt(s) (max_attempts={max_attempts}): "
-            "the worker running it stopped before finishing"
-        ),
+        error=(f"gave up after {job.attempt} attempt(s) (max_attempts={max_attempts}): {reason}"),
     )
 
 
 def _align_with_checkpoint(session: Session, experiment: Experiment) -> None:
-    """A new attempt resumes after the checkpointed epoch, or starts over without one."""
+    """A new attempt resumes after the checkpointed epoch, or starts over without one.
+
+    Starting over discards the recorded epochs; that is logged and noted on the experiment.
+    """
     if experiment.epochs_done == 0:
         return
-    stored = load_checkpoint(session, experiment_id=experiment.id)
-    if stored is not None and stored[0] == experiment.epochs_done:
+    epoch = checkpoint_epoch(session, experiment_id=experiment.id)
+    if epoch == experiment.epochs_done:
         return
+    found = "no readable checkpoint" if epoch is None else f"a checkpoint of epoch {epoch}"
+    message = (
+        f"attempt {experiment.attempt} found {found} for epoch {experiment.epochs_done}: "
+        f"the recorded epochs 1..{experiment.epochs_done} were discarded and the run "
+        "restarts from epoch 1"
+    )
+    log.warning("experiment %s: %s", experiment.id, message)
+    add_event(experiment, kind="checkpoint_lost", attempt=experiment.attempt, message=message)
     session.execute(delete(Metric).where(Metric.experiment_id == experiment.id))
-    delete_checkpoint(session, experiment_id=experiment.id)
+    delete_checkpoints(session, experiment_ids=[experiment.id])
     experiment.epochs_done = 0
+
+
+def _lock_in_id_order(
+    session: Session, *conditions: Any, table: JobTable = Experiment
+) -> list[uuid.UUID]:
+    """Lock the matching job rows in id order (one order everywhere: no deadlocks)."""
+    return list(
+        session.scalars(select(table.id).where(*conditions).order_by(table.id).with_for_update())
+    )
 
 
 def _owned(session: Session, experiment_id: uuid.UUID, attempt: int) -> Experiment | None:
@@ -372,18 +511,22 @@ def owned_job(
     )
 
 
-def _summarise(session: Session, experiment_id: uuid.UUID) -> dict[str, Any] | None:
+def _summaries(session: Session, experiment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
     rows = session.execute(
-        select(Metric.epoch, Metric.val_accuracy, Metric.seconds)
-        .where(Metric.experiment_id == experiment_id)
-        .order_by(Metric.epoch)
+        select(Metric.experiment_id, Metric.epoch, Metric.val_accuracy, Metric.seconds)
+        .where(Metric.experiment_id.in_(experiment_ids))
+        .order_by(Metric.experiment_id, Metric.epoch)
     ).all()
-    if not rows:
-        return None
-    best = max(rows, key=lambda r: (r.val_accuracy, -r.epoch))
-    return ExperimentResult(
-        final_val_accuracy=rows[-1].val_accuracy,
-        best_val_accuracy=best.val_accuracy,
-        best_epoch=best.epoch,
-        train_seconds=sum(r.seconds for r in rows),
-    ).model_dump()
+    by_id: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        by_id.setdefault(row.experiment_id, []).append(row)
+    summaries = {}
+    for experiment_id, runs in by_id.items():
+        best = max(runs, key=lambda r: (r.val_accuracy, -r.epoch))
+        summaries[experiment_id] = ExperimentResult(
+            final_val_accuracy=runs[-1].val_accuracy,
+            best_val_accuracy=best.val_accuracy,
+            best_epoch=best.epoch,
+            train_seconds=sum(r.seconds for r in runs),
+        ).model_dump()
+    return summaries

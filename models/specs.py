@@ -180,6 +180,9 @@ class ExperimentRead(BaseModel):
     dataset: dict[str, Any] | None
     result: ExperimentResult | None
     error: str | None
+    # Notes on what happened to the run besides its metrics (a lost checkpoint, a refused
+    # attempt), oldest first: {"at", "kind", "attempt", "message"}.
+    events: list[dict[str, Any]] = []
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

@@ -2,6 +2,7 @@
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
-from models.experiments import cancel_experiment, create_experiment, key_ref
+from models.experiments import create_experiment, key_ref
 from models.idempotency import request_hash, reserve_key
+from models.ledger import close_experiments
 from models.lr_seeding import resolve_lr_references
 from models.metrics import MetricRead
 from models.quotas import check_quotas
@@ -169,20 +171,22 @@ def cancel_sweep(
     ).one_or_none()
     if sweep is None:
         raise NotFoundError(f"sweep {sweep_id} not found")
+    # Locked in id order, like every multi-row lock: no deadlock with a lease renewal.
     pending = session.scalars(
-        select(Experiment.id).where(
-            Experiment.sweep_id == sweep_id, Experiment.status.in_(("queued", "running"))
-        )
+        select(Experiment)
+        .where(Experiment.sweep_id == sweep_id, Experiment.status.in_(("queued", "running")))
+        .order_by(Experiment.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
     if not pending:
         counts = Counter(
             session.scalars(select(Experiment.status).where(Experiment.sweep_id == sweep_id))
         )
         raise ConflictError(f"sweep {sweep_id} is already {sweep_status(counts)}")
-    for experiment_id in pending:
-        cancel_experiment(
-            session, project_id=project_id, key_id=key_id, experiment_id=experiment_id
-        )
+    close_experiments(session, experiments=pending, status="cancelled")
+    for experiment in pending:
+        experiment.cancelled_by_key_id = key_id
     sweep.cancelled_at = func.now()
     sweep.cancelled_by_key_id = key_id
     session.flush()
@@ -206,11 +210,29 @@ def sweep_status(counts: Counter[str]) -> str:
 
 def sweep_read(session: Session, sweep: Sweep) -> SweepRead:
     """Build the API view of a sweep from its members' current state."""
+    return sweep_reads(session, [sweep])[0]
+
+
+def sweep_reads(session: Session, sweeps: Sequence[Sweep]) -> list[SweepRead]:
+    """Build the API views of sweeps from one query over all their members."""
     rows = session.execute(
-        select(Experiment.id, Experiment.status, Experiment.epochs_done, Experiment.epochs)
-        .where(Experiment.sweep_id == sweep.id)
+        select(
+            Experiment.sweep_id,
+            Experiment.id,
+            Experiment.status,
+            Experiment.epochs_done,
+            Experiment.epochs,
+        )
+        .where(Experiment.sweep_id.in_([s.id for s in sweeps]))
         .order_by(Experiment.created_at)
     ).all()
+    members: dict[uuid.UUID, list[Any]] = {s.id: [] for s in sweeps}
+    for row in rows:
+        members[row.sweep_id].append(row)
+    return [_sweep_read(sweep, members[sweep.id]) for sweep in sweeps]
+
+
+def _sweep_read(sweep: Sweep, rows: Sequence[Any]) -> SweepRead:
     counts = Counter(r.status for r in rows)
     done = sum(counts[s] for s in TERMINAL_STATUSES)
     return SweepRead(

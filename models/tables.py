@@ -149,6 +149,15 @@ class Experiment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # Fencing token: every write of a training attempt names it; older attempts are refused.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # Names the claim that started the attempt, so a claim retried after a lost commit
+    # acknowledgement recognises its own rows instead of burning another attempt.
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    # Training wall time of every attempt so far (the time limit counts across attempts).
+    training_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"), default=0.0)
+    # What happened to the run that is not a metric: lost checkpoints, refused attempts.
+    events: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb"), default=list
+    )
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # clock_timestamp(), not now(): rows made in one transaction (a sweep) keep their order.

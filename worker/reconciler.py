@@ -4,7 +4,8 @@ Each pass (one worker at a time, under a Postgres advisory lock) puts jobs (expe
 range tests) whose lease expired back in the queue (or fails them after `max_attempts`),
 re-publishes queued jobs whose message may be lost (never published, or the broker holds
 fewer messages than there are queued jobs, as after a broker restart without persistence), and
-purges expired idempotency keys.
+purges expired idempotency keys. Every worker also sweeps its checkpoint directory (which
+may be its own volume) of files whose experiment ended.
 """
 
 import logging
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
+from models.checkpoints import sweep_checkpoint_files
 from models.db import session_scope
 from models.idempotency import purge_expired_keys
 from models.ledger import expire_leases, queued_count, unsignalled_queued
@@ -33,6 +35,7 @@ class PassReport:
     requeued: list[uuid.UUID] = field(default_factory=list)
     republished: list[uuid.UUID] = field(default_factory=list)
     skipped: bool = False
+    files_removed: int = 0
 
 
 def reconcile_once() -> PassReport:
@@ -41,6 +44,10 @@ def reconcile_once() -> PassReport:
     report = PassReport()
     expired: dict[JobKind, list[tuple[uuid.UUID, str]]] = {}
     candidates: dict[JobKind, dict[str, list[tuple[uuid.UUID, bool]]]] = {}
+    with session_scope() as session:
+        report.files_removed = sweep_checkpoint_files(session)
+    if report.files_removed:
+        log.info("reconciler: removed %d orphaned checkpoint file(s)", report.files_removed)
     with session_scope() as session:
         if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}):
             report.skipped = True

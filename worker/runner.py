@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from models.checkpoints import remove_checkpoint_files
 from models.db import session_scope
 from models.ledger import (
     Claim,
@@ -52,21 +53,27 @@ class _Claimed:
     started: float = field(default_factory=time.monotonic)
 
 
+def claim(experiment_id: uuid.UUID, *, token: uuid.UUID, settings: Settings) -> list[Claim]:
+    """Claim the experiment and compatible ones in one transaction, naming the claim `token`."""
+    with session_scope() as session:
+        return claim_group(
+            session,
+            experiment_id=experiment_id,
+            lease_seconds=settings.lease_seconds,
+            group_size=settings.group_size,
+            max_attempts=settings.max_attempts,
+            claim_token=token,
+        )
+
+
 def claim_and_train(experiment_id: uuid.UUID) -> None:
     """Claim the experiment (and compatible queued ones) and train them to the end."""
     settings = get_settings()
-
-    def claim() -> list[Claim]:
-        with session_scope() as session:
-            return claim_group(
-                session,
-                experiment_id=experiment_id,
-                lease_seconds=settings.lease_seconds,
-                group_size=settings.group_size,
-                max_attempts=settings.max_attempts,
-            )
-
-    claims = with_db_retry(claim, what="claim")
+    # Made before the first try: a retry after a lost COMMIT acknowledgement finds its claim.
+    token = uuid.uuid4()
+    claims = with_db_retry(
+        lambda: claim(experiment_id, token=token, settings=settings), what="claim"
+    )
     if not claims:
         log.info("experiment %s is not waiting for a worker; nothing to do", experiment_id)
         return
@@ -93,8 +100,11 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         # A beat stuck on a dead connection must not hold the results hostage: it is a daemon.
         heartbeat.join(timeout=max(1.0, settings.lease_seconds / 2))
     for run in claimed.values():
-        if run.outcome in ("running", "done"):
+        if run.outcome == "running":
             with_db_retry(functools.partial(_finish, run), what="finish")
+        if run.outcome != "released":
+            # Workers own checkpoint files: whatever ended the run, its files go.
+            remove_checkpoint_files(run.claim.experiment_id)
     released = [r.claim.experiment_id for r in claimed.values() if r.outcome == "released"]
     # Ring the doorbell again so another worker resumes them without waiting for a lease.
     publish(released, queue=claims[0].queue)
@@ -110,16 +120,17 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     def setup() -> dict[uuid.UUID, bytes | None]:
         with session_scope() as session:
             for m in claimed.values():
-                if not record_dataset(
+                check = record_dataset(
                     session,
                     experiment_id=m.claim.experiment_id,
                     attempt=m.claim.attempt,
                     dataset=data.info.as_dict(),
-                ):
-                    m.outcome = "stopped"
+                )
+                # Another worker with the run's data may resume a refused one.
+                m.outcome = {"ok": "running", "not_owned": "stopped", "mismatch": "released"}[check]
             return {
                 m.claim.experiment_id: resume_point(session, experiment_id=m.claim.experiment_id)
-                if m.claim.epochs_done
+                if m.claim.epochs_done and m.outcome == "running"
                 else None
                 for m in claimed.values()
             }
@@ -154,17 +165,24 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     def on_epoch(report: EpochReport) -> bool:
         run = claimed[uuid.UUID(report.key)]
         if not with_db_retry(lambda: _record(run, report, settings), what="epoch commit"):
-            run.outcome = "stopped"  # cancelled, or another attempt owns it now
+            run.outcome = "stopped"
+            log.info(
+                "experiment %s: attempt %d stops, the run was cancelled or another attempt "
+                "owns it now",
+                run.claim.experiment_id,
+                run.claim.attempt,
+            )
             return False
         if report.metrics.epoch >= run.claim.spec.training.epochs:
-            run.outcome = "done"
+            run.outcome = "done"  # the ledger finished it with this epoch's commit
+            log.info("experiment %s succeeded", run.claim.experiment_id)
             return True
         if stop_requested():
             with_db_retry(lambda: _release(run), what="release")
             return False
-        if time.monotonic() - run.started > settings.experiment_time_limit_seconds:
+        if over_time_limit(run, settings):
             limit = settings.experiment_time_limit_seconds
-            _record_failure(run, f"exceeded the time limit of {limit}s")
+            _record_failure(run, f"exceeded the time limit of {limit}s (over all attempts)")
             return False
         return True
 
@@ -173,6 +191,15 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
 
     if configs:
         train_members(configs, data, on_epoch=on_epoch, on_failure=on_failure)
+
+
+def _training_seconds(run: _Claimed) -> float:
+    return run.claim.training_seconds + (time.monotonic() - run.started)
+
+
+def over_time_limit(run: _Claimed, settings: Settings) -> bool:
+    """Whether the run trained longer than the limit, counting its earlier attempts."""
+    return _training_seconds(run) > settings.experiment_time_limit_seconds
 
 
 def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
@@ -184,6 +211,7 @@ def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
             metrics=report.metrics,
             lease_seconds=settings.lease_seconds,
             checkpoint=report.checkpoint or None,
+            training_seconds=_training_seconds(run),
         )
 
 
@@ -199,23 +227,43 @@ def _release(run: _Claimed) -> None:
 def _record_failure(run: _Claimed, error: str) -> None:
     run.outcome = "failed"
 
-    def write() -> None:
+    def write() -> bool:
         with session_scope() as session:
-            fail_experiment(
+            return fail_experiment(
                 session,
                 experiment_id=run.claim.experiment_id,
                 attempt=run.claim.attempt,
                 error=error,
             )
 
-    with_db_retry(write, what="fail")
-    log.warning("experiment %s failed: %s", run.claim.experiment_id, error)
+    if with_db_retry(write, what="fail"):
+        log.warning("experiment %s failed: %s", run.claim.experiment_id, error)
+    else:
+        log.warning(
+            "experiment %s: attempt %d could not record its failure (%s): it was cancelled "
+            "or another attempt owns it now",
+            run.claim.experiment_id,
+            run.claim.attempt,
+            error,
+        )
 
 
 def _finish(run: _Claimed) -> None:
     with session_scope() as session:
-        finish_experiment(session, experiment_id=run.claim.experiment_id, attempt=run.claim.attempt)
-    log.info("experiment %s succeeded", run.claim.experiment_id)
+        finished = finish_experiment(
+            session, experiment_id=run.claim.experiment_id, attempt=run.claim.attempt
+        )
+    if finished:
+        run.outcome = "done"
+        log.info("experiment %s succeeded", run.claim.experiment_id)
+    else:
+        run.outcome = "stopped"
+        log.warning(
+            "experiment %s was not finished by attempt %d: it was cancelled or another "
+            "attempt owns it now",
+            run.claim.experiment_id,
+            run.claim.attempt,
+        )
 
 
 def _heartbeat(

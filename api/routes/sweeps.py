@@ -26,6 +26,7 @@ from models.sweeps import (
     submit_sweep,
     sweep_metric_rows,
     sweep_read,
+    sweep_reads,
 )
 
 router = APIRouter(
@@ -82,9 +83,7 @@ def list_all(
 ) -> SweepPage:
     """List sweeps, newest first."""
     items, total = list_sweeps(session, project_id=caller.project_id, limit=limit, offset=offset)
-    return SweepPage(
-        items=[sweep_read(session, s) for s in items], total=total, limit=limit, offset=offset
-    )
+    return SweepPage(items=sweep_reads(session, items), total=total, limit=limit, offset=offset)
 
 
 @router.get("/{sweep_id}", responses=responses(404, 422))
@@ -115,7 +114,14 @@ def comparison(
     target: Annotated[float, Query(gt=0, le=1)] = 0.97,
     format: Literal["json", "csv"] = "json",
 ) -> Comparison | Response:
-    """Per-configuration statistics over seeds, best mean final val_accuracy first."""
+    """Per-configuration statistics over seeds.
+
+    Ranked by the share of finished runs that reached `target` (runs that never reach it are
+    censored, not averaged), then fewest mean epochs to the target among those that did,
+    then highest mean final val_accuracy. Student-t 95% intervals are clipped to the
+    metric's range (accuracy [0, 1], epochs [1, epochs], loss >= 0); `small_sample` flags
+    fewer than 3 runs.
+    """
     result = compare_sweep(session, project_id=caller.project_id, sweep_id=sweep_id, target=target)
     if format == "csv":
         fields, rows = comparison_csv_rows(result)

@@ -3,14 +3,18 @@
 import csv
 import io
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from models.db import session_scope
 from models.ledger import record_epoch
+from models.settings import get_settings
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
 
@@ -83,7 +87,10 @@ def test_unknown_id_is_404(client: TestClient) -> None:
 
 
 def test_metrics_as_json_and_csv(client: TestClient, db_session: Session) -> None:
-    experiment = create_queued(db_session)
+    # Three epochs: recording the last one would finish the run.
+    experiment = create_queued(
+        db_session, training={"epochs": 3, "batch_size": 64, "learning_rate": 0.01}
+    )
     claim(db_session, experiment.id)
     for epoch in (2, 1):
         record_epoch(
@@ -151,3 +158,55 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "/experiments" in schema["paths"]
+
+
+@pytest.fixture
+def unpublishing_fails(database: str) -> Iterator[None]:
+    """Postgres refuses to clear `enqueued_at` (the un-mark after a failed publish)."""
+    with session_scope() as session:
+        session.execute(
+            text(
+                "CREATE FUNCTION lrlab_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$BEGIN RAISE EXCEPTION 'recording the failed publish failed'; END$$"
+            )
+        )
+        session.execute(
+            text(
+                "CREATE TRIGGER lrlab_test_refuse BEFORE UPDATE OF enqueued_at ON experiment "
+                "FOR EACH ROW WHEN (NEW.enqueued_at IS NULL) "
+                "EXECUTE FUNCTION lrlab_test_refuse()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with session_scope() as session:
+            session.execute(text("DROP TRIGGER lrlab_test_refuse ON experiment"))
+            session.execute(text("DROP FUNCTION lrlab_test_refuse()"))
+        settings = get_settings()
+        redis.Redis.from_url(settings.broker_url).delete(settings.queue)
+
+
+@pytest.mark.parametrize("failure", ["publish raises", "publish fails and the un-mark fails"])
+def test_a_failure_after_the_commit_does_not_fail_the_request(
+    live_client: TestClient,
+    unpublishing_fails: None,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:
+    # The broker call is the fault injected here: Postgres (the record) stays real.
+    import models.queue
+
+    def broken(*_: object, **__: object) -> bool:
+        if failure == "publish raises":
+            raise RuntimeError("the broker client exploded")
+        return False
+
+    monkeypatch.setattr(models.queue, "enqueue_experiments", broken)
+    response = live_client.post("/experiments", json=experiment_payload())
+    assert response.status_code == 202, response.text
+    experiment_id = uuid.UUID(response.json()["id"])
+    with session_scope() as session:
+        stored = session.get(Experiment, experiment_id)
+        # Stored once; the reconciler's broker-count rule publishes it (no message exists).
+        assert stored is not None and stored.status == "queued"

@@ -1,6 +1,7 @@
 """The scheduler catalog and the preview endpoint, including every shared conformance case."""
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,13 @@ CONFORMANCE = SHARED / "conformance" / "schedulers.json"
 CASES: list[dict[str, Any]] = (
     json.loads(CONFORMANCE.read_text())["cases"] if CONFORMANCE.exists() else []
 )
+
+
+def test_the_conformance_file_is_present_in_ci() -> None:
+    # Locally the shared cases may be absent (skipped); in CI their absence is a failure.
+    if not CONFORMANCE.exists() and os.environ.get("CI", "").lower() != "true":
+        pytest.skip(f"conformance file missing: {CONFORMANCE}")
+    assert CONFORMANCE.exists(), f"conformance file missing in CI: {CONFORMANCE}"
 
 
 @pytest.mark.skipif(not CASES, reason=f"conformance file missing: {CONFORMANCE}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from models.comparison import sweep_curves
@@ -137,14 +137,19 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
     comparison = client.get(f"/sweeps/{sweep['id']}/comparison", params={"target": 0.97}).json()
     rows = {r["label"]: r for r in comparison["rows"]}
     constant = rows["constant"]
-    assert constant["rank"] == 1 and constant["runs"] == 2 and constant["failed"] == 0
+    # Ranked by the share reaching the target first: 1 of 1 decay run beats 1 of 2 constant.
+    assert constant["rank"] == 2 and constant["runs"] == 2 and constant["failed"] == 0
     assert constant["final_val_accuracy"]["mean"] == pytest.approx(0.97)
     assert constant["final_val_accuracy"]["std"] == pytest.approx(0.01414213562)
     assert constant["epochs_to_target"]["mean"] == pytest.approx(2.0)
-    assert constant["reached_target"] == 1
+    assert constant["reached_target"] == 1 and constant["reached_fraction"] == 0.5
+    # Two seeds: the Student-t interval [0.843, 1.097] is clipped to accuracy's range.
+    assert constant["final_val_accuracy"]["ci95"][1] == 1.0
+    assert constant["final_val_accuracy"]["small_sample"] is True
     assert constant["auc_val_accuracy"]["mean"] == pytest.approx((0.93 + 0.95) / 2)
     decay = rows["exponential(gamma=0.5)"]
-    assert decay["runs"] == 1 and decay["pending"] == 1
+    assert decay["rank"] == 1 and decay["runs"] == 1 and decay["pending"] == 1
+    assert decay["reached_fraction"] == 1.0
     assert decay["final_val_accuracy"]["ci95"] is None
 
     project_id = home_project_id(db_session)
@@ -178,3 +183,31 @@ def test_list_sweeps(client: TestClient) -> None:
     second = client.post("/sweeps", json={**SWEEP, "name": "second"}).json()["id"]
     page = client.get("/sweeps", params={"limit": 2}).json()
     assert [s["id"] for s in page["items"]] == [second, first]
+
+
+def _statements(session: Session, call: Any) -> int:
+    """How many SQL statements `call()` sends on the test's connection."""
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_listing_sweeps_costs_the_same_queries_for_one_or_many(
+    client: TestClient, db_session: Session
+) -> None:
+    for _ in range(4):
+        assert client.post("/sweeps", json=SWEEP).status_code == 202
+    one = _statements(db_session, lambda: client.get("/sweeps?limit=1"))
+    four = _statements(db_session, lambda: client.get("/sweeps?limit=4"))
+    assert one == four
+    page = client.get("/sweeps?limit=4").json()["items"]
+    assert [len(item["experiments"]) for item in page] == [4, 4, 4, 4]

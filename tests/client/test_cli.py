@@ -263,7 +263,7 @@ def test_sweep_submit_wait_compare_plots(
     assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
     sweep_id = _last_line(submitted.stdout)
     uuid.UUID(sweep_id)
-    assert "ranked by mean final val_accuracy" in submitted.stdout
+    assert "ranked by share reaching the target" in submitted.stdout
     for scheduler in SIX_SCHEDULERS:
         assert scheduler["type"] in submitted.stdout
 

@@ -58,7 +58,7 @@ def test_comparison_table_ranks_and_marks_failures() -> None:
         {"scheduler": {"type": "step"}, "runs": 2, "final_val_accuracy": {"mean": 0.8}},
     ]
     text = _text(comparison_table("abc", {"target": 0.97, "rows": rows}))
-    assert "sweep abc · ranked by mean final val_accuracy · target 0.97" in text
+    assert "sweep abc · ranked by share reaching the target · target 0.97" in text
     first, second = (line for line in text.splitlines() if "cosine" in line or "step" in line)
     assert "3 (1 failed)" in first and "0.9000 ± 0.0100" in first
     assert "[0.8800, 0.9200]" in first and "not reached" in first

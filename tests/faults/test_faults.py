@@ -176,7 +176,7 @@ def test_a_diverging_experiment_fails_alone_and_others_succeed(stack: Stack) -> 
     bodies = wait_status(api, [bad, *good], statuses=TERMINAL, timeout=180)
     assert bodies[bad]["status"] == "failed"
     assert "nan" in bodies[bad]["error"].lower() or "inf" in bodies[bad]["error"].lower()
-    assert bodies[bad]["attempt"] <= 3
+    assert bodies[bad]["attempt"] == 1  # a run that raises fails without a retry
     assert all(bodies[g]["status"] == "succeeded" for g in good)
     assert_ledger_invariants(stack)
 

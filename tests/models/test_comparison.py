@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from models.comparison import describe
+from models.comparison import describe, rank_key, summarise_runs
 
 
 def test_describe_uses_sample_std_and_student_t() -> None:
@@ -22,3 +22,30 @@ def test_describe_of_one_and_of_none() -> None:
     assert (one.n, one.mean, one.std, one.ci95) == (1, 0.5, None, None)
     none = describe([])
     assert (none.n, none.mean, none.std, none.ci95) == (0, None, None, None)
+
+
+def test_intervals_never_leave_the_metric_range_and_small_samples_are_flagged() -> None:
+    # Two seeds far apart: Student-t's interval would be about [0.72, 1.04].
+    accuracy = describe([0.82, 0.94], bounds=(0.0, 1.0))
+    # t(0.975, df=1) = 12.706204736174696; std/sqrt(2) = 0.06: [0.118, 1.642] clipped to 1.
+    assert accuracy.ci95 == pytest.approx((0.88 - 12.706204736174696 * 0.06, 1.0))
+    assert accuracy.small_sample is True
+    epochs = describe([1.0, 3.0], bounds=(1.0, 5.0))
+    assert epochs.ci95 == (1.0, 5.0)
+    assert describe([0.90, 0.92, 0.94], bounds=(0.0, 1.0)).small_sample is False
+
+
+def test_epochs_to_target_counts_runs_that_never_reach_it_as_censored() -> None:
+    # Three runs of 5 epochs; only one reaches 0.9, at epoch 2.
+    reached = [[0.5, 0.91, 0.92, 0.93, 0.94]]
+    never = [[0.5, 0.6, 0.7, 0.8, 0.85], [0.5, 0.6, 0.7, 0.8, 0.89]]
+    fast_but_rare = summarise_runs([[(a, 0.1) for a in c] for c in reached + never], target=0.9)
+    assert fast_but_rare["reached_target"] == 1
+    assert fast_but_rare["reached_fraction"] == pytest.approx(1 / 3)
+    assert fast_but_rare["epochs_to_target"].n == 1
+    slow_but_sure = summarise_runs(
+        [[(a, 0.1) for a in [0.5, 0.6, 0.7, 0.9, 0.9]] for _ in range(3)], target=0.9
+    )
+    assert slow_but_sure["reached_fraction"] == 1.0
+    # Ranked by the fraction that reached the target first, then by epochs among them.
+    assert rank_key(slow_but_sure) < rank_key(fast_but_rare)

@@ -3,23 +3,28 @@
 import functools
 import threading
 import time
+import uuid
+from datetime import timedelta
 
-import pytest
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from models.db import get_sessionmaker, session_scope
-from models.experiments import get_experiment, list_metrics
+from models.experiments import experiment_read, get_experiment, list_metrics
 from models.ledger import (
     claim_group,
+    expire_leases,
     fail_experiment,
     finish_experiment,
     mark_enqueued,
+    record_dataset,
     record_epoch,
+    release_experiment,
+    unsignalled_queued,
 )
-from models.tables import Experiment, Metric
+from models.tables import Checkpoint, Experiment, Metric
 from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 
 
@@ -45,7 +50,6 @@ def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
             metrics=epoch_metrics(epoch, val_accuracy=[0.9, 0.8][epoch - 1]),
             lease_seconds=60,
         )
-    assert finish_experiment(db_session, experiment_id=experiment.id, attempt=1)
     row = get_experiment(
         db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
     )
@@ -82,7 +86,7 @@ def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:
     )
 
 
-def test_duplicate_epoch_violates_uniqueness(db_session: Session) -> None:
+def test_recording_an_epoch_again_is_a_no_op(db_session: Session) -> None:
     experiment = create_queued(db_session)
     claim(db_session, experiment.id)
     record = functools.partial(
@@ -90,12 +94,14 @@ def test_duplicate_epoch_violates_uniqueness(db_session: Session) -> None:
         db_session,
         experiment_id=experiment.id,
         attempt=1,
-        metrics=epoch_metrics(1),
         lease_seconds=60,
     )
-    assert record()
-    with pytest.raises(IntegrityError):
-        record()
+    assert record(metrics=epoch_metrics(1, loss=0.5))
+    assert record(metrics=epoch_metrics(1, loss=0.25))
+    stored = list_metrics(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert [(m.epoch, m.loss) for m in stored] == [(1, 0.5)]
 
 
 def test_claim_waits_for_a_short_lock_instead_of_dropping_the_delivery(database: str) -> None:
@@ -129,3 +135,106 @@ def test_claim_waits_for_a_short_lock_instead_of_dropping_the_delivery(database:
     finally:
         with session_scope() as session:
             session.execute(sa_delete(Experiment).where(Experiment.id == experiment_id))
+
+
+def test_recording_the_last_epoch_finishes_the_run_in_the_same_transaction(
+    db_session: Session,
+) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    for epoch in (1, 2):
+        assert record_epoch(
+            db_session,
+            experiment_id=experiment.id,
+            attempt=1,
+            metrics=epoch_metrics(epoch),
+            lease_seconds=60,
+            checkpoint=b"state",
+        )
+    row = get_experiment(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert (row.status, row.lease_expires_at) == ("succeeded", None)
+    assert row.result is not None and row.result["best_epoch"] == 2
+    # A lapsed lease of a finished member can no longer send it round again.
+    assert expire_leases(db_session, max_attempts=3) == []
+    assert (
+        get_experiment(
+            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+        ).status
+        == "succeeded"
+    )
+
+
+def _one_epoch_then_hand_back(session: Session, experiment_id: uuid.UUID) -> None:
+    """Attempt 1 records epoch 1 with its checkpoint and hands the run back."""
+    assert record_epoch(
+        session,
+        experiment_id=experiment_id,
+        attempt=1,
+        metrics=epoch_metrics(1),
+        lease_seconds=60,
+        checkpoint=b"state",
+    )
+    assert release_experiment(session, experiment_id=experiment_id, attempt=1)
+
+
+def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
+    db_session: Session,
+) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    original = {"name": "mnist", "train_samples": 512, "sha256": "a" * 64}
+    check = record_dataset(db_session, experiment_id=experiment.id, attempt=1, dataset=original)
+    assert check == "ok"
+    _one_epoch_then_hand_back(db_session, experiment.id)
+    other = {**original, "sha256": "b" * 64}
+    for attempt in (2, 3):
+        assert claim(db_session, experiment.id) is not None
+        check = record_dataset(
+            db_session, experiment_id=experiment.id, attempt=attempt, dataset=other
+        )
+        assert check == "mismatch"
+        row = get_experiment(
+            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+        )
+        assert (row.status, row.dataset, row.epochs_done) == ("queued", original, 1)
+        assert row.events[-1]["kind"] == "data_mismatch"
+        assert "b" * 12 in row.events[-1]["message"]
+    assert claim(db_session, experiment.id) is None
+    row = get_experiment(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert row.status == "failed"
+    assert row.error is not None and "data" in row.error and "a" * 12 in row.error
+
+
+def test_a_lost_checkpoint_is_noted_on_the_experiment(db_session: Session) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    _one_epoch_then_hand_back(db_session, experiment.id)
+    db_session.execute(sa_delete(Checkpoint).where(Checkpoint.experiment_id == experiment.id))
+    assert claim(db_session, experiment.id) is not None
+    row = get_experiment(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert row.epochs_done == 0
+    assert [e["kind"] for e in row.events] == ["checkpoint_lost"]
+    assert "epoch 1" in row.events[0]["message"]
+    assert experiment_read(row).events == row.events
+
+
+def test_unsignalled_queued_is_bounded_and_oldest_first(db_session: Session) -> None:
+    ids = [create_queued(db_session).id for _ in range(3)]
+    for age, experiment_id in zip((3, 2, 1), ids, strict=True):
+        db_session.execute(
+            sa_update(Experiment)
+            .where(Experiment.id == experiment_id)
+            # Older than anything another test may have left queued.
+            .values(
+                created_at=func.now() - timedelta(days=3650 + age),
+                updated_at=func.now() - timedelta(minutes=1),
+            )
+        )
+    found = unsignalled_queued(db_session, stale_after_seconds=30, limit=2)
+    assert found == {"lrlab-test-unused": [(ids[0], True), (ids[1], True)]}

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,13 @@ def _cases() -> list[Any]:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"{CONFORMANCE} is missing"))]
     cases = json.loads(CONFORMANCE.read_text())["cases"]
     return [pytest.param(case, id=case["id"]) for case in cases]
+
+
+def test_the_conformance_file_is_present_in_ci() -> None:
+    # Locally the shared cases may be absent (skipped); in CI their absence is a failure.
+    if not CONFORMANCE.exists() and os.environ.get("CI", "").lower() != "true":
+        pytest.skip(f"conformance file missing: {CONFORMANCE}")
+    assert CONFORMANCE.exists(), f"conformance file missing in CI: {CONFORMANCE}"
 
 
 @pytest.mark.parametrize("case", _cases())
