@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
+from models.events import signal
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.specs import ExperimentCreate, ExperimentRead, ExperimentResult, Progress
@@ -69,6 +70,7 @@ def create_experiment(
     )
     session.add(experiment)
     session.flush()
+    signal(session, experiment)
     return experiment
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from models.checkpoints import delete_checkpoint, load_checkpoint, save_checkpoint
+from models.events import signal
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate, ExperimentResult
 from models.tables import Experiment, Metric
@@ -90,6 +91,7 @@ def claim_group(
         experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
         experiment.started_at = experiment.started_at or func.now()
         _align_with_checkpoint(session, experiment)
+        signal(session, experiment)
         claims.append(
             Claim(
                 experiment_id=experiment.id,
@@ -166,6 +168,7 @@ def record_epoch(
         )
     experiment.epochs_done = metrics.epoch
     experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+    signal(session, experiment)
     session.flush()
     return True
 
@@ -190,6 +193,7 @@ def release_experiment(session: Session, *, experiment_id: uuid.UUID, attempt: i
     experiment.status = "queued"
     experiment.lease_expires_at = None
     experiment.enqueued_at = None
+    signal(session, experiment)
     session.flush()
     return True
 
@@ -212,6 +216,7 @@ def expire_leases(session: Session, *, max_attempts: int) -> list[tuple[uuid.UUI
             experiment.status = "queued"
             experiment.lease_expires_at = None
             experiment.enqueued_at = None
+            signal(session, experiment)
             requeued.append((experiment.id, experiment.queue))
     session.flush()
     return requeued
@@ -266,6 +271,7 @@ def close_experiment(
     experiment.result = _summarise(session, experiment.id)
     experiment.lease_expires_at = None
     experiment.finished_at = func.now()
+    signal(session, experiment)
 
 
 def _close_owned(

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     max_stack: int | None = Field(default=None, ge=1, le=4096)
     # Compile the default spec's training step when a worker starts (first epoch comes fast).
     warm_up: bool = True
+    # Live streams: a comment every this many seconds keeps proxies from closing an idle one.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Open event streams per caller (API key, or client host before keys exist); 429 past it.
+    max_streams_per_key: int = Field(default=16, ge=1, le=10_000)
 
 
 @lru_cache

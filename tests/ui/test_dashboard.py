@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from devtools.processes import ApiProcess, WorkerProcess
 from tests.conftest import wait_for
 from tests.factories import experiment_payload
-from tests.processes import ApiProcess, WorkerProcess
 from tests.ui.conftest import screenshots
 
 pytestmark = pytest.mark.e2e

@@ -1,0 +1,49 @@
+"""HTTP adapters for the live event streams of experiments and sweeps (server-sent events)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette import EventSourceResponse
+
+from api.live import event_stream
+from models.db import session_scope
+from models.events import MAX_CURSOR_CHARS, watched_experiments
+
+router = APIRouter(tags=["events"])
+
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=MAX_CURSOR_CHARS,
+        description="The id of the last event received: the stream resumes right after it.",
+    ),
+]
+
+
+def _watched(**target: uuid.UUID) -> list[uuid.UUID]:
+    # A short session of its own: a stream must not hold a request's connection open.
+    with session_scope() as session:
+        return watched_experiments(session, **target)
+
+
+@router.get("/experiments/{experiment_id}/events", response_class=EventSourceResponse)
+async def experiment_events(
+    experiment_id: uuid.UUID, request: Request, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """Stream `epoch` and `status` events until the experiment ends (replays what exists)."""
+    ids = await run_in_threadpool(_watched, experiment_id=experiment_id)
+    return event_stream(
+        request, key=str(experiment_id), experiment_ids=ids, last_event_id=last_event_id
+    )
+
+
+@router.get("/sweeps/{sweep_id}/events", response_class=EventSourceResponse)
+async def sweep_events(
+    sweep_id: uuid.UUID, request: Request, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """Stream every member's `epoch` and `status` events until all members have ended."""
+    ids = await run_in_threadpool(_watched, sweep_id=sweep_id)
+    return event_stream(request, key=str(sweep_id), experiment_ids=ids, last_event_id=last_event_id)
