@@ -7,7 +7,7 @@ lifecycle (claims, leases, epoch records) is the ledger, `models.ledger`.
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
@@ -87,11 +87,23 @@ def list_experiments(
     *,
     status: str | None = None,
     scheduler_type: str | None = None,
+    name: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Experiment], int]:
-    """Return one page of experiments, newest first, and the total matching count."""
+    """Return one page of experiments, newest first, and the total matching count.
+
+    `name` matches part of the name (case-insensitive) or the start of the id.
+    """
     query = select(Experiment)
+    if name:
+        needle = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            or_(
+                Experiment.name.ilike(f"%{needle}%", escape="\\"),
+                cast(Experiment.id, String).like(f"{needle.lower()}%", escape="\\"),
+            )
+        )
     if status is not None:
         query = query.where(Experiment.status == status)
     if scheduler_type is not None:
@@ -147,6 +159,8 @@ def experiment_read(experiment: Experiment) -> ExperimentRead:
         progress=Progress(epochs_done=experiment.epochs_done, epochs=experiment.epochs),
         attempt=experiment.attempt,
         dataset=experiment.dataset,
+        device=(experiment.dataset or {}).get("runtime", {}).get("device"),
+        versions=(experiment.dataset or {}).get("runtime", {}).get("versions"),
         result=ExperimentResult.model_validate(experiment.result) if experiment.result else None,
         error=experiment.error,
         created_at=experiment.created_at,

@@ -33,6 +33,7 @@ from models.ledger import (
 from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
+from worker.backend import runtime_info
 from worker.datasets import load_dataset
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig, TrainingError
@@ -113,7 +114,8 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                     session,
                     experiment_id=m.claim.experiment_id,
                     attempt=m.claim.attempt,
-                    dataset=data.info.as_dict(),
+                    # Provenance: the data, and the device and libraries it trains with.
+                    dataset={**data.info.as_dict(), "runtime": runtime_info()},
                 ):
                     m.outcome = "stopped"
             return {

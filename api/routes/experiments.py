@@ -53,12 +53,20 @@ def list_all(
     session: SessionDep,
     status: Status | None = None,
     scheduler_type: str | None = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Part of the name, or id.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ExperimentPage:
     """List experiments, newest first."""
     items, total = list_experiments(
-        session, status=status, scheduler_type=scheduler_type, limit=limit, offset=offset
+        session,
+        status=status,
+        scheduler_type=scheduler_type,
+        name=name,
+        limit=limit,
+        offset=offset,
     )
     return ExperimentPage(
         items=[experiment_read(e) for e in items], total=total, limit=limit, offset=offset
