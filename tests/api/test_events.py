@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from devtools.processes import ApiProcess, WorkerProcess
 from lrlab_client.events import SseEvent, parse_sse
@@ -270,3 +270,30 @@ def test_a_sweep_stream_follows_every_member_to_the_end(live_client: TestClient)
     }
     assert by_member == {str(m): ["epoch", "status"] for m in members}
     assert events[-1].id.count(".") == len(members) - 1
+
+
+@pytest.mark.usefixtures("committed")
+def test_streams_survive_the_listener_losing_postgres(stream_api: ApiProcess) -> None:
+    experiment_id = _running(epochs=1)
+    events: list[SseEvent] = []
+    reader = threading.Thread(
+        target=_collect,
+        args=(stream_api, f"/experiments/{experiment_id}/events", events, [], threading.Event()),
+    )
+    reader.start()
+    wait_for(lambda: events, timeout=30)
+    # Cut the API's LISTEN connection (only this test database's), then commit meanwhile.
+    with session_scope() as session:
+        killed = session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+                " AND pid <> pg_backend_pid()"
+            )
+        )
+    assert killed == 1
+    _record(experiment_id, 1)
+    _finish(experiment_id)
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "the stream missed the events committed during the outage"
+    assert [e.type for e in events] == ["status", "epoch", "status"]
