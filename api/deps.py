@@ -29,7 +29,9 @@ def get_session() -> Iterator[Session]:
             log.warning("closing a session on a lost connection: %s", str(exc).splitlines()[0])
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed when the route function returns, before the response goes out: a streamed answer
+# (event streams, large CSVs) never holds a pooled connection while it is being sent.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # Bounded so that a page costs at most a bounded scan and the values fit Postgres' bigint.
 PageLimit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]

@@ -4,8 +4,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
+from api.live import live_events
 from api.openapi import LinkedFastAPI
-from api.routes import admin, experiments, health, keys, range_tests, schedulers, sweeps
+from api.routes import admin, events, experiments, health, keys, range_tests, schedulers, sweeps
 from api.routes.ui import install_ui
 from models.settings import get_settings
 
@@ -18,9 +19,10 @@ def create_app() -> FastAPI:
         description="Learning-rate scheduler experiments as jobs.",
         # Starlette's limit: 413 on Content-Length or as a chunked body streams past it.
         max_body_size=get_settings().max_body_bytes,
+        lifespan=live_events,
     )
     install_error_handlers(app)
-    for module in (health, experiments, sweeps, schedulers, range_tests, keys, admin):
+    for module in (health, experiments, sweeps, schedulers, range_tests, events, keys, admin):
         app.include_router(module.router)
     install_ui(app)
     origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]

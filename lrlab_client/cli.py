@@ -128,7 +128,7 @@ def _wait_and_report(
 ) -> int:
     """Show live progress until every member is terminal, then the result; the exit code."""
     with ProgressView(stderr_console()) as view:
-        finals = client.wait([resource_id], on_progress=view.update, interval=interval)
+        finals = client.watch(resource_id, kind=kind, on_progress=view.update, interval=interval)
     out = stdout_console()
     if kind == "sweep":
         try:

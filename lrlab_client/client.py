@@ -13,9 +13,10 @@ answers with becomes an `ApiError` (see `lrlab_client.errors`).
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -25,6 +26,7 @@ import httpx
 from lrlab_client import credentials
 from lrlab_client.documents import Kind, canonical_json, detect_kind
 from lrlab_client.errors import ApiConnectionError, ApiError, parse_error
+from lrlab_client.events import SseEvent, parse_sse
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -427,6 +429,101 @@ class LrlabClient:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{len(members)} experiment(s) not finished within {timeout}s")
             time.sleep(interval)
+
+    def events(
+        self, resource_id: str, *, kind: Kind = "experiment", last_event_id: str | None = None
+    ) -> Iterator[SseEvent]:
+        """One connection to the live events of an experiment or a sweep, until it ends."""
+        headers = {"accept": "text/event-stream"}
+        if last_event_id:
+            headers["last-event-id"] = last_event_id
+        # No read timeout: a quiet stream only sends a heartbeat comment every 15 s.
+        timeout = httpx.Timeout(self.timeout, read=None)
+        try:
+            with self._http.stream(
+                "GET", f"/{kind}s/{resource_id}/events", headers=headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise parse_error(response)
+                yield from parse_sse(response.iter_lines())
+        except httpx.TransportError:
+            raise ApiConnectionError(
+                f"lost the event stream of {resource_id} at {self.base_url}"
+            ) from None
+
+    def follow(
+        self, resource_id: str, *, kind: Kind = "experiment", retry_for: float = 60.0
+    ) -> Iterator[SseEvent]:
+        """Every event until the end, reconnecting with Last-Event-ID after a drop."""
+        last_id: str | None = None
+        give_up = time.monotonic() + retry_for
+        delay = 0.5
+        while True:
+            try:
+                for event in self.events(resource_id, kind=kind, last_event_id=last_id):
+                    last_id, give_up, delay = event.id or last_id, time.monotonic() + retry_for, 0.5
+                    yield event
+                    if event.type == "status" and self._stream_over(event, kind):
+                        return
+            except ApiError as exc:
+                transient = exc.status in (502, 503, 504) or isinstance(exc, ApiConnectionError)
+                if not transient or time.monotonic() + delay > give_up:
+                    raise
+            else:
+                # A stream ends after the last terminal status; it may also just have been cut.
+                if last_id is not None and self._cursor_over(last_id):
+                    return
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    def _stream_over(event: SseEvent, kind: Kind) -> bool:
+        return kind == "experiment" and json.loads(event.data)["status"] in EXPERIMENT_TERMINAL
+
+    @staticmethod
+    def _cursor_over(last_id: str) -> bool:
+        # The event id is the stream's cursor: every member's epoch and status letter.
+        return all(part[-1:] in ("s", "f", "c") for part in last_id.split("."))
+
+    def watch(
+        self,
+        resource_id: str,
+        *,
+        kind: Kind = "experiment",
+        on_progress: ProgressCallback | None = None,
+        retry_for: float = 60.0,
+        interval: float = 1.0,
+    ) -> dict[str, Json]:
+        """Follow the live events until every member ends; like `wait`, without polling.
+
+        Falls back to `wait` where the API has no event stream (404).
+        """
+        members = self._retrying(partial(self.members, resource_id), retry_for)
+        latest = {m: self._retrying(partial(self.experiment, m), retry_for) for m in members}
+        if on_progress is not None:
+            on_progress(dict(latest))
+        try:
+            for event in self.follow(resource_id, kind=kind, retry_for=retry_for):
+                data = json.loads(event.data)
+                run = latest.get(data.get("experiment_id", ""))
+                if run is None:
+                    continue
+                if event.type == "epoch":
+                    run["progress"] = {**run["progress"], "epochs_done": data["epoch"]}
+                elif event.type == "status":
+                    run["status"] = data["status"]
+                    run["progress"] = {**run["progress"], "epochs_done": data["epochs_done"]}
+                if on_progress is not None:
+                    on_progress(dict(latest))
+        except ApiError as exc:
+            if exc.status not in (404, 405, 501):
+                raise
+            return self.wait(
+                [resource_id], on_progress=on_progress, retry_for=retry_for, interval=interval
+            )
+        # The results (summaries, errors) come with the final reads.
+        return {m: self._retrying(partial(self.experiment, m), retry_for) for m in members}
 
     @staticmethod
     def _retrying(call: Callable[[], T], retry_for: float) -> T:

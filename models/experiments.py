@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
+from models.events import signal
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.lr_seeding import resolve_lr_references
@@ -106,6 +107,7 @@ def create_experiment(
     )
     session.add(experiment)
     session.flush()
+    signal(session, experiment)
     return experiment
 
 
@@ -125,11 +127,23 @@ def list_experiments(
     project_id: uuid.UUID,
     status: str | None = None,
     scheduler_type: str | None = None,
+    name: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Experiment], int]:
-    """Return one page of the project's experiments, newest first, and the matching count."""
+    """Return one page of the project's experiments, newest first, and the matching count.
+
+    `name` matches part of the name (case-insensitive) or the start of the id.
+    """
     query = select(Experiment).where(Experiment.project_id == project_id)
+    if name:
+        needle = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            or_(
+                Experiment.name.ilike(f"%{needle}%", escape="\\"),
+                cast(Experiment.id, String).like(f"{needle.lower()}%", escape="\\"),
+            )
+        )
     if status is not None:
         query = query.where(Experiment.status == status)
     if scheduler_type is not None:
@@ -214,6 +228,8 @@ def experiment_read(experiment: Experiment) -> ExperimentRead:
         progress=Progress(epochs_done=experiment.epochs_done, epochs=experiment.epochs),
         attempt=experiment.attempt,
         dataset=experiment.dataset,
+        device=(experiment.dataset or {}).get("runtime", {}).get("device"),
+        versions=(experiment.dataset or {}).get("runtime", {}).get("versions"),
         result=ExperimentResult.model_validate(experiment.result) if experiment.result else None,
         error=experiment.error,
         events=experiment.events or [],

@@ -23,6 +23,7 @@ from models.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from models.events import signal
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate, ExperimentResult
 from models.tables import Experiment, Job, JobTable, Metric
@@ -134,6 +135,7 @@ def claim_group(
         experiment.started_at = experiment.started_at or func.now()
         experiment.claim_token = claim_token
         _align_with_checkpoint(session, experiment)
+        signal(session, experiment)
         claims.append(_claim_of(experiment))
     session.flush()
     return claims
@@ -207,7 +209,7 @@ def record_dataset(
         )
         log.warning("experiment %s: %s", experiment_id, message)
         add_event(experiment, kind="data_mismatch", attempt=attempt, message=message)
-        _requeue(experiment)
+        _requeue(session, experiment)
         session.flush()
         return "mismatch"
     experiment.dataset = dataset
@@ -267,6 +269,7 @@ def record_epoch(
                 blob=checkpoint,
             )
         experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+    signal(session, experiment)
     session.flush()
     return True
 
@@ -304,15 +307,17 @@ def release_experiment(
     experiment = owned_job(session, experiment_id, attempt, table=table)
     if experiment is None:
         return False
-    _requeue(experiment)
+    _requeue(session, experiment)
     session.flush()
     return True
 
 
-def _requeue(job: Job) -> None:
+def _requeue(session: Session, job: Job) -> None:
     job.status = "queued"
     job.lease_expires_at = None
     job.enqueued_at = None
+    if isinstance(job, Experiment):
+        signal(session, job)
 
 
 def expire_leases(
@@ -335,7 +340,7 @@ def expire_leases(
         if experiment.attempt >= max_attempts:
             give_up(session, experiment, max_attempts)
         else:
-            _requeue(experiment)
+            _requeue(session, experiment)
             requeued.append((experiment.id, experiment.queue))
     session.flush()
     return requeued
@@ -412,6 +417,7 @@ def close_experiments(
     for experiment in experiments:
         experiment.result = summaries.get(experiment.id)
         end_job(experiment, status=status, error=error)
+        signal(session, experiment)
 
 
 def close_job(session: Session, *, job: Job, status: str, error: str | None = None) -> None:

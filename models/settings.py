@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     rate_limit: str = "50/second"
     # Origins allowed cross-site (comma-separated); none: no CORS headers at all.
     cors_origins: str = ""
+    # Live streams: a comment every this many seconds keeps proxies from closing an idle one.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Open event streams per caller (API key, or client host before keys exist); 429 past it.
+    max_streams_per_key: int = Field(default=16, ge=1, le=10_000)
 
 
 @lru_cache

@@ -178,6 +178,9 @@ class ExperimentRead(BaseModel):
     progress: Progress
     attempt: int
     dataset: dict[str, Any] | None
+    # Where the last attempt trained, as its worker recorded it (with the data it read).
+    device: str | None = None
+    versions: dict[str, str] | None = None
     result: ExperimentResult | None
     error: str | None
     # Notes on what happened to the run besides its metrics (a lost checkpoint, a refused

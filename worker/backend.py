@@ -6,8 +6,12 @@ and conversion to backend tensors.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
+import importlib.metadata
 import logging
+import platform
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +46,21 @@ def describe_device() -> str:
     except Exception:  # the description is best-effort; training does not depend on it
         log.debug("device description failed", exc_info=True)
     return "CPU"
+
+
+@functools.cache
+def runtime_info() -> dict[str, Any]:
+    """The device and library versions a run trains with, recorded with its data."""
+    versions = {"python": platform.python_version(), "keras": keras.__version__}
+    backend = keras.backend.backend()
+    framework = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    for package in ("numpy", *([framework] if framework else [])):
+        try:
+            versions[package] = importlib.import_module(package).__version__
+        except (ImportError, AttributeError):
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                versions[package] = importlib.metadata.version(package)
+    return {"device": describe_device(), "backend": backend, "versions": versions}
 
 
 def _describe_tf_device() -> str:

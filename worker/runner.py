@@ -35,6 +35,7 @@ from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
 from models.tables import Experiment, JobTable
+from worker.backend import runtime_info
 from worker.datasets import load_dataset
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig, TrainingError
@@ -124,7 +125,8 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                     session,
                     experiment_id=m.claim.experiment_id,
                     attempt=m.claim.attempt,
-                    dataset=data.info.as_dict(),
+                    # Provenance: the data, and the device and libraries it trains with.
+                    dataset={**data.info.as_dict(), "runtime": runtime_info()},
                 )
                 # Another worker with the run's data may resume a refused one.
                 m.outcome = {"ok": "running", "not_owned": "stopped", "mismatch": "released"}[check]

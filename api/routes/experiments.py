@@ -83,6 +83,10 @@ def list_all(
     session: SessionDep,
     status: Status | None = None,
     scheduler_type: Annotated[SafeStr | None, Query(max_length=100)] = None,
+    name: Annotated[
+        SafeStr | None,
+        Query(min_length=1, max_length=200, description="Part of the name, or id."),
+    ] = None,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> ExperimentPage:
@@ -92,6 +96,7 @@ def list_all(
         project_id=caller.project_id,
         status=status,
         scheduler_type=scheduler_type,
+        name=name,
         limit=limit,
         offset=offset,
     )

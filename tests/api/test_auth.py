@@ -5,22 +5,26 @@ below, fails here.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import routing
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from api.auth import Declared
 from api.main import app
+from models.db import session_scope
 from models.projects import KeyCreate, create_key
 from models.range_test_specs import RangeTestCreate
 from models.range_tests import create_range_test
 from models.sweep_grid import SweepCreate
+from models.tables import Experiment, Sweep
 from tests.conftest import TEST_PROJECT, SessionKeys
 from tests.factories import (
     create_queued,
@@ -44,6 +48,7 @@ class Call:
     status: int
     body: Callable[[], Any] | None = None
     fixed: dict[str, str] = field(default_factory=dict)
+    finished: bool = False
 
 
 ROUTES: dict[tuple[str, str], Call] = {
@@ -57,6 +62,9 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", "/experiments/{experiment_id}/cancel"): Call("write", 200),
     ("POST", "/sweeps"): Call("write", 202, lambda: SWEEP),
     ("GET", "/sweeps"): Call("read", 200),
+    # Streams of finished runs (committed: a stream reads in sessions of its own) replay and end.
+    ("GET", "/experiments/{experiment_id}/events"): Call("read", 200, finished=True),
+    ("GET", "/sweeps/{sweep_id}/events"): Call("read", 200, finished=True),
     ("GET", "/sweeps/{sweep_id}"): Call("read", 200),
     ("POST", "/sweeps/{sweep_id}/cancel"): Call("write", 200),
     ("GET", "/sweeps/{sweep_id}/comparison"): Call("read", 200),
@@ -192,6 +200,27 @@ def resources(session: Session) -> dict[str, str]:
     }
 
 
+def finished_resources() -> dict[str, str]:
+    """A committed succeeded experiment and a committed sweep whose members were cancelled."""
+    with session_scope() as session:
+        experiment = create_queued(session)
+        experiment.status = "succeeded"
+        sweep, members, _ = submit_test_sweep(session, SweepCreate.model_validate(SWEEP))
+        session.execute(
+            update(Experiment).where(Experiment.id.in_(members)).values(status="cancelled")
+        )
+        return {"experiment_id": str(experiment.id), "sweep_id": str(sweep.id)}
+
+
+@pytest.fixture(autouse=True)
+def _finished_resources_removed(database: str) -> Iterator[None]:
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    yield
+    with session_scope() as session:
+        session.execute(delete(Experiment).where(Experiment.created_at >= started))
+        session.execute(delete(Sweep).where(Sweep.created_at >= started))
+
+
 @pytest.mark.parametrize(
     ("method", "path"), sorted(ROUTES), ids=[f"{m} {p}" for m, p in sorted(ROUTES)]
 )
@@ -206,7 +235,8 @@ def test_route_answers_each_caller_as_its_policy_says(
     del client.headers["Authorization"]
     wrong = []
     for caller in CALLERS:
-        params = {**resources(db_session), **call.fixed}
+        made = finished_resources() if call.finished else resources(db_session)
+        params = {**made, **call.fixed}
         url = path.format(**params)
         body = call.body() if call.body else None
         response = client.request(method, url, json=body, headers=headers(keys, caller))

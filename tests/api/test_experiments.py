@@ -144,6 +144,29 @@ def test_list_filters_and_paginates(client: TestClient, db_session: Session) -> 
     assert client.get("/experiments", params={"limit": 0}).status_code == 422
 
 
+def test_list_filters_by_part_of_the_name_or_the_start_of_the_id(
+    client: TestClient, db_session: Session
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    warm = create_queued(db_session, name=f"Warm-Up {token} 100%")
+    cold = create_queued(db_session, name=f"cold {token}")
+    create_queued(db_session, name="unrelated_run")
+
+    def names(needle: str) -> set[str]:
+        page = client.get("/experiments", params={"name": needle, "limit": 500}).json()
+        assert page["total"] == len(page["items"])
+        return {i["id"] for i in page["items"]}
+
+    assert names(token) == {str(warm.id), str(cold.id)}
+    assert names(f"warm-up {token.upper()}") == {str(warm.id)}
+    # LIKE's wildcards are plain characters here.
+    assert names(f"{token} 100%") == {str(warm.id)}
+    assert names(f"{token}_") == set()
+    assert names(str(cold.id)[:13]) == {str(cold.id)}
+    assert client.get("/experiments", params={"name": "x" * 201}).status_code == 422
+    assert client.get("/experiments", params={"name": ""}).status_code == 422
+
+
 def test_cancel_then_cancel_again_is_409(client: TestClient, db_session: Session) -> None:
     experiment = create_queued(db_session)
     response = client.post(f"/experiments/{experiment.id}/cancel")

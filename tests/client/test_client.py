@@ -157,3 +157,45 @@ def test_cancel_falls_back_to_the_sweep_and_names_a_missing_id() -> None:
             client.cancel("nope")
     assert info.value.status == 404
     assert str(info.value) == "no experiment or sweep has id nope"
+
+
+def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
+    run = str(uuid.uuid4())
+    read = {"id": run, "status": "running", "progress": {"epochs_done": 0, "epochs": 2}}
+    first = (
+        f'event: status\nid: 0r\ndata: {{"experiment_id": "{run}", "status": "running",'
+        ' "epochs_done": 0}\n\n: heartbeat\n\n'
+        f'event: epoch\nid: 1r\ndata: {{"experiment_id": "{run}", "epoch": 1}}\n\n'
+    )
+    second = (
+        f'event: epoch\nid: 2r\ndata: {{"experiment_id": "{run}", "epoch": 2}}\n\n'
+        f'event: status\nid: 2s\ndata: {{"experiment_id": "{run}", "status": "succeeded",'
+        ' "epochs_done": 2}\n\n'
+    )
+    resumed_from: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            resumed_from.append(request.headers.get("last-event-id"))
+            body = first if len(resumed_from) == 1 else second  # the first one is cut short
+            return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+        done = len(resumed_from) == 2
+        return httpx.Response(200, json={**read, "status": "succeeded"} if done else read)
+
+    seen: list[tuple[str, int]] = []
+    with _mock(handler) as client:
+        finals = client.watch(
+            run,
+            on_progress=lambda runs: seen.append(
+                (runs[run]["status"], runs[run]["progress"]["epochs_done"])
+            ),
+        )
+    assert resumed_from == [None, "1r"]
+    assert seen == [
+        ("running", 0),
+        ("running", 0),
+        ("running", 1),
+        ("running", 2),
+        ("succeeded", 2),
+    ]
+    assert finals[run]["status"] == "succeeded"

@@ -76,6 +76,8 @@ def test_every_catalog_type_trains_with_the_lr_its_preview_shows(
         assert body["result"]["best_epoch"] in (1, 2)
         assert body["dataset"]["train_samples"] == TRAIN_SAMPLES
         assert len(body["dataset"]["sha256"]) == 64
+        assert body["device"] == "CPU"
+        assert {"python", "keras", "numpy"} <= set(body["versions"])
         items = live_client.get(f"/experiments/{experiment_id}/metrics").json()["items"]
         assert [m["epoch"] for m in items] == [1, 2]
         assert all(0.0 <= m["val_accuracy"] <= 1.0 and m["seconds"] > 0 for m in items)

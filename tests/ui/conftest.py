@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 from sqlalchemy import delete
 
+from devtools.processes import ROOT, ApiProcess
 from models.db import session_scope
 from models.tables import Experiment, Sweep
-from tests.processes import ROOT, ApiProcess
 
 CHROMIUM = os.environ.get("LRLAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from devtools.processes import ApiProcess, WorkerProcess
 from tests.conftest import wait_for
 from tests.factories import experiment_payload
-from tests.processes import ApiProcess, WorkerProcess
 from tests.ui.conftest import screenshots
 
 pytestmark = pytest.mark.e2e
@@ -85,18 +85,35 @@ def test_an_open_experiment_page_grows_as_epochs_arrive(
     )
     wait_for(lambda: _running(ui_api, experiment_id, before=epochs - 3), timeout=180)
 
-    page.goto(f"/ui/experiments/{experiment_id}")
+    metrics_reads: list[str] = []
+    page.on(
+        "request",
+        lambda r: metrics_reads.append(r.url) if r.url.endswith("/metrics") else None,
+    )
+    with page.expect_response(re.compile(rf"/experiments/{experiment_id}/events$")) as opened:
+        page.goto(f"/ui/experiments/{experiment_id}")
+    stream = opened.value
+    assert stream.status == 200
+    assert stream.headers["content-type"].startswith("text/event-stream")
     loss = page.locator('figure[data-chart="Loss"]')
     expect(loss).to_have_attribute("data-points", re.compile(r"^\d+$"))
     shown = int(loss.get_attribute("data-points") or 0)
     assert 1 <= shown < epochs
-    page.evaluate("window.__sameDocument = true")
+    # Every text the live indicator shows from now on, the current one included.
+    page.evaluate(
+        """() => {
+          window.__sameDocument = true;
+          const live = document.querySelector(".live");
+          window.__modes = [live.textContent];
+          new MutationObserver(() => window.__modes.push(live.textContent))
+            .observe(live, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
 
     page.wait_for_function(
         f"Number(document.querySelector('figure[data-chart=\"Loss\"]').dataset.points) > {shown}"
     )
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
-    expect(page.locator(".live")).to_contain_text(re.compile("live|finished"))
 
     expect(page.locator(".head-status .badge")).to_have_text("succeeded", timeout=120_000)
     expect(loss).to_have_attribute("data-points", str(epochs))
@@ -104,6 +121,13 @@ def test_an_open_experiment_page_grows_as_epochs_arrive(
         "data-points", str(epochs)
     )
     expect(page.get_by_text("Final val accuracy")).to_be_visible()
+    # The points came over the event stream: the page never fell back to polling.
+    modes = page.evaluate("window.__modes")
+    assert "live: event stream" in modes and "live: polling every 2 s" not in modes, modes
+    assert modes[-1] == "finished", modes
+    assert len(metrics_reads) == 1, metrics_reads  # the first load only, no polls
+    expect(page.get_by_text("Device")).to_be_visible()
+    expect(page.locator("dd").filter(has_text="keras")).to_be_visible()
 
     page.get_by_role("button", name="Show per-step lr").click()
     steps = epochs * math.ceil(8000 / 32)
@@ -111,6 +135,19 @@ def test_an_open_experiment_page_grows_as_epochs_arrive(
         "data-points", str(steps)
     )
     screenshots(page, artifacts, "experiment")
+
+
+def test_the_list_rows_update_while_runs_progress(
+    page: Page, ui_api: ApiProcess, worker: WorkerProcess
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    experiment_id = _submit(ui_api, name=f"{token}-row", scheduler={"type": "constant"})
+    page.goto(f"/ui/experiments?name={token}")
+    row = page.locator(f'tr[data-id="{experiment_id}"]')
+    expect(row).to_have_count(1)
+    page.evaluate("window.__sameDocument = true")
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=180_000)
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
 
 
 def test_cancel_on_the_page_stops_the_run(

@@ -93,8 +93,10 @@ export async function render(root, { id, signal }) {
         ["Created", when(e.created_at)],
         ["Started", when(e.started_at)],
         ["Finished", when(e.finished_at)],
+        ["Device", e.device || "–"],
+        ["Libraries", e.versions ? Object.entries(e.versions).map(([k, v]) => `${k} ${v}`).join(", ") : "–"],
         // Whatever the worker recorded about the data (source, counts, sha256, …), as given.
-        ...Object.entries(data).map(([k, v]) => [`Data ${k.replaceAll("_", " ")}`, h("span", { class: k === "sha256" ? "mono wrap" : "" }, typeof v === "object" ? JSON.stringify(v) : String(v))]),
+        ...Object.entries(data).filter(([k]) => k !== "runtime").map(([k, v]) => [`Data ${k.replaceAll("_", " ")}`, h("span", { class: k === "sha256" ? "mono wrap" : "" }, typeof v === "object" ? JSON.stringify(v) : String(v))]),
       ]),
     );
     errorBox.replaceChildren(e.error ? notice(`The run failed: ${e.error}`) : "");

@@ -8,8 +8,6 @@ import { sleep } from "../sse.js";
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const PAGE = 20;
 const REFRESH_MS = 3000;
-// The API filters by status and type; a name filter searches this many newest matches.
-const NAME_SCAN = 500;
 
 export async function render(root, { signal }) {
   document.title = "Experiments · lrlab";
@@ -65,18 +63,10 @@ export async function render(root, { signal }) {
 
   let last = "";
   async function load() {
-    const params = new URLSearchParams({ limit: String(filters.name ? NAME_SCAN : PAGE), offset: String(filters.name ? 0 : filters.offset) });
-    if (filters.status) params.set("status", filters.status);
-    if (filters.scheduler_type) params.set("scheduler_type", filters.scheduler_type);
-    const page = await api(`/experiments?${params}`, { signal });
-    let items = page.items;
-    let total = page.total;
-    if (filters.name) {
-      const needle = filters.name.toLowerCase();
-      items = items.filter((e) => (e.name || "").toLowerCase().includes(needle) || e.id.startsWith(needle));
-      total = items.length;
-      items = items.slice(filters.offset, filters.offset + PAGE);
-    }
+    // Every filter is the API's: part of the name (any case) or the start of the id.
+    const params = new URLSearchParams({ limit: String(PAGE), offset: String(filters.offset) });
+    for (const key of ["status", "scheduler_type", "name"]) if (filters[key]) params.set(key, filters[key].slice(0, 200));
+    const { items, total } = await api(`/experiments?${params}`, { signal });
     const snapshot = JSON.stringify([items, total]);
     if (snapshot === last) return;
     last = snapshot;
