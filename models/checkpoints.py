@@ -2,6 +2,10 @@
 
 The checkpoint row is written in the same transaction as the epoch's metrics row, so the
 ledger never names an epoch whose state is missing (files are written before that commit).
+In Postgres the blob (compressed by the worker) lives in the row, stored out of line without
+recompression; the row goes when the run ends and autovacuum, tuned for this small table,
+hands the space back. With a directory the row only names the epoch; the workers alone write,
+read and remove the files (mode 0600, write to a temporary file, fsync, rename).
 """
 
 import os
@@ -25,8 +29,11 @@ def save_checkpoint(
     data: bytes | None = blob
     if directory is not None:
         _write_atomically(_path(directory, experiment_id, epoch), blob)
-        # The previous epoch's file stays until this one is committed; older ones can go.
-        _remove(_path(directory, experiment_id, epoch - 2))
+        # The committed checkpoint's file stays until this one is committed; others can go.
+        committed = session.scalar(
+            select(Checkpoint.epoch).where(Checkpoint.experiment_id == experiment_id)
+        )
+        _remove_others(directory, experiment_id, keep={epoch, committed})
         data = None
     session.execute(
         insert(Checkpoint)
@@ -67,12 +74,19 @@ def delete_checkpoint(session: Session, *, experiment_id: uuid.UUID) -> None:
     session.execute(delete(Checkpoint).where(Checkpoint.experiment_id == experiment_id))
     directory = get_settings().checkpoint_dir
     if directory is not None:
-        for epoch in (row.epoch, row.epoch - 1):
-            _remove(_path(directory, experiment_id, epoch))
+        _remove_others(directory, experiment_id, keep=set())
 
 
 def _path(directory: str, experiment_id: uuid.UUID, epoch: int) -> Path:
     return Path(directory) / f"{experiment_id}-epoch{epoch}.ckpt"
+
+
+def _remove_others(directory: str, experiment_id: uuid.UUID, *, keep: set[int | None]) -> None:
+    """Remove the experiment's checkpoint files except those of the epochs in `keep`."""
+    for path in Path(directory).glob(f"{experiment_id}-epoch*.ckpt"):
+        epoch = path.name.removesuffix(".ckpt").rpartition("-epoch")[2]
+        if not epoch.isdigit() or int(epoch) not in keep:
+            _remove(path)
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:

@@ -147,6 +147,7 @@ def experiment_read(experiment: Experiment) -> ExperimentRead:
         dataset=experiment.dataset,
         result=ExperimentResult.model_validate(experiment.result) if experiment.result else None,
         error=experiment.error,
+        reproducibility=experiment.reproducibility,
         created_at=experiment.created_at,
         updated_at=experiment.updated_at,
         started_at=experiment.started_at,

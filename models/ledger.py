@@ -5,14 +5,15 @@ carries the attempt number that claimed the experiment and is refused for any ot
 (fencing).
 """
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session, undefer
 
 from models.checkpoints import delete_checkpoint, load_checkpoint, save_checkpoint
 from models.metrics import EpochMetrics
@@ -297,15 +298,17 @@ def _give_up(session: Session, experiment: Experiment, max_attempts: int) -> Non
 
 
 def _align_with_checkpoint(session: Session, experiment: Experiment) -> None:
-    """A new attempt resumes after the checkpointed epoch, or starts over without one."""
+    """A new attempt resumes after the newest checkpoint, or from the start without one.
+
+    The recorded epochs stay: the ones after the checkpoint are trained again and compared with
+    their rows (`record_recomputed_epoch`). Only a checkpoint newer than the record (which the
+    same-transaction write rules out) is dropped.
+    """
     if experiment.epochs_done == 0:
         return
     stored = load_checkpoint(session, experiment_id=experiment.id)
-    if stored is not None and stored[0] == experiment.epochs_done:
-        return
-    session.execute(delete(Metric).where(Metric.experiment_id == experiment.id))
-    delete_checkpoint(session, experiment_id=experiment.id)
-    experiment.epochs_done = 0
+    if stored is not None and stored[0] > experiment.epochs_done:
+        delete_checkpoint(session, experiment_id=experiment.id)
 
 
 def _owned(session: Session, experiment_id: uuid.UUID, attempt: int) -> Experiment | None:
@@ -337,3 +340,69 @@ def _summarise(session: Session, experiment_id: uuid.UUID) -> dict[str, Any] | N
         best_epoch=best.epoch,
         train_seconds=sum(r.seconds for r in rows),
     ).model_dump()
+
+
+# The numbers a recomputed epoch must reproduce exactly; `seconds` is wall time and may differ.
+_REPRODUCED = ("lr", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def record_recomputed_epoch(
+    session: Session,
+    *,
+    experiment_id: uuid.UUID,
+    attempt: int,
+    metrics: EpochMetrics,
+    lease_seconds: int,
+    deterministic: bool,
+    checkpoint: bytes | None = None,
+) -> float | None:
+    """Compare an epoch trained again after a resume with its recorded row, which stays.
+
+    Counts the epoch in `experiment.reproducibility` and, if any number differs, records the
+    epoch and the largest absolute difference there: level "error" where training is
+    deterministic (a CPU), "note" where it need not be (an accelerator). Stores the checkpoint
+    and renews the lease like `record_epoch`. Returns the difference (0.0 when equal), or None
+    when the attempt no longer owns the run (stop).
+    """
+    experiment = _owned(session, experiment_id, attempt)
+    if experiment is None:
+        return None
+    recorded = session.scalars(
+        select(Metric)
+        .where(Metric.experiment_id == experiment_id, Metric.epoch == metrics.epoch)
+        .options(undefer(Metric.step_lrs))
+    ).one()
+    diffs = [abs(getattr(recorded, name) - getattr(metrics, name)) for name in _REPRODUCED]
+    ours, theirs = metrics.step_lrs, list(recorded.step_lrs)
+    diffs += [abs(a - b) for a, b in zip(ours, theirs, strict=False)]
+    # A different step count cannot be measured as a size: it counts as infinitely off.
+    difference = max(diffs) if len(ours) == len(theirs) else math.inf
+    summary = dict(experiment.reproducibility or {"recomputed_epochs": 0, "mismatches": []})
+    summary["recomputed_epochs"] = summary["recomputed_epochs"] + 1
+    if difference != 0.0:
+        summary["mismatches"] = [
+            *summary["mismatches"],
+            {
+                "epoch": metrics.epoch,
+                "attempt": attempt,
+                "recorded_attempt": recorded.attempt,
+                "max_abs_difference": difference if math.isfinite(difference) else None,
+                "level": "error" if deterministic else "note",
+            },
+        ][-_MAX_MISMATCHES:]
+    experiment.reproducibility = summary
+    if checkpoint is not None:
+        save_checkpoint(
+            session,
+            experiment_id=experiment_id,
+            attempt=attempt,
+            epoch=metrics.epoch,
+            blob=checkpoint,
+        )
+    experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+    session.flush()
+    return difference
+
+
+# Bounds the stored list; a run that diverges from its record diverges on every epoch after.
+_MAX_MISMATCHES = 20

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_stack: int | None = Field(default=None, ge=1, le=4096)
     # Compile the default spec's training step when a worker starts (first epoch comes fast).
     warm_up: bool = True
+    # A group checkpoints at most this often (seconds of its training), on SIGTERM before
+    # handing back, never after its last epoch; 0 checkpoints after every epoch but the last.
+    checkpoint_every_seconds: float = Field(default=60.0, ge=0)
 
 
 @lru_cache

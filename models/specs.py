@@ -100,6 +100,8 @@ class ExperimentRead(BaseModel):
     dataset: dict[str, Any] | None
     result: ExperimentResult | None
     error: str | None
+    # Epochs trained again after a resume and any differences from their recorded rows.
+    reproducibility: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

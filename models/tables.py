@@ -73,8 +73,22 @@ class Experiment(Base):
     __table_args__ = (
         CheckConstraint(_status_check("status"), name="status"),
         CheckConstraint("epochs_done >= 0 AND epochs_done <= epochs", name="epochs_done"),
-        Index("ix_experiment_status_created_at", "status", "created_at"),
-        Index("ix_experiment_scheduler_type_created_at", "scheduler_type", "created_at"),
+        # Keyset pages (created_at, id) newest first, per filter: bench/LEDGER_PLANS.md.
+        Index("ix_experiment_created_at_id", "created_at", "id"),
+        Index("ix_experiment_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_experiment_scheduler_type_created_at_id", "scheduler_type", "created_at", "id"),
+        Index(
+            "ix_experiment_status_scheduler_type_created_at_id",
+            "status",
+            "scheduler_type",
+            "created_at",
+            "id",
+        ),
+        Index(
+            "ix_experiment_running_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -105,6 +119,8 @@ class Experiment(Base):
     )
     # The sweep configuration this run belongs to (scheduler + grid point, seeds aside).
     label: Mapped[str | None] = mapped_column(String(500))
+    # Epochs a resumed attempt trained again and how they compared with the recorded rows.
+    reproducibility: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     metrics: Mapped[list["Metric"]] = relationship(
         back_populates="experiment", order_by="Metric.epoch", passive_deletes=True
