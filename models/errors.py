@@ -15,3 +15,7 @@ class ConflictError(DomainError):
 
 class UnavailableError(DomainError):
     """A backing service (database or broker) cannot be reached."""
+
+
+class InvalidCursorError(DomainError):
+    """A pagination cursor that no page handed out."""

@@ -4,13 +4,15 @@ Functions flush, never commit: the caller owns the transaction. The worker's sid
 lifecycle (claims, leases, epoch records) is the ledger, `models.ledger`.
 """
 
+import base64
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
-from models.errors import ConflictError, NotFoundError
+from models.errors import ConflictError, InvalidCursorError, NotFoundError
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.specs import ExperimentCreate, ExperimentRead, ExperimentResult, Progress
@@ -80,6 +82,10 @@ def get_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experiment:
     return experiment
 
 
+# Counting every match of a filter over a million rows costs more than the page itself.
+COUNT_CAP = 10_000
+
+
 def list_experiments(
     session: Session,
     *,
@@ -87,20 +93,63 @@ def list_experiments(
     scheduler_type: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[Experiment], int]:
-    """Return one page of experiments, newest first, and the total matching count."""
+    after: str | None = None,
+) -> tuple[list[Experiment], int, bool, str | None]:
+    """One page of experiments, newest first: (items, total, total is exact, next cursor).
+
+    `after` (a cursor from the previous page) continues after that page's last row on the
+    (created_at, id) index, as fast on the millionth row as on the first; `offset` pages are
+    kept for shallow pages. The total is counted up to COUNT_CAP matches.
+    """
     query = select(Experiment)
     if status is not None:
         query = query.where(Experiment.status == status)
     if scheduler_type is not None:
         query = query.where(Experiment.scheduler_type == scheduler_type)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(
-        query.order_by(Experiment.created_at.desc(), Experiment.id.desc())
-        .limit(limit)
-        .offset(offset)
+    counted = (
+        session.scalar(
+            select(func.count()).select_from(
+                query.with_only_columns(Experiment.id).limit(COUNT_CAP + 1).subquery()
+            )
+        )
+        or 0
     )
-    return list(page), total
+    if after is not None:
+        created_at, experiment_id = decode_cursor(after)
+        query = query.where(
+            tuple_(Experiment.created_at, Experiment.id)
+            < tuple_(literal(created_at), literal(experiment_id))
+        )
+    page = list(
+        session.scalars(
+            query.order_by(Experiment.created_at.desc(), Experiment.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    cursor = encode_cursor(page[-1]) if len(page) == limit else None
+    return page, min(counted, COUNT_CAP), counted <= COUNT_CAP, cursor
+
+
+def encode_cursor(experiment: Experiment) -> str:
+    """An opaque cursor naming a row's place in the newest-first order."""
+    raw = f"{experiment.created_at.isoformat()}|{experiment.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Read a cursor made by `encode_cursor`; ValidationFailed if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, experiment_id = raw.split("|")
+        parsed = datetime.fromisoformat(created_at)
+        if parsed.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return parsed, uuid.UUID(experiment_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(
+            f"`after` is not a cursor from a previous page: {cursor!r}"
+        ) from exc
 
 
 def cancel_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experiment:

@@ -112,9 +112,13 @@ class ExperimentPage(BaseModel):
     """One page of experiments, newest first."""
 
     items: list[ExperimentRead]
+    # Exact up to models.experiments.COUNT_CAP matches; beyond, the cap and total_exact false.
     total: int
+    total_exact: bool = True
     limit: int
     offset: int
+    # Pass as `after` for the next page (keyset: fast at any depth); None on the last page.
+    next: str | None = None
 
 
 class MetricList(BaseModel):

@@ -54,14 +54,25 @@ def list_all(
     status: Status | None = None,
     scheduler_type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ExperimentPage:
-    """List experiments, newest first."""
-    items, total = list_experiments(
-        session, status=status, scheduler_type=scheduler_type, limit=limit, offset=offset
+    """List experiments, newest first; `after=<next of the previous page>` for deep pages."""
+    items, total, exact, cursor = list_experiments(
+        session,
+        status=status,
+        scheduler_type=scheduler_type,
+        limit=limit,
+        offset=offset,
+        after=after,
     )
     return ExperimentPage(
-        items=[experiment_read(e) for e in items], total=total, limit=limit, offset=offset
+        items=[experiment_read(e) for e in items],
+        total=total,
+        total_exact=exact,
+        limit=limit,
+        offset=offset,
+        next=cursor,
     )
 
 

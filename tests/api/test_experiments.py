@@ -147,3 +147,13 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "/experiments" in schema["paths"]
+
+
+def test_deep_pages_follow_the_next_cursor(client: TestClient) -> None:
+    for _ in range(3):
+        assert client.post("/experiments", json=experiment_payload()).status_code == 202
+    first = client.get("/experiments", params={"limit": 2}).json()
+    assert first["total_exact"] is True and first["next"] is not None
+    second = client.get("/experiments", params={"limit": 2, "after": first["next"]}).json()
+    assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
+    assert client.get("/experiments", params={"after": "garbage!"}).status_code == 400
