@@ -54,6 +54,7 @@ typecheck: install
 
 bench: install
 	$(PY) -m bench.run
+	$(PY) -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

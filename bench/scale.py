@@ -1,0 +1,135 @@
+"""`make bench`, scale section: a 96-member × 10-epoch sweep, its WAL and its disk, and a kill.
+
+Reports, in one run: seconds, seconds per member-epoch, WAL bytes and database growth per
+member-epoch (pg_current_wal_lsn(), pg_database_size()), the growth beyond what the metric and
+experiment tables need, and the epochs recomputed after a SIGKILL (a second, 12-member sweep
+killed half way, resumed by a new worker; its recomputed epochs are compared with the record).
+Targets (issue 16): WAL <= 150 KB per member-epoch, no slower per member-epoch than the
+0.097 s measured before the checkpoint policy, growth <= 50 MB beyond metrics + experiments.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.run import DATASET, DEFAULT_MNIST, SCHEDULERS, TRAINING, http, machine, say
+from devtools.processes import ApiProcess, WorkerProcess
+
+SCALE_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab_bench_scale"
+SEEDS = list(range(16))  # 6 schedulers × 16 seeds = 96 members
+BEFORE_S_PER_MEMBER_EPOCH = 0.097  # issue 16: 96 × 10 in 92.7 s, a checkpoint every epoch
+WAL_TARGET, GROWTH_TARGET = 150 * 1024, 50 * 2**20
+
+
+def _db(query: str) -> Any:
+    with psycopg.connect(SCALE_DB.replace("+psycopg", "")) as conn:
+        return conn.execute(query).fetchone()[0]  # type: ignore[index]
+
+
+def _wait_sweep(base: str, sweep_id: str, timeout: float = 3600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        read: dict[str, Any] = http("GET", f"{base}/sweeps/{sweep_id}")
+        if read["status"] in ("completed", "failed", "cancelled"):
+            return read
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sweep still {read['status']} after {timeout}s")
+        time.sleep(0.2)
+
+
+def _sweep(base: str, seeds: list[int]) -> dict[str, Any]:
+    body = {"base": {"training": TRAINING, "dataset": DATASET}, "schedulers": SCHEDULERS,
+            "seeds": seeds}  # fmt: skip
+    return dict(http("POST", f"{base}/sweeps", body))
+
+
+def main() -> None:
+    from models.migrate import prepare_database
+
+    prepare_database(SCALE_DB, recreate=True)
+    env = {
+        "LRLAB_DATABASE_URL": SCALE_DB,
+        "LRLAB_QUEUE": f"lrlab-bench-scale-{os.getpid()}",
+        "LRLAB_MNIST_PATH": os.environ.get("LRLAB_MNIST_PATH") or str(DEFAULT_MNIST),
+    }
+    logs = Path(tempfile.mkdtemp(prefix="lrlab-bench-scale-"))
+    say("## Scale: 96 members × 10 epochs through the service")
+    for line in machine():
+        say(f"- {line}")
+    policy = os.environ.get("LRLAB_CHECKPOINT_EVERY_SECONDS", "60 (default)")
+    say(f"- LRLAB_CHECKPOINT_EVERY_SECONDS={policy}; logs in {logs}")
+    api = ApiProcess(logs / "api.log", env=env)
+    workers = [WorkerProcess(logs / "worker0.log", env=env)]
+    try:
+        api.wait_healthy(timeout=120)
+        workers[0].wait_ready(timeout=300)
+        base = api.url
+        # Warm the worker (TensorFlow loaded, shapes compiled) so the sweep measures training.
+        _wait_sweep(base, _sweep(base, [100])["id"])
+        _db("CHECKPOINT")
+        size0, lsn0 = (
+            _db("SELECT pg_database_size(current_database())"),
+            _db("SELECT pg_current_wal_lsn()::text"),
+        )
+        tables0 = _db(
+            "SELECT pg_total_relation_size('metric') + pg_total_relation_size('experiment')"
+        )
+        started = time.perf_counter()
+        read = _wait_sweep(base, _sweep(base, SEEDS)["id"])
+        seconds = time.perf_counter() - started
+        wal = _db(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')")
+        size1 = _db("SELECT pg_database_size(current_database())")
+        tables1 = _db(
+            "SELECT pg_total_relation_size('metric') + pg_total_relation_size('experiment')"
+        )
+        checkpoint_table = _db("SELECT pg_total_relation_size('checkpoint')")
+        member_epochs = len(SEEDS) * len(SCHEDULERS) * TRAINING["epochs"]
+        per = seconds / member_epochs
+        growth, needed = size1 - size0, tables1 - tables0
+        say(f"- sweep: {read['status']} {read['counts']} in {seconds:.1f} s, "
+            f"{per:.3f} s per member-epoch (before: {BEFORE_S_PER_MEMBER_EPOCH} s) "
+            f"{'MET' if per <= BEFORE_S_PER_MEMBER_EPOCH * 1.05 else 'NOT MET'}")  # fmt: skip
+        wal_ok = "MET" if wal / member_epochs <= WAL_TARGET else "NOT MET"
+        say(f"- WAL: {wal / 2**20:.1f} MiB, {wal / member_epochs / 1024:.1f} KiB per "
+            f"member-epoch (target <= 150 KiB) {wal_ok}")  # fmt: skip
+        say(f"- database growth: {growth / 2**20:.1f} MiB, {growth / member_epochs / 1024:.1f} KiB "
+            f"per member-epoch; metric + experiment tables grew {needed / 2**20:.1f} MiB; beyond "
+            f"them {(growth - needed) / 2**20:.1f} MiB (target <= 50 MiB) "
+            f"{'MET' if growth - needed <= GROWTH_TARGET else 'NOT MET'}; checkpoint table now "
+            f"{checkpoint_table / 1024:.0f} KiB")  # fmt: skip
+
+        # A SIGKILL half way through a 12-member sweep, then a fresh worker resumes it.
+        killed = _sweep(base, [200, 201])
+        ids = killed["experiments"]
+        deadline = time.monotonic() + 600
+        while (
+            max(http("GET", f"{base}/experiments/{i}")["progress"]["epochs_done"] for i in ids) < 5
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no member reached epoch 5")
+            time.sleep(0.2)
+        workers[0].stop(signal.SIGKILL)
+        workers.append(WorkerProcess(logs / "worker1.log", env=env))
+        workers[1].wait_ready(timeout=300)
+        read = _wait_sweep(base, killed["id"])
+        bodies = [http("GET", f"{base}/experiments/{i}") for i in ids]
+        recomputed = sum((b["reproducibility"] or {}).get("recomputed_epochs", 0) for b in bodies)
+        mismatches = sum(len((b["reproducibility"] or {}).get("mismatches", [])) for b in bodies)
+        say(f"- SIGKILL half way through a {len(ids)}-member × 10-epoch sweep: {read['status']} "
+            f"{read['counts']}; {recomputed} epochs recomputed after the kill, {mismatches} "
+            "differing from the recorded rows")  # fmt: skip
+    finally:
+        api.stop()
+        for worker in workers:
+            worker.stop()
+
+
+if __name__ == "__main__":
+    main()
