@@ -157,16 +157,8 @@ def record_epoch(
     if experiment is None:
         return False
     session.add(Metric(experiment_id=experiment_id, attempt=attempt, **metrics.model_dump()))
-    if checkpoint is not None:
-        save_checkpoint(
-            session,
-            experiment_id=experiment_id,
-            attempt=attempt,
-            epoch=metrics.epoch,
-            blob=checkpoint,
-        )
+    _checkpoint_and_renew(session, experiment, attempt, metrics.epoch, checkpoint, lease_seconds)
     experiment.epochs_done = metrics.epoch
-    experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
     session.flush()
     return True
 
@@ -391,18 +383,26 @@ def record_recomputed_epoch(
             },
         ][-_MAX_MISMATCHES:]
     experiment.reproducibility = summary
-    if checkpoint is not None:
-        save_checkpoint(
-            session,
-            experiment_id=experiment_id,
-            attempt=attempt,
-            epoch=metrics.epoch,
-            blob=checkpoint,
-        )
-    experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+    _checkpoint_and_renew(session, experiment, attempt, metrics.epoch, checkpoint, lease_seconds)
     session.flush()
     return difference
 
 
 # Bounds the stored list; a run that diverges from its record diverges on every epoch after.
 _MAX_MISMATCHES = 20
+
+
+def _checkpoint_and_renew(
+    session: Session,
+    experiment: Experiment,
+    attempt: int,
+    epoch: int,
+    checkpoint: bytes | None,
+    lease_seconds: int,
+) -> None:
+    """Store the state after `epoch` if the policy sent one, and renew the attempt's lease."""
+    if checkpoint is not None:
+        save_checkpoint(
+            session, experiment_id=experiment.id, attempt=attempt, epoch=epoch, blob=checkpoint
+        )
+    experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
