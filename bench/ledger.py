@@ -69,12 +69,16 @@ PLANS = {
         "SELECT count(*) FROM (SELECT id FROM experiment WHERE status = 'succeeded' LIMIT 10001) s"
     ),
     "GET /experiments/{id}/metrics (1,000 epochs)": (
-        "SELECT * FROM metric WHERE experiment_id = (SELECT id FROM experiment WHERE name = "
-        f"'{LONG_RUN}') ORDER BY epoch"
+        "SELECT epoch, lr, loss, accuracy, val_loss, val_accuracy, seconds FROM metric "
+        "WHERE experiment_id = '{long_run}' ORDER BY epoch"
     ),
-    "GET /sweeps/{id}/comparison (members)": (
-        "SELECT * FROM experiment WHERE sweep_id = (SELECT id FROM sweep WHERE name = "
-        f"'{WIDE_SWEEP}') ORDER BY created_at"
+    "GET /sweeps/{id}/comparison: the members": (
+        "SELECT * FROM experiment WHERE sweep_id = '{sweep}' ORDER BY created_at"
+    ),
+    "GET /sweeps/{id}/comparison: every member's curve as two arrays": (
+        "SELECT experiment_id, array_agg(val_accuracy ORDER BY epoch), "
+        "array_agg(val_loss ORDER BY epoch) FROM metric WHERE experiment_id IN ({members}) "
+        "GROUP BY experiment_id"
     ),
     "reconciler: expired leases": (
         "SELECT * FROM experiment WHERE status = 'running' AND lease_expires_at < now() "
@@ -92,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default=DEFAULT_DB)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--plans-only", action="store_true", help="only write LEDGER_PLANS.md")
     args = parser.parse_args()
     sa_url = args.database.replace("postgresql://", "postgresql+psycopg://")
     os.environ["LRLAB_DATABASE_URL"] = sa_url
@@ -107,6 +112,9 @@ def main() -> None:
         (sweep,) = conn.execute("SELECT id FROM sweep WHERE name = %s", (WIDE_SWEEP,)).fetchone()  # type: ignore[misc]
         deep = _deep_cursor(conn, int(experiments * 0.9))
     print(f"ledger: {experiments:,} experiments, {metrics:,} metric rows", flush=True)
+    if args.plans_only:
+        _write_plans(args.database, experiments, metrics, long_run=long_run, sweep=sweep)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         api = ApiProcess(Path(tmp) / "api.log", env={"LRLAB_DATABASE_URL": sa_url})
         try:
@@ -155,10 +163,10 @@ def main() -> None:
     for label, kind, p50, p99 in results:
         ok = "ok" if p99 < TARGETS_MS[kind] else "MISSED"
         print(f"{label:60} {p50:8.1f} {p99:8.1f}  < {TARGETS_MS[kind]:.0f} {ok}")
-    _write_plans(args.database, experiments, metrics)
+    _write_plans(args.database, experiments, metrics, long_run=long_run, sweep=sweep)
 
 
-def _write_plans(url: str, experiments: int, metrics: int) -> None:
+def _write_plans(url: str, experiments: int, metrics: int, **ids: object) -> None:
     out = [
         "# Ledger query plans (`python -m bench.ledger`)",
         "",
@@ -167,9 +175,21 @@ def _write_plans(url: str, experiments: int, metrics: int) -> None:
         "existing one suffices).",
         "",
     ]
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, options="-c jit=off") as conn:  # as models.db connects
+        # The app names the members it read (models.comparison), as this list does.
+        members = ", ".join(
+            f"'{row[0]}'"
+            for row in conn.execute(
+                "SELECT id FROM experiment WHERE sweep_id = %s", (ids["sweep"],)
+            )
+        )
         for title, query in PLANS.items():
-            rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}").fetchall()  # type: ignore[arg-type]
+            sql = (
+                query.replace("{long_run}", str(ids["long_run"]))
+                .replace("{sweep}", str(ids["sweep"]))
+                .replace("{members}", members)
+            )
+            rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()  # type: ignore[arg-type]
             out += [f"## {title}", "", "```", *(r[0] for r in rows), "```", ""]
             conn.rollback()
     (ROOT / "bench" / "LEDGER_PLANS.md").write_text("\n".join(out))

@@ -73,7 +73,6 @@ def main() -> None:
         base = api.url
         # Warm the worker (TensorFlow loaded, shapes compiled) so the sweep measures training.
         _wait_sweep(base, _sweep(base, [100])["id"])
-        _db("CHECKPOINT")
         size0, lsn0 = (
             _db("SELECT pg_database_size(current_database())"),
             _db("SELECT pg_current_wal_lsn()::text"),
