@@ -66,7 +66,7 @@ PLANS = {
         "ORDER BY created_at DESC, id DESC LIMIT 50"
     ),
     "the capped total of GET /experiments?status=succeeded": (
-        "SELECT count(*) FROM (SELECT id FROM experiment WHERE status = 'succeeded' LIMIT 10001) s"
+        "SELECT count(*) FROM (SELECT id FROM experiment WHERE status = 'succeeded' LIMIT 1001) s"
     ),
     "GET /experiments/{id}/metrics (1,000 epochs)": (
         "SELECT epoch, lr, loss, accuracy, val_loss, val_accuracy, seconds FROM metric "

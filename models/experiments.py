@@ -83,7 +83,7 @@ def get_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experiment:
 
 
 # Counting every match of a filter over a million rows costs more than the page itself.
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 def list_experiments(
