@@ -2,9 +2,9 @@
 
 Runs the sweep twice in one service, on two workers: with a checkpoint after every epoch (the
 old policy, the baseline) and with the default policy. Reports, for each: seconds, seconds per
-member-epoch, WAL bytes and database growth per
-member-epoch (pg_current_wal_lsn(), pg_database_size()), the growth beyond what the metric and
-experiment tables need, and the epochs recomputed after a SIGKILL (a second, 12-member sweep
+member-epoch, WAL bytes (pg_current_wal_lsn(), pg_walinspect) and database growth
+(pg_database_size()) per member-epoch, and the growth beyond what the metric and experiment
+tables need; then the epochs recomputed after a SIGKILL (a second, 12-member sweep
 killed half way, resumed by a new worker; its recomputed epochs are compared with the record).
 Targets (issue 16): WAL <= 150 KB per member-epoch, no slower per member-epoch than the
 baseline (issue 16 measured 0.097 s), growth <= 50 MB beyond metrics + experiments.
