@@ -71,11 +71,17 @@ def _measure(base: str, title: str, queue: str | None = None) -> float:
     # The WAL is the cluster's, shared with every other database on this server: count the
     # records that touch this database's relations (pg_walinspect; commit records, a few
     # dozen bytes each, name no relation and are left out).
-    wal = _db(
-        "SELECT coalesce(sum(record_length), 0) FROM pg_get_wal_records_info("
-        f"'{lsn0}', '{lsn1}') WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database "
-        "WHERE datname = current_database()) || '/%'"
-    )
+    try:
+        wal, whose = (
+            _db(
+                "SELECT coalesce(sum(record_length), 0) FROM pg_get_wal_records_info("
+                f"'{lsn0}', '{lsn1}') WHERE block_ref LIKE '%/' || (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()) || '/%'"
+            ),
+            "this database",
+        )
+    except psycopg.errors.UndefinedFile:  # so much WAL that its segments were recycled already
+        wal, whose = cluster_wal, "the cluster (this database's records were recycled)"
     size1, tables1 = _db("SELECT pg_database_size(current_database())"), _db(tables)
     checkpoint_table = _db("SELECT pg_total_relation_size('checkpoint')")
     member_epochs = len(SEEDS) * len(SCHEDULERS) * TRAINING["epochs"]
@@ -86,7 +92,7 @@ def _measure(base: str, title: str, queue: str | None = None) -> float:
     say(f"### {title}")
     say(f"- sweep: {read['status']} {read['counts']} in {seconds:.1f} s, {per:.3f} s per "
         f"member-epoch (issue 16: {BEFORE_S_PER_MEMBER_EPOCH} s on a quieter machine)")  # fmt: skip
-    say(f"- WAL of this database: {wal / 2**20:.1f} MiB, {wal / member_epochs / 1024:.1f} KiB "
+    say(f"- WAL of {whose}: {wal / 2**20:.1f} MiB, {wal / member_epochs / 1024:.1f} KiB "
         f"per member-epoch (target <= 150 KiB) {wal_ok}; the whole cluster (other "
         f"databases on this server included) wrote {cluster_wal / 2**20:.1f} MiB")  # fmt: skip
     say(f"- database growth: {growth / 2**20:.1f} MiB, {growth / member_epochs / 1024:.1f} KiB "
