@@ -19,6 +19,7 @@ from starlette.routing import Match
 from models.errors import (
     ConflictError,
     DomainError,
+    InvalidCursorError,
     NotFoundError,
     QuotaError,
     UnavailableError,
@@ -38,6 +39,12 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping of domain errors and database outages onto HTTP."""
+
+    @app.exception_handler(InvalidCursorError)
+    async def _cursor(_: Request, exc: InvalidCursorError) -> JSONResponse:
+        # A bad `after` is invalid input like any other: a 422 naming the parameter.
+        issue = {"type": "value_error", "loc": ["query", "after"], "msg": str(exc)[:200]}
+        return JSONResponse(status_code=422, content={"detail": [issue]})
 
     @app.exception_handler(QuotaError)
     async def _quota(_: Request, exc: QuotaError) -> JSONResponse:

@@ -2,8 +2,12 @@
 
 The checkpoint row is written in the same transaction as the epoch's metrics row, so the
 ledger never names an epoch whose state is missing (files are written before that commit).
-Files belong to the workers (the API may have no checkpoint volume): the API only drops
-rows; workers remove a run's files when it ends and sweep orphans from the reconciler.
+In Postgres the blob (compressed by the worker) lives in the row, stored out of line without
+recompression; the row goes when the run ends and autovacuum, tuned for this small table,
+hands the space back. With a directory the row only names the epoch, and the files belong to
+the workers (the API may have no checkpoint volume): workers write them (mode 0600, a
+temporary file, fsync, rename), remove a run's files when it ends and sweep orphans from the
+reconciler; the API only drops rows.
 """
 
 import os
@@ -28,8 +32,11 @@ def save_checkpoint(
     data: bytes | None = blob
     if directory is not None:
         _write_atomically(_path(directory, experiment_id, epoch), blob)
-        # The previous epoch's file stays until this one is committed; older ones can go.
-        _remove(_path(directory, experiment_id, epoch - 2))
+        # The committed checkpoint's file stays until this one is committed; others can go.
+        committed = session.scalar(
+            select(Checkpoint.epoch).where(Checkpoint.experiment_id == experiment_id)
+        )
+        _remove_others(directory, experiment_id, keep={epoch, committed})
         data = None
     session.execute(
         insert(Checkpoint)
@@ -124,6 +131,14 @@ def sweep_checkpoint_files(session: Session) -> int:
 
 def _path(directory: str, experiment_id: uuid.UUID, epoch: int) -> Path:
     return Path(directory) / f"{experiment_id}-epoch{epoch}.ckpt"
+
+
+def _remove_others(directory: str, experiment_id: uuid.UUID, *, keep: set[int | None]) -> None:
+    """Remove the experiment's checkpoint files except those of the epochs in `keep`."""
+    for path in Path(directory).glob(f"{experiment_id}-epoch*.ckpt"):
+        epoch = path.name.removesuffix(".ckpt").rpartition("-epoch")[2]
+        if not epoch.isdigit() or int(epoch) not in keep:
+            _remove(path)
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:

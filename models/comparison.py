@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from models.sweeps import get_sweep
@@ -221,15 +222,20 @@ def _groups(
 def _val_accuracy_curves(
     session: Session, experiment_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[float, float]]]:
-    curves: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
+    # One row of two arrays per run: 500 × 100 epochs come back as 500 rows, not 50,000.
     rows = session.execute(
-        select(Metric.experiment_id, Metric.val_accuracy, Metric.val_loss)
+        select(
+            Metric.experiment_id,
+            func.array_agg(aggregate_order_by(Metric.val_accuracy, Metric.epoch)),
+            func.array_agg(aggregate_order_by(Metric.val_loss, Metric.epoch)),
+        )
         .where(Metric.experiment_id.in_(experiment_ids))
-        .order_by(Metric.experiment_id, Metric.epoch)
+        .group_by(Metric.experiment_id)
     ).all()
-    for experiment_id, val_accuracy, val_loss in rows:
-        curves[experiment_id].append((val_accuracy, val_loss))
-    return curves
+    return {
+        experiment_id: list(zip(accuracy, loss, strict=True))
+        for experiment_id, accuracy, loss in rows
+    }
 
 
 def _run_figures(curve: list[tuple[float, float]], target: float) -> dict[str, float | None]:

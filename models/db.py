@@ -41,6 +41,9 @@ def get_engine() -> Engine:
             "keepalives_interval": 3,
             "keepalives_count": 3,
             "tcp_user_timeout": 20_000,
+            # Short ledger queries over large tables cross JIT's cost threshold and then spend
+            # ~50 ms compiling: more than they run (bench/LEDGER_PLANS.md).
+            "options": "-c jit=off",
         },
     )
 

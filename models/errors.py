@@ -25,3 +25,7 @@ class QuotaError(DomainError):
         self.quota = quota
         self.limit = limit
         self.current = current
+
+
+class InvalidCursorError(DomainError):
+    """A pagination cursor that no page handed out."""

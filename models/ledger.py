@@ -7,15 +7,16 @@ tests (`models.range_test_ledger`) share the same lifecycle columns.
 """
 
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from models.checkpoints import (
     checkpoint_epoch,
@@ -26,7 +27,7 @@ from models.checkpoints import (
 from models.events import signal
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate, ExperimentResult
-from models.tables import Experiment, Job, JobTable, Metric
+from models.tables import Checkpoint, Experiment, Job, JobTable, Metric
 
 log = logging.getLogger("lrlab.ledger")
 
@@ -260,15 +261,9 @@ def record_epoch(
     if metrics.epoch >= experiment.epochs:
         close_experiment(session, experiment=experiment, status="succeeded")
     else:
-        if checkpoint is not None:
-            save_checkpoint(
-                session,
-                experiment_id=experiment_id,
-                attempt=attempt,
-                epoch=metrics.epoch,
-                blob=checkpoint,
-            )
-        experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)
+        _checkpoint_and_renew(
+            session, experiment, attempt, metrics.epoch, checkpoint, lease_seconds
+        )
     signal(session, experiment)
     session.flush()
     return True
@@ -465,26 +460,30 @@ def give_up(session: Session, job: Job, max_attempts: int) -> None:
 
 
 def _align_with_checkpoint(session: Session, experiment: Experiment) -> None:
-    """A new attempt resumes after the checkpointed epoch, or starts over without one.
+    """A new attempt resumes after the newest checkpoint, or from the start without one.
 
-    Starting over discards the recorded epochs; that is logged and noted on the experiment.
+    The recorded epochs stay: the ones after the checkpoint are trained again and compared with
+    their rows (`record_recomputed_epoch`). A checkpoint row whose state cannot be read (a lost
+    file) is logged and noted on the experiment, never silent; one newer than the record (which
+    the same-transaction write rules out) is dropped.
     """
     if experiment.epochs_done == 0:
         return
-    epoch = checkpoint_epoch(session, experiment_id=experiment.id)
-    if epoch == experiment.epochs_done:
-        return
-    found = "no readable checkpoint" if epoch is None else f"a checkpoint of epoch {epoch}"
-    message = (
-        f"attempt {experiment.attempt} found {found} for epoch {experiment.epochs_done}: "
-        f"the recorded epochs 1..{experiment.epochs_done} were discarded and the run "
-        "restarts from epoch 1"
+    named = session.scalar(
+        select(Checkpoint.epoch).where(Checkpoint.experiment_id == experiment.id)
     )
-    log.warning("experiment %s: %s", experiment.id, message)
-    add_event(experiment, kind="checkpoint_lost", attempt=experiment.attempt, message=message)
-    session.execute(delete(Metric).where(Metric.experiment_id == experiment.id))
-    delete_checkpoints(session, experiment_ids=[experiment.id])
-    experiment.epochs_done = 0
+    readable = checkpoint_epoch(session, experiment_id=experiment.id)
+    if named is not None and readable is None:
+        message = (
+            f"attempt {experiment.attempt} found no readable checkpoint for epoch {named}: "
+            f"epochs 1..{experiment.epochs_done} are trained again from the start and "
+            "compared with their recorded rows"
+        )
+        log.warning("experiment %s: %s", experiment.id, message)
+        add_event(experiment, kind="checkpoint_lost", attempt=experiment.attempt, message=message)
+        delete_checkpoints(session, experiment_ids=[experiment.id])
+    elif readable is not None and readable > experiment.epochs_done:
+        delete_checkpoints(session, experiment_ids=[experiment.id])
 
 
 def _lock_in_id_order(
@@ -536,3 +535,77 @@ def _summaries(session: Session, experiment_ids: Sequence[uuid.UUID]) -> dict[uu
             train_seconds=sum(r.seconds for r in runs),
         ).model_dump()
     return summaries
+
+
+# The numbers a recomputed epoch must reproduce exactly; `seconds` is wall time and may differ.
+_REPRODUCED = ("lr", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def record_recomputed_epoch(
+    session: Session,
+    *,
+    experiment_id: uuid.UUID,
+    attempt: int,
+    metrics: EpochMetrics,
+    lease_seconds: int,
+    deterministic: bool,
+    checkpoint: bytes | None = None,
+) -> float | None:
+    """Compare an epoch trained again after a resume with its recorded row, which stays.
+
+    Counts the epoch in `experiment.reproducibility` and, if any number differs, records the
+    epoch and the largest absolute difference there: level "error" where training is
+    deterministic (a CPU), "note" where it need not be (an accelerator). Stores the checkpoint
+    and renews the lease like `record_epoch`. Returns the difference (0.0 when equal), or None
+    when the attempt no longer owns the run (stop).
+    """
+    experiment = _owned(session, experiment_id, attempt)
+    if experiment is None:
+        return None
+    recorded = session.scalars(
+        select(Metric)
+        .where(Metric.experiment_id == experiment_id, Metric.epoch == metrics.epoch)
+        .options(undefer(Metric.step_lrs))
+    ).one()
+    diffs = [abs(getattr(recorded, name) - getattr(metrics, name)) for name in _REPRODUCED]
+    ours, theirs = metrics.step_lrs, list(recorded.step_lrs)
+    diffs += [abs(a - b) for a, b in zip(ours, theirs, strict=False)]
+    # A different step count cannot be measured as a size: it counts as infinitely off.
+    difference = max(diffs) if len(ours) == len(theirs) else math.inf
+    summary = dict(experiment.reproducibility or {"recomputed_epochs": 0, "mismatches": []})
+    summary["recomputed_epochs"] = summary["recomputed_epochs"] + 1
+    if difference != 0.0:
+        summary["mismatches"] = [
+            *summary["mismatches"],
+            {
+                "epoch": metrics.epoch,
+                "attempt": attempt,
+                "recorded_attempt": recorded.attempt,
+                "max_abs_difference": difference if math.isfinite(difference) else None,
+                "level": "error" if deterministic else "note",
+            },
+        ][-_MAX_MISMATCHES:]
+    experiment.reproducibility = summary
+    _checkpoint_and_renew(session, experiment, attempt, metrics.epoch, checkpoint, lease_seconds)
+    session.flush()
+    return difference
+
+
+# Bounds the stored list; a run that diverges from its record diverges on every epoch after.
+_MAX_MISMATCHES = 20
+
+
+def _checkpoint_and_renew(
+    session: Session,
+    experiment: Experiment,
+    attempt: int,
+    epoch: int,
+    checkpoint: bytes | None,
+    lease_seconds: int,
+) -> None:
+    """Store the state after `epoch` if the policy sent one, and renew the attempt's lease."""
+    if checkpoint is not None:
+        save_checkpoint(
+            session, experiment_id=experiment.id, attempt=attempt, epoch=epoch, blob=checkpoint
+        )
+    experiment.lease_expires_at = func.now() + timedelta(seconds=lease_seconds)

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     # Open event streams per caller (API key, or client host before keys exist); 429 past it.
     max_streams_per_key: int = Field(default=16, ge=1, le=10_000)
+    # A group checkpoints at most this often (seconds of its training), on SIGTERM before
+    # handing back, never after its last epoch; 0 checkpoints after every epoch but the last.
+    checkpoint_every_seconds: float = Field(default=60.0, ge=0)
 
 
 @lru_cache

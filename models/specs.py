@@ -186,6 +186,8 @@ class ExperimentRead(BaseModel):
     # Notes on what happened to the run besides its metrics (a lost checkpoint, a refused
     # attempt), oldest first: {"at", "kind", "attempt", "message"}.
     events: list[dict[str, Any]] = []
+    # Epochs trained again after a resume and any differences from their recorded rows.
+    reproducibility: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -198,9 +200,13 @@ class ExperimentPage(BaseModel):
     """One page of experiments, newest first."""
 
     items: list[ExperimentRead]
+    # Exact up to models.experiments.COUNT_CAP matches; beyond, the cap and total_exact false.
     total: int
+    total_exact: bool = True
     limit: int
     offset: int
+    # Pass as `after` for the next page (keyset: fast at any depth); None on the last page.
+    next: str | None = None
 
 
 class MetricList(BaseModel):

@@ -128,9 +128,36 @@ class Experiment(Base):
     __table_args__ = (
         CheckConstraint(_status_check("status"), name="status"),
         CheckConstraint("epochs_done >= 0 AND epochs_done <= epochs", name="epochs_done"),
-        Index("ix_experiment_status_created_at", "status", "created_at"),
-        Index("ix_experiment_scheduler_type_created_at", "scheduler_type", "created_at"),
-        Index("ix_experiment_project_id_created_at", "project_id", "created_at"),
+        # Keyset pages (created_at, id) newest first within a project, per filter:
+        # bench/LEDGER_PLANS.md.
+        Index("ix_experiment_project_id_created_at_id", "project_id", "created_at", "id"),
+        Index(
+            "ix_experiment_project_id_status_created_at_id",
+            "project_id",
+            "status",
+            "created_at",
+            "id",
+        ),
+        Index(
+            "ix_experiment_project_id_scheduler_type_created_at_id",
+            "project_id",
+            "scheduler_type",
+            "created_at",
+            "id",
+        ),
+        Index(
+            "ix_experiment_project_id_status_scheduler_type_created_at_id",
+            "project_id",
+            "status",
+            "scheduler_type",
+            "created_at",
+            "id",
+        ),
+        Index(
+            "ix_experiment_running_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -173,6 +200,8 @@ class Experiment(Base):
     )
     # The sweep configuration this run belongs to (scheduler + grid point, seeds aside).
     label: Mapped[str | None] = mapped_column(String(500))
+    # Epochs a resumed attempt trained again and how they compared with the recorded rows.
+    reproducibility: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     submitted_by: Mapped[ApiKey | None] = relationship(foreign_keys=[submitted_by_key_id])
     cancelled_by: Mapped[ApiKey | None] = relationship(foreign_keys=[cancelled_by_key_id])

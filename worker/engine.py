@@ -2,7 +2,8 @@
 
 `train_members` splits its members into cohorts (same batch size, epochs and resume epoch),
 each cohort into stacks of at most `max_stack()` members, and runs the stacks' compiled epochs
-(worker.stack), reporting every member's metrics and checkpoint after every epoch.
+(worker.stack), reporting every member's metrics after every epoch, and its checkpoint when the
+`CheckpointPolicy` says one is due.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -37,19 +39,39 @@ OnEpoch = Callable[[EpochReport], bool]
 OnFailure = Callable[[str, TrainingError], None] | None
 
 
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When a stack's members get a checkpoint with their epoch report.
+
+    Due after epoch e (1-based) of an E-epoch run iff e < E and (`stop()` or at least
+    `every_seconds` of the stack's training passed since its last checkpoint or its start).
+    """
+
+    every_seconds: float = 0.0
+    stop: Callable[[], bool] = lambda: False
+
+    def due(self, *, since_last: float, epoch: int, epochs: int) -> bool:
+        """Whether the state after `epoch` is to be checkpointed."""
+        if epoch >= epochs:
+            return False  # the run is finished: its checkpoint would be deleted at once
+        return self.stop() or since_last >= self.every_seconds
+
+
 def train_members(
     members: Sequence[MemberConfig],
     data: Dataset,
     *,
     on_epoch: OnEpoch,
     on_failure: OnFailure = None,
+    policy: CheckpointPolicy | None = None,
 ) -> None:
     """Train every member for its epochs, fused where possible, calling `on_epoch` after each.
 
     `on_epoch` returning False stops that member. A member whose training fails (NaN loss, bad
     schedule) is passed to `on_failure` and the others go on; without `on_failure` the
     TrainingError is raised. Members are fused by (batch size, epochs, resume epoch); each such
-    cohort trains as stacked models, cohorts one after another.
+    cohort trains as stacked models, cohorts one after another. Reports carry a checkpoint
+    when `policy` says so (default: after every epoch but the last).
     """
     _check_members(members)
     prepare_process()
@@ -64,7 +86,7 @@ def train_members(
     for (_, epochs, start), cohort in cohorts.items():
         if start >= epochs:
             continue  # resumed after its last epoch: nothing left to train
-        _train_cohort(cohort, tensors, on_epoch, on_failure)
+        _train_cohort(cohort, tensors, on_epoch, on_failure, policy or CheckpointPolicy())
 
 
 def _train_cohort(
@@ -72,6 +94,7 @@ def _train_cohort(
     tensors: Tensors,
     on_epoch: OnEpoch,
     on_failure: OnFailure,
+    policy: CheckpointPolicy,
 ) -> None:
     """Train members that share batch size, epochs and resume epoch as stacked models."""
     members: list[MemberState] = []
@@ -95,17 +118,28 @@ def _train_cohort(
     ]
     for stack in stacks:
         stack.warm()
+    # The checkpoint clock of each stack starts after compilation: it counts training only.
+    last_checkpoint = [time.monotonic()] * len(stacks)
     # Stacks advance epoch by epoch together, so every member's curve grows at the same pace.
     for epoch in range(members[0].epochs_done, first.epochs):
-        for stack in stacks:
+        for k, stack in enumerate(stacks):
             if any(m.active for m in stack.members):
-                _stack_epoch(stack, epoch, on_epoch, on_failure)
+                since_last = time.monotonic() - last_checkpoint[k]
+                if _stack_epoch(stack, epoch, on_epoch, on_failure, policy, since_last):
+                    last_checkpoint[k] = time.monotonic()
         if not any(m.active for m in members):
             return
 
 
-def _stack_epoch(stack: Stack, epoch: int, on_epoch: OnEpoch, on_failure: OnFailure) -> None:
-    """Train one stack one epoch and report every member that is still active."""
+def _stack_epoch(
+    stack: Stack,
+    epoch: int,
+    on_epoch: OnEpoch,
+    on_failure: OnFailure,
+    policy: CheckpointPolicy,
+    since_last: float,
+) -> bool:
+    """Train one stack one epoch and report every active member; True if it checkpointed."""
     members, tensors = stack.members, stack.tensors
     started = time.perf_counter()
     lrs = np.zeros((stack.steps, len(members)), dtype=np.float32)
@@ -121,9 +155,14 @@ def _stack_epoch(stack: Stack, epoch: int, on_epoch: OnEpoch, on_failure: OnFail
         except TrainingError as error:
             _drop_failed(member, error, on_failure)
     if not any(m.active for m in members):
-        return
+        return False
     out = stack.run_epoch(lrs, orders)
     seconds = time.perf_counter() - started
+    # Decided once per stack epoch, before any report: a stop request arriving mid-way is
+    # honoured at the next epoch end, never half-applied.
+    checkpointing = policy.due(
+        since_last=since_last + seconds, epoch=epoch + 1, epochs=members[0].config.epochs
+    )
     arrays: list[npt.NDArray[np.float32]] | None = None
     iterations: npt.NDArray[np.float32] | None = None
     for i, member in enumerate(members):
@@ -163,10 +202,12 @@ def _stack_epoch(stack: Stack, epoch: int, on_epoch: OnEpoch, on_failure: OnFail
             continue
         cfg.schedule.end_epoch(epoch, values)
         member.epochs_done = epoch + 1
-        if arrays is None:
-            arrays, iterations = stack.member_arrays()
-        assert iterations is not None
-        checkpoint = encode_checkpoint(member, [a[i] for a in arrays], iterations[i])
+        checkpoint = b""
+        if checkpointing:
+            if arrays is None:
+                arrays, iterations = stack.member_arrays()
+            assert iterations is not None
+            checkpoint = encode_checkpoint(member, [a[i] for a in arrays], iterations[i])
         step_lrs = [float(v) for v in out["used"][:, i]]
         metrics = EpochMetrics(
             epoch=epoch + 1, lr=step_lrs[0], step_lrs=step_lrs, seconds=seconds, **values
@@ -174,6 +215,7 @@ def _stack_epoch(stack: Stack, epoch: int, on_epoch: OnEpoch, on_failure: OnFail
         if not on_epoch(EpochReport(key=cfg.key, metrics=metrics, checkpoint=checkpoint)):
             member.active = False
             log.info("member %s stopped after epoch %d", cfg.key, epoch + 1)
+    return checkpointing
 
 
 def _drop_failed(member: MemberState, error: TrainingError, on_failure: OnFailure) -> None:

@@ -1,9 +1,11 @@
 """Glue between the ledger and the training engine: claim, train, record every epoch.
 
 A task claims its experiment plus compatible queued ones (its claims, trained fused), keeps
-their leases alive from a heartbeat thread, and commits each epoch with its checkpoint. Every
-write names the attempt that claimed the run, so a worker that lost its lease cannot overwrite
-newer work.
+their leases alive from a heartbeat thread, and commits each epoch, with a checkpoint when the
+policy (LRLAB_CHECKPOINT_EVERY_SECONDS, SIGTERM) asks for one. A resumed attempt trains the
+epochs after its checkpoint again and compares them with the recorded rows instead of writing
+them. Every write names the attempt that claimed the run, so a worker that lost its lease
+cannot overwrite newer work.
 """
 
 import functools
@@ -27,6 +29,7 @@ from models.ledger import (
     finish_experiment,
     record_dataset,
     record_epoch,
+    record_recomputed_epoch,
     release_experiment,
     renew_leases,
     resume_point,
@@ -35,9 +38,9 @@ from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
 from models.tables import Experiment, JobTable
-from worker.backend import runtime_info
+from worker.backend import describe_device, runtime_info
 from worker.datasets import load_dataset
-from worker.engine import train_members
+from worker.engine import CheckpointPolicy, train_members
 from worker.members import EpochReport, MemberConfig, TrainingError
 from worker.shutdown import stop_requested
 
@@ -164,9 +167,17 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
         if m.claim.epochs_done:
             log.info("experiment %s resumes after epoch %d", experiment_id, m.claim.epochs_done)
 
+    deterministic = describe_device() == "CPU"
+
     def on_epoch(report: EpochReport) -> bool:
         run = claimed[uuid.UUID(report.key)]
-        if not with_db_retry(lambda: _record(run, report, settings), what="epoch commit"):
+        if report.metrics.epoch <= run.claim.epochs_done:
+            owned = with_db_retry(
+                lambda: _verify(run, report, settings, deterministic), what="epoch check"
+            )
+        else:
+            owned = with_db_retry(lambda: _record(run, report, settings), what="epoch commit")
+        if not owned:
             run.outcome = "stopped"
             log.info(
                 "experiment %s: attempt %d stops, the run was cancelled or another attempt "
@@ -179,7 +190,8 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
             run.outcome = "done"  # the ledger finished it with this epoch's commit
             log.info("experiment %s succeeded", run.claim.experiment_id)
             return True
-        if stop_requested():
+        # Hand back only after a checkpoint: the policy makes the next epoch end one.
+        if stop_requested() and report.checkpoint:
             with_db_retry(lambda: _release(run), what="release")
             return False
         if over_time_limit(run, settings):
@@ -191,8 +203,31 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     def on_failure(key: str, error: TrainingError) -> None:
         _record_failure(claimed[uuid.UUID(key)], str(error))
 
+    policy = CheckpointPolicy(every_seconds=settings.checkpoint_every_seconds, stop=stop_requested)
     if configs:
-        train_members(configs, data, on_epoch=on_epoch, on_failure=on_failure)
+        train_members(configs, data, on_epoch=on_epoch, on_failure=on_failure, policy=policy)
+
+
+def _verify(run: _Claimed, report: EpochReport, settings: Settings, deterministic: bool) -> bool:
+    with session_scope() as session:
+        difference = record_recomputed_epoch(
+            session,
+            experiment_id=run.claim.experiment_id,
+            attempt=run.claim.attempt,
+            metrics=report.metrics,
+            lease_seconds=settings.lease_seconds,
+            deterministic=deterministic,
+            checkpoint=report.checkpoint or None,
+        )
+    if difference:
+        log.log(
+            logging.ERROR if deterministic else logging.WARNING,
+            "experiment %s: recomputed epoch %d differs from its record by %g (record kept)",
+            run.claim.experiment_id,
+            report.metrics.epoch,
+            difference,
+        )
+    return difference is not None
 
 
 def _training_seconds(run: _Claimed) -> float:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 
 from api.auth import Reader, Writer
-from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
+from api.deps import IdempotencyKeyHeader, PageLimit, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
@@ -88,10 +88,14 @@ def list_all(
         Query(min_length=1, max_length=200, description="Part of the name, or id."),
     ] = None,
     limit: PageLimit = 50,
-    offset: PageOffset = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    after: Annotated[
+        SafeStr | None,
+        Query(max_length=200, description="`next` of the previous page: keyset paging."),
+    ] = None,
 ) -> ExperimentPage:
-    """List experiments, newest first."""
-    items, total = list_experiments(
+    """List experiments, newest first; `after=<next of the previous page>` for deep pages."""
+    items, total, exact, cursor = list_experiments(
         session,
         project_id=caller.project_id,
         status=status,
@@ -99,9 +103,15 @@ def list_all(
         name=name,
         limit=limit,
         offset=offset,
+        after=after,
     )
     return ExperimentPage(
-        items=[experiment_read(e) for e in items], total=total, limit=limit, offset=offset
+        items=[experiment_read(e) for e in items],
+        total=total,
+        total_exact=exact,
+        limit=limit,
+        offset=offset,
+        next=cursor,
     )
 
 

@@ -233,3 +233,13 @@ def test_a_failure_after_the_commit_does_not_fail_the_request(
         stored = session.get(Experiment, experiment_id)
         # Stored once; the reconciler's broker-count rule publishes it (no message exists).
         assert stored is not None and stored.status == "queued"
+
+
+def test_deep_pages_follow_the_next_cursor(client: TestClient) -> None:
+    for _ in range(3):
+        assert client.post("/experiments", json=experiment_payload()).status_code == 202
+    first = client.get("/experiments", params={"limit": 2}).json()
+    assert first["total_exact"] is True and first["next"] is not None
+    second = client.get("/experiments", params={"limit": 2, "after": first["next"]}).json()
+    assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
+    assert client.get("/experiments", params={"after": "garbage!"}).status_code == 422

@@ -45,13 +45,14 @@ def _running_attempt(api_client, experiment_id: str) -> int | None:  # type: ign
 
 def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(stack: Stack) -> None:
     api = stack.api()
-    worker = stack.worker()
+    # A checkpoint after every epoch: only the epoch in flight is lost.
+    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
     experiment_id = stack.submit(api, **experiment_spec(6, train_samples=8000))
     wait_for(lambda: _epochs_done(api.client, experiment_id) >= 2, timeout=180)
     worker.stop(signal.SIGKILL)  # the whole process group, in the middle of the next epoch
     killed_at = time.monotonic()
     done_at_kill = _epochs_done(api.client, experiment_id)
-    stack.worker()
+    stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
     wait_for(lambda: len(_rows(stack, experiment_id)) > done_at_kill, timeout=120)
     resumed_after = time.monotonic() - killed_at
     body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=180)[experiment_id]
@@ -63,6 +64,46 @@ def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(stack: Stack) -> Non
     assert second == list(range(done_at_kill + 1, 7))
     assert body["attempt"] == 2
     print(f"\nrecovery: kill -> first resumed epoch committed in {resumed_after:.1f}s")
+    assert_ledger_invariants(stack)
+
+
+def test_a_kill_that_lost_several_epochs_recomputes_them_equal_to_the_record(
+    stack: Stack,
+) -> None:
+    api = stack.api()
+    # No checkpoint within the hour: the kill loses every epoch trained so far.
+    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
+    experiment_id = stack.submit(api, **experiment_spec(5, train_samples=1000))
+    wait_for(lambda: _epochs_done(api.client, experiment_id) >= 3, timeout=180)
+    worker.stop(signal.SIGKILL)
+    recorded = _rows(stack, experiment_id)
+    stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
+    body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
+    assert body["status"] == "succeeded", body["error"]
+    assert body["attempt"] == 2
+    # Every epoch recorded before the kill was trained again and reproduced its row exactly;
+    # the rows were kept, not rewritten.
+    assert body["reproducibility"] == {"recomputed_epochs": len(recorded), "mismatches": []}
+    assert _rows(stack, experiment_id)[: len(recorded)] == recorded
+    assert [epoch for epoch, _ in _rows(stack, experiment_id)] == [1, 2, 3, 4, 5]
+    assert_ledger_invariants(stack)
+
+
+def test_sigterm_checkpoints_and_hands_back_without_recomputation(stack: Stack) -> None:
+    api = stack.api()
+    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
+    experiment_id = stack.submit(api, **experiment_spec(6, train_samples=2000))
+    wait_for(lambda: _epochs_done(api.client, experiment_id) >= 1, timeout=180)
+    worker.stop(signal.SIGTERM, timeout=120)  # warm shutdown: checkpoint at the epoch end
+    handed_back_after = _epochs_done(api.client, experiment_id)
+    assert 1 <= handed_back_after < 6
+    stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
+    body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
+    assert body["status"] == "succeeded", body["error"]
+    assert body["reproducibility"] is None  # resumed exactly where it stopped
+    rows = _rows(stack, experiment_id)
+    assert [epoch for epoch, _ in rows] == [1, 2, 3, 4, 5, 6]
+    assert [a for e, a in rows if e > handed_back_after] == [2] * (6 - handed_back_after)
     assert_ledger_invariants(stack)
 
 

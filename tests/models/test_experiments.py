@@ -4,9 +4,12 @@ import uuid
 
 import pytest
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
-from models.errors import ConflictError, NotFoundError
+from models import experiments
+from models.errors import ConflictError, InvalidCursorError, NotFoundError
 from models.experiments import cancel_experiment, get_experiment, list_experiments, list_metrics
 from models.ledger import fail_experiment, record_epoch
 from models.tables import Experiment
@@ -91,19 +94,79 @@ def test_list_is_newest_first_filtered_and_paginated(db_session: Session) -> Non
         {"type": "constant"},
     ):
         ids.append(create_queued(db_session, scheduler=scheduler).id)
-    items, total = list_experiments(db_session, project_id=home_project_id(db_session), limit=2)
-    assert total == 3
+    items, total, exact, _ = list_experiments(
+        db_session, project_id=home_project_id(db_session), limit=2
+    )
+    assert (total, exact) == (3, True)
     assert [e.id for e in items] == [ids[2], ids[1]]
-    items, total = list_experiments(
+    items, total, _, _ = list_experiments(
         db_session, project_id=home_project_id(db_session), scheduler_type="constant"
     )
     assert total == 2 and {e.id for e in items} == {ids[0], ids[2]}
     claim(db_session, ids[1])
-    items, total = list_experiments(
+    items, total, _, _ = list_experiments(
         db_session, project_id=home_project_id(db_session), status="running"
     )
     assert [e.id for e in items] == [ids[1]]
-    items, _ = list_experiments(
+    items, _, _, _ = list_experiments(
         db_session, project_id=home_project_id(db_session), limit=2, offset=2
     )
     assert [e.id for e in items] == [ids[0]]
+
+
+def test_keyset_pages_walk_every_row_once_in_order(db_session: Session) -> None:
+    db_session.execute(sa_delete(Experiment))
+    ids = [create_queued(db_session).id for _ in range(7)]
+    # Two rows with the same created_at: the id breaks the tie, so none is skipped or repeated.
+    db_session.execute(
+        sa_update(Experiment)
+        .where(Experiment.id.in_(ids[2:4]))
+        .values(
+            created_at=select(Experiment.created_at)
+            .where(Experiment.id == ids[2])
+            .scalar_subquery()
+        )
+    )
+    newest_first = [
+        e.id
+        for e in db_session.scalars(
+            select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc())
+        )
+    ]
+    walked, cursor, pages = [], None, 0
+    while True:
+        items, total, _, cursor = list_experiments(
+            db_session, project_id=home_project_id(db_session), limit=3, after=cursor
+        )
+        walked += [e.id for e in items]
+        pages += 1
+        assert total == 7
+        if cursor is None:
+            break
+    assert walked == newest_first and pages == 3
+    # A full last page still hands out a cursor; the page after it is empty and ends the walk.
+    cursor = list_experiments(db_session, project_id=home_project_id(db_session), limit=7)[3]
+    assert cursor is not None
+    assert list_experiments(
+        db_session, project_id=home_project_id(db_session), limit=7, after=cursor
+    )[0::3] == ([], None)
+
+
+def test_the_total_is_counted_up_to_a_cap(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_session.execute(sa_delete(Experiment))
+    for _ in range(4):
+        create_queued(db_session)
+    monkeypatch.setattr(experiments, "COUNT_CAP", 3)
+    _, total, exact, _ = list_experiments(
+        db_session, project_id=home_project_id(db_session), limit=1
+    )
+    assert (total, exact) == (3, False)
+
+
+def test_a_forged_cursor_is_refused(db_session: Session) -> None:
+    with pytest.raises(InvalidCursorError, match="not a cursor"):
+        list_experiments(
+            db_session, project_id=home_project_id(db_session), after="bm90IGEgY3Vyc29y"
+        )

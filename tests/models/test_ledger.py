@@ -5,7 +5,9 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy import update as sa_update
@@ -24,7 +26,8 @@ from models.ledger import (
     release_experiment,
     unsignalled_queued,
 )
-from models.tables import Checkpoint, Experiment, Metric
+from models.settings import get_settings
+from models.tables import Experiment, Metric
 from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 
 
@@ -209,16 +212,26 @@ def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
     assert row.error is not None and "data" in row.error and "a" * 12 in row.error
 
 
-def test_a_lost_checkpoint_is_noted_on_the_experiment(db_session: Session) -> None:
-    experiment = create_queued(db_session)
-    claim(db_session, experiment.id)
-    _one_epoch_then_hand_back(db_session, experiment.id)
-    db_session.execute(sa_delete(Checkpoint).where(Checkpoint.experiment_id == experiment.id))
-    assert claim(db_session, experiment.id) is not None
+def test_a_lost_checkpoint_is_noted_on_the_experiment(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LRLAB_CHECKPOINT_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        experiment = create_queued(db_session)
+        claim(db_session, experiment.id)
+        _one_epoch_then_hand_back(db_session, experiment.id)
+        for path in tmp_path.glob(f"{experiment.id}-epoch*.ckpt"):
+            path.unlink()  # the row names epoch 1, its state is gone
+        assert claim(db_session, experiment.id) is not None
+    finally:
+        monkeypatch.delenv("LRLAB_CHECKPOINT_DIR")
+        get_settings.cache_clear()
     row = get_experiment(
         db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
     )
-    assert row.epochs_done == 0
+    # Nothing recorded is erased: epoch 1 is trained again and compared with its row.
+    assert row.epochs_done == 1
     assert [e["kind"] for e in row.events] == ["checkpoint_lost"]
     assert "epoch 1" in row.events[0]["message"]
     assert experiment_read(row).events == row.events

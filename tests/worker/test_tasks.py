@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import delete
 
 from models.db import session_scope
-from models.experiments import get_experiment, list_metrics
+from models.experiments import get_experiment, list_metrics, list_step_lrs
 from models.settings import get_settings
 from models.tables import Experiment
 from tests.factories import create_queued, home_project_id
@@ -43,7 +43,14 @@ def test_task_trains_and_records_every_epoch(committed_experiment: uuid.UUID) ->
         # step schedule, step_size 1, gamma 0.5: epoch 2 runs at half the base lr.
         assert metrics[0].lr == pytest.approx(0.01, rel=1e-6)
         assert metrics[1].lr == pytest.approx(0.005, rel=1e-6)
-        assert len(metrics[0].step_lrs) == 2
+        items, following = list_step_lrs(
+            session,
+            project_id=home_project_id(session),
+            experiment_id=committed_experiment,
+            epoch_from=1,
+            limit=100,
+        )
+        assert [len(item.lrs) for item in items] == [2, 2] and following is None
 
 
 def test_second_delivery_does_nothing(committed_experiment: uuid.UUID) -> None:
