@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from models.db import Base
 
@@ -121,7 +121,48 @@ class IdempotencyKey(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-class Experiment(Base):
+class _Job:
+    """The lifecycle columns every job a worker runs has (experiments, range tests): who owns
+    and submitted it, its status, the claim's attempt (the fencing token), lease and times.
+
+    The ledger's generic functions (claim, lease, fencing, reconciler) rely on exactly these.
+    """
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = _project_column()
+    submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
+    cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    queue: Mapped[str] = mapped_column(String(100))
+    dataset: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Fencing token: every write of a training attempt names it; older attempts are refused.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # clock_timestamp(), not now(): rows made in one transaction (a sweep) keep their order.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_CLOCK, onupdate=func.clock_timestamp()
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @declared_attr
+    def submitted_by(cls: Any) -> Mapped[ApiKey | None]:
+        """The key that submitted the job (its id and label are shown, never the secret)."""
+        return relationship(foreign_keys=f"{cls.__name__}.submitted_by_key_id")
+
+    @declared_attr
+    def cancelled_by(cls: Any) -> Mapped[ApiKey | None]:
+        """The key that cancelled the job, if one did."""
+        return relationship(foreign_keys=f"{cls.__name__}.cancelled_by_key_id")
+
+
+class Experiment(_Job, Base):
     """One training run of one schedule; Postgres is its single source of truth."""
 
     __tablename__ = "experiment"
@@ -160,22 +201,9 @@ class Experiment(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    project_id: Mapped[uuid.UUID] = _project_column()
-    submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
-    cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
-    name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
     scheduler_type: Mapped[str] = mapped_column(String(40))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    queue: Mapped[str] = mapped_column(String(100))
     epochs: Mapped[int] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
-    dataset: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    error: Mapped[str | None] = mapped_column(Text)
-    # Fencing token: every write of a training attempt names it; older attempts are refused.
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
     # Names the claim that started the attempt, so a claim retried after a lost commit
     # acknowledgement recognises its own rows instead of burning another attempt.
     claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
@@ -185,16 +213,6 @@ class Experiment(Base):
     events: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONB, server_default=text("'[]'::jsonb"), default=list
     )
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # clock_timestamp(), not now(): rows made in one transaction (a sweep) keep their order.
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=_CLOCK, onupdate=func.clock_timestamp()
-    )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("sweep.id", ondelete="CASCADE"), index=True
     )
@@ -203,8 +221,6 @@ class Experiment(Base):
     # Epochs a resumed attempt trained again and how they compared with the recorded rows.
     reproducibility: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
-    submitted_by: Mapped[ApiKey | None] = relationship(foreign_keys=[submitted_by_key_id])
-    cancelled_by: Mapped[ApiKey | None] = relationship(foreign_keys=[cancelled_by_key_id])
     metrics: Mapped[list["Metric"]] = relationship(
         back_populates="experiment", order_by="Metric.epoch", passive_deletes=True
     )
@@ -252,10 +268,10 @@ class Checkpoint(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
 
 
-class RangeTest(Base):
+class RangeTest(_Job, Base):
     """A learning-rate range test (fastai's `lr_find`) run as a job, with the ledger's lifecycle.
 
-    The same claim / lease / fencing columns as `Experiment`, so the ledger's generic functions
+    The same lifecycle columns as `Experiment` (`_Job`), so the ledger's generic functions
     serve both. A resumed attempt restarts the test from iteration 0 (a test is short).
     """
 
@@ -269,29 +285,9 @@ class RangeTest(Base):
         Index("ix_range_test_project_id_created_at", "project_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    project_id: Mapped[uuid.UUID] = _project_column()
-    submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
-    cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
-    name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    queue: Mapped[str] = mapped_column(String(100))
     num_iter: Mapped[int] = mapped_column(Integer)
     # Iterations every seed has recorded in the running attempt (the slowest seed's count).
     iterations_done: Mapped[int] = mapped_column(Integer, default=0)
-    dataset: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    error: Mapped[str | None] = mapped_column(Text)
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=_CLOCK, onupdate=func.clock_timestamp()
-    )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RangeTestCurve(Base):
