@@ -53,7 +53,7 @@ def test_get_falls_back_to_sweeps_and_reports_not_found() -> None:
     with _mock(handler) as client:
         assert client.get(sweep_id).kind == "sweep"
         with pytest.raises(ApiError) as caught:
-            client.get("nope")
+            client.get(str(uuid.uuid4()))
     assert caught.value.status == 404
     assert "no experiment or sweep" in str(caught.value)
 
@@ -199,3 +199,16 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
         ("succeeded", 2),
     ]
     assert finals[run]["status"] == "succeeded"
+
+
+def test_the_real_api_answers_422_for_a_malformed_id_and_404_for_an_unknown_one(
+    live_api: str,
+) -> None:
+    with LrlabClient(live_api) as client:
+        with pytest.raises(ApiError) as malformed:
+            client.experiment("nope")
+        with pytest.raises(ApiError) as unknown:
+            client.get(str(uuid.uuid4()))
+    assert malformed.value.status == 422
+    assert unknown.value.status == 404
+    assert "no experiment or sweep" in str(unknown.value)

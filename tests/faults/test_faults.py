@@ -34,6 +34,19 @@ def _rows(stack: Stack, experiment_id: str) -> list[tuple[int, int]]:
         ]
 
 
+def _running_claims(stack: Stack, ids: list[str]) -> set[tuple[str, int]]:
+    with Session(stack.engine) as session:
+        return {
+            (str(r.id), r.attempt)
+            for r in session.execute(
+                text(
+                    "SELECT id, attempt FROM experiment WHERE id = ANY(:ids) AND status = 'running'"
+                ),
+                {"ids": [uuid.UUID(i) for i in ids]},
+            )
+        }
+
+
 def _epochs_done(api_client, experiment_id: str) -> int:  # type: ignore[no-untyped-def]
     return int(api_client.get(f"/experiments/{experiment_id}").json()["progress"]["epochs_done"])
 
@@ -97,9 +110,15 @@ def test_sigterm_checkpoints_and_hands_back_without_recomputation(stack: Stack) 
     worker.stop(signal.SIGTERM, timeout=120)  # warm shutdown: checkpoint at the epoch end
     handed_back_after = _epochs_done(api.client, experiment_id)
     assert 1 <= handed_back_after < 6
+    # Released in Postgres and published again on the broker, before any other worker runs.
+    released = api.client.get(f"/experiments/{experiment_id}").json()
+    assert (released["status"], released["attempt"]) == ("queued", 1)
+    assert stack.redis.command("LLEN", stack.queue).strip() == b":1"
+    assert "handed back after a checkpoint" in stack.workers[0].log_path.read_text()
     stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
     body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
     assert body["status"] == "succeeded", body["error"]
+    assert body["attempt"] == 2
     assert body["reproducibility"] is None  # resumed exactly where it stopped
     rows = _rows(stack, experiment_id)
     assert [epoch for epoch, _ in rows] == [1, 2, 3, 4, 5, 6]
@@ -129,17 +148,26 @@ def test_repeated_kills_during_a_sweep(stack: Stack) -> None:
     stack.experiment_ids.extend(ids)
     # Every kill costs each member of the running group an attempt; allow enough of them.
     patient = {"LRLAB_MAX_ATTEMPTS": "10"}
+    killed_claims: set[tuple[str, int]] = set()
     for _ in range(3):
         worker = stack.worker(**patient)
         before = sum(len(_rows(stack, i)) for i in ids)
         wait_for(lambda b=before: sum(len(_rows(stack, i)) for i in ids) > b, timeout=180)
+        # Freeze the worker, then read which claims the kill will cut short.
+        os.killpg(worker.process.pid, signal.SIGSTOP)
+        time.sleep(0.5)
+        killed_claims |= _running_claims(stack, ids)
         worker.stop(signal.SIGKILL)
     stack.worker(**patient)
     bodies = wait_status(api, ids, statuses=TERMINAL, timeout=300)
     assert {b["status"] for b in bodies.values()} == {"succeeded"}
     for experiment_id in ids:
         assert [epoch for epoch, _ in _rows(stack, experiment_id)] == [1, 2, 3, 4]
-    assert max(b["attempt"] for b in bodies.values()) >= 2
+    # Every claim a kill cut short cost exactly one attempt; the last claim succeeded.
+    assert killed_claims
+    for experiment_id, body in bodies.items():
+        cut = sum(1 for i, _ in killed_claims if i == experiment_id)
+        assert body["attempt"] == cut + 1, (experiment_id, sorted(killed_claims))
     assert_ledger_invariants(stack)
 
 

@@ -17,3 +17,55 @@ def test_metric_is_unique_per_experiment_and_epoch(database: str) -> None:
     pk = inspect(get_engine()).get_pk_constraint("metric")
     assert pk["constrained_columns"] == ["experiment_id", "epoch"]
     assert pk["name"] == "pk_metric"
+
+
+def test_downgrade_to_base_and_upgrade_over_existing_data(database: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, select, text
+    from sqlalchemy.orm import Session
+
+    from models.migrate import ROOT, prepare_database
+    from models.projects import ProjectCreate, create_project
+    from models.tables import Experiment
+    from tests.factories import create_queued
+
+    url = f"{database}_migrations"
+    prepare_database(url, recreate=True)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    engine = create_engine(url)
+    try:
+
+        def store(name: str) -> None:
+            with Session(engine) as session, session.begin():
+                project = create_project(session, project=ProjectCreate(name=name))
+                create_queued(session, project_id=project.id)
+
+        store("tests")
+        # One step down and back up again with rows in every table the domain wrote.
+        command.downgrade(config, "-1")
+        command.upgrade(config, "head")
+        with Session(engine) as session:
+            assert len(session.scalars(select(Experiment)).all()) == 1
+        command.downgrade(config, "base")
+        with engine.connect() as conn:
+            tables = conn.scalars(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).all()
+        assert set(tables) <= {"alembic_version"}
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+        store("tests")
+        with Session(engine) as session:
+            assert len(session.scalars(select(Experiment)).all()) == 1
+    finally:
+        engine.dispose()
+        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        admin.dispose()
