@@ -394,6 +394,19 @@ class LrlabClient:
             return [str(i) for i in resource.data.get("experiments") or []]
         return [resource.id]
 
+    def sweep_members(self, sweep_id: str) -> list[Json]:
+        """Every member's current read, a page of up to 500 per request (one for most sweeps)."""
+        reads: list[Json] = []
+        while True:
+            page = self._json(
+                "GET",
+                "/experiments",
+                params={"sweep_id": sweep_id, "limit": 500, "offset": len(reads)},
+            )
+            reads.extend(page["items"])
+            if len(page["items"]) < 500:
+                return reads
+
     def wait(
         self,
         ids: Iterable[str],
@@ -412,14 +425,26 @@ class LrlabClient:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         members: list[str] = []
+        # A sweep is read with one request per poll (its members, listed), not one per member.
+        sweeps: list[str] = []
+        in_sweeps: set[str] = set()
         for resource_id in ids:
-            for member in self._retrying(partial(self.members, resource_id), retry_for):
-                if member not in members:
-                    members.append(member)
+            resource = self._retrying(partial(self.get, resource_id), retry_for)
+            if resource.kind == "sweep":
+                sweeps.append(resource.id)
+                found = [str(i) for i in resource.data.get("experiments") or []]
+                in_sweeps.update(found)
+            else:
+                found = [resource.id]
+            members.extend(m for m in found if m not in members)
         latest: dict[str, Json] = {}
         while True:
+            for sweep_id in sweeps:
+                for read in self._retrying(partial(self.sweep_members, sweep_id), retry_for):
+                    latest[str(read["id"])] = read
             for member in members:
-                if member in latest and latest[member]["status"] in EXPERIMENT_TERMINAL:
+                done = member in latest and latest[member]["status"] in EXPERIMENT_TERMINAL
+                if done or member in in_sweeps:
                     continue
                 latest[member] = self._retrying(partial(self.experiment, member), retry_for)
             if on_progress is not None:

@@ -134,6 +134,7 @@ def list_experiments(
     status: str | None = None,
     scheduler_type: str | None = None,
     name: str | None = None,
+    sweep_id: uuid.UUID | None = None,
     limit: int = 50,
     offset: int = 0,
     after: str | None = None,
@@ -141,7 +142,8 @@ def list_experiments(
     """One page of the project's experiments, newest first: (items, total, total is exact,
     next cursor).
 
-    `name` matches part of the name (case-insensitive) or the start of the id. `after` (a
+    `name` matches part of the name (case-insensitive) or the start of the id; `sweep_id`
+    keeps a sweep's members (one request watches a whole sweep). `after` (a
     cursor from the previous page) continues after that page's last row on the
     (project_id, created_at, id) index, as fast on the millionth row as on the first; `offset`
     pages are kept for shallow pages. The total is counted up to COUNT_CAP matches.
@@ -155,6 +157,8 @@ def list_experiments(
                 cast(Experiment.id, String).like(f"{needle.lower()}%", escape="\\"),
             )
         )
+    if sweep_id is not None:
+        query = query.where(Experiment.sweep_id == sweep_id)
     if status is not None:
         query = query.where(Experiment.status == status)
     if scheduler_type is not None:

@@ -87,6 +87,7 @@ def list_all(
         SafeStr | None,
         Query(min_length=1, max_length=200, description="Part of the name, or id."),
     ] = None,
+    sweep_id: Annotated[uuid.UUID | None, Query(description="Only this sweep's members.")] = None,
     limit: PageLimit = 50,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     after: Annotated[
@@ -101,6 +102,7 @@ def list_all(
         status=status,
         scheduler_type=scheduler_type,
         name=name,
+        sweep_id=sweep_id,
         limit=limit,
         offset=offset,
         after=after,

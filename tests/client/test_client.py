@@ -1,5 +1,6 @@
 """The Python client: request shapes over a mock transport, then against the live API."""
 
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -59,8 +60,8 @@ def test_get_falls_back_to_sweeps_and_reports_not_found() -> None:
 
 
 def test_wait_expands_sweeps_retries_503_and_reports_progress() -> None:
-    polls: dict[str, int] = {"a": 0, "b": 0}
-    calls = {"503": 0}
+    polls = {"sweep": 0}
+    calls = {"503": 0, "member": 0}
 
     def handler(request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -68,20 +69,23 @@ def test_wait_expands_sweeps_retries_503_and_reports_progress() -> None:
             return httpx.Response(404, json={"detail": "experiment s not found"})
         if path == "/sweeps/s":
             return httpx.Response(200, json={"id": "s", "experiments": ["a", "b"]})
-        run_id = path.rsplit("/", 1)[-1]
-        if run_id == "b" and calls["503"] == 0:
-            calls["503"] += 1
-            return httpx.Response(503, json={"detail": "database unavailable"})
-        polls[run_id] += 1
-        done = polls[run_id] >= 2
-        return httpx.Response(
-            200,
-            json={
-                "id": run_id,
-                "status": "succeeded" if done else "running",
-                "progress": {"epochs_done": 1 if done else 0, "epochs": 1},
-            },
-        )
+        if path == "/experiments" and request.url.params.get("sweep_id") == "s":
+            if calls["503"] == 0:
+                calls["503"] += 1
+                return httpx.Response(503, json={"detail": "database unavailable"})
+            polls["sweep"] += 1
+            done = polls["sweep"] >= 2
+            items = [
+                {
+                    "id": run_id,
+                    "status": "succeeded" if done else "running",
+                    "progress": {"epochs_done": 1 if done else 0, "epochs": 1},
+                }
+                for run_id in ("a", "b")
+            ]
+            return httpx.Response(200, json={"items": items, "total": 2})
+        calls["member"] += 1
+        return httpx.Response(500, json={"detail": f"unexpected {path}"})
 
     updates: list[dict[str, Any]] = []
     with _mock(handler) as client:
@@ -89,8 +93,40 @@ def test_wait_expands_sweeps_retries_503_and_reports_progress() -> None:
     assert list(finals) == ["a", "b"]
     assert {r["status"] for r in finals.values()} == {"succeeded"}
     assert updates[0]["a"]["status"] == "running"
-    assert calls["503"] == 1
-    assert polls == {"a": 2, "b": 2}  # finished members are not polled again
+    assert calls == {"503": 1, "member": 0}  # one list request per poll, none per member
+    assert polls["sweep"] == 2
+
+
+class _Counting(httpx.HTTPTransport):
+    """The real transport, counting the paths it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return super().handle_request(request)
+
+
+def test_live_wait_reads_a_sweep_with_one_request_per_poll(live_api: str) -> None:
+    transport = _Counting()
+    sweep = {
+        "base": {"training": {"epochs": 1}, "dataset": {"train_samples": 64}},
+        "schedulers": [{"type": "constant"}],
+        "seeds": [0, 1, 2, 3],
+    }
+    with LrlabClient(live_api, transport=transport) as client:
+        submitted = client.submit_sweep(sweep)
+        members = [str(m) for m in submitted.data["experiments"]]
+        transport.paths.clear()
+        # Whether or not a test worker trains them meanwhile, every poll is one request.
+        with contextlib.suppress(TimeoutError):
+            client.wait([submitted.id], interval=0.2, timeout=1.0)
+        with contextlib.suppress(ApiError):
+            client.cancel_sweep(submitted.id)
+    assert transport.paths.count("/experiments") >= 1
+    assert not [p for p in transport.paths if p.rsplit("/", 1)[-1] in members]
 
 
 def test_unreachable_api_is_one_clear_error() -> None:
