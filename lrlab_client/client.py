@@ -5,7 +5,7 @@ answers with becomes an `ApiError` (see `lrlab_client.errors`).
 
     from lrlab_client import LrlabClient
 
-    with LrlabClient() as lab:                       # LRLAB_API_URL or http://127.0.0.1:8000
+    with LrlabClient() as lab:                       # LRLAB_API_URL, else where `make up` listens
         sub = lab.submit(yaml.safe_load(open("examples/quick-sweep.yaml")))
         finals = lab.wait([sub.id], on_progress=lambda runs: None)
         print(lab.comparison(sub.id, target=0.97)["rows"][0]["label"])
@@ -37,6 +37,7 @@ __all__ = [
     "LrlabClient",
     "Resource",
     "Submission",
+    "default_api_url",
 ]
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -47,6 +48,19 @@ PLOT_KINDS = ("lr", "loss", "accuracy")
 Json = dict[str, Any]
 ProgressCallback = Callable[[dict[str, Json]], None]
 T = TypeVar("T")
+
+
+def default_api_url() -> str:
+    """`LRLAB_API_URL`, else where `make up` listens: `LRLAB_HOST` port `LRLAB_PORT` (8000)."""
+    url = os.environ.get("LRLAB_API_URL", "").strip()
+    if url:
+        return url
+    host = os.environ.get("LRLAB_HOST", "").strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):  # a wildcard bind is reached on loopback
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{os.environ.get('LRLAB_PORT', '').strip() or '8000'}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,7 +99,8 @@ class Submission(Resource):
 class LrlabClient:
     """Methods mirror the API's endpoints; errors raise `ApiError`.
 
-    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `api_key` defaults to
+    `base_url` defaults to `default_api_url()` (`LRLAB_API_URL`, else `LRLAB_HOST`/`LRLAB_PORT`,
+    else http://127.0.0.1:8000). `api_key` defaults to
     `LRLAB_API_KEY`, else the credentials file `make up` wrote (see `credentials`).
     `transport` lets tests plug in an `httpx.MockTransport`.
     """
@@ -98,7 +113,7 @@ class LrlabClient:
         api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        url = base_url or os.environ.get("LRLAB_API_URL") or DEFAULT_API_URL
+        url = base_url or default_api_url()
         self.base_url = url.rstrip("/")
         self.timeout = timeout
         headers = {"user-agent": "lrlab-client/0.1"}
@@ -531,11 +546,15 @@ class LrlabClient:
         try:
             for event in self.follow(resource_id, kind=kind, retry_for=retry_for):
                 data = json.loads(event.data)
-                run = latest.get(data.get("experiment_id", ""))
+                member = data.get("experiment_id", "")
+                run = latest.get(member)
                 if run is None:
                     continue
                 if event.type == "epoch":
                     run["progress"] = {**run["progress"], "epochs_done": data["epoch"]}
+                elif event.type == "status" and data["status"] in EXPERIMENT_TERMINAL:
+                    # The event carries no result or error: the member's read does.
+                    latest[member] = self._retrying(partial(self.experiment, member), retry_for)
                 elif event.type == "status":
                     run["status"] = data["status"]
                     run["progress"] = {**run["progress"], "epochs_done": data["epochs_done"]}
@@ -547,8 +566,13 @@ class LrlabClient:
             return self.wait(
                 [resource_id], on_progress=on_progress, retry_for=retry_for, interval=interval
             )
-        # The results (summaries, errors) come with the final reads.
-        return {m: self._retrying(partial(self.experiment, m), retry_for) for m in members}
+        # A member whose end the stream did not show is read again, results included.
+        return {
+            m: run
+            if run["status"] in EXPERIMENT_TERMINAL
+            else self._retrying(partial(self.experiment, m), retry_for)
+            for m, run in latest.items()
+        }
 
     @staticmethod
     def _retrying(call: Callable[[], T], retry_for: float) -> T:

@@ -134,6 +134,26 @@ def test_invalid_spec_is_one_line_naming_the_field(
     assert result.stdout == ""
 
 
+def test_without_an_api_url_the_cli_finds_the_api_on_lrlab_port(
+    lrlab: Invoke, live_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `LRLAB_PORT=8765 make up` then a bare `lrlab …`, as the README says.
+    monkeypatch.delenv("LRLAB_API_URL", raising=False)
+    monkeypatch.delenv("LRLAB_HOST", raising=False)
+    monkeypatch.setenv("LRLAB_PORT", live_api.rsplit(":", 1)[1])
+    result = lrlab("schedulers")
+    assert result.exit_code == 0, result.stderr
+    assert "cosine" in result.stdout
+
+
+def test_keys_with_a_write_key_says_how_to_get_an_admin_key(lrlab: Invoke, live_api: str) -> None:
+    result = lrlab("keys", "list", api=live_api)
+    assert result.exit_code == 2
+    line = _one_error_line(result.stderr)
+    assert line.startswith("error: a write key may not do this: `lrlab keys` needs an admin key")
+    assert "lrlab admin keys create <project> <label> --role admin" in line
+
+
 def test_unknown_id_is_not_found(lrlab: Invoke, live_api: str) -> None:
     for command in ("status", "cancel", "metrics"):
         result = lrlab(command, str(uuid.uuid4()), api=live_api)

@@ -14,6 +14,7 @@ from lrlab_client import (
     ApiError,
     LrlabClient,
 )
+from lrlab_client.client import default_api_url
 
 # -- the client over a mock transport (request shapes only) ------------------------------------
 
@@ -138,12 +139,21 @@ def test_unreachable_api_is_one_clear_error() -> None:
 
 
 def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LRLAB_HOST", "LRLAB_PORT"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LRLAB_API_URL", "http://elsewhere:9000/")
+    monkeypatch.setenv("LRLAB_PORT", "8765")
     with LrlabClient() as client:
         assert client.base_url == "http://elsewhere:9000"
     monkeypatch.delenv("LRLAB_API_URL")
     with LrlabClient() as client:
+        assert client.base_url == "http://127.0.0.1:8765"  # where `make up` listens
+    monkeypatch.delenv("LRLAB_PORT")
+    with LrlabClient() as client:
         assert client.base_url == "http://127.0.0.1:8000"
+    for host, url in (("0.0.0.0", "http://127.0.0.1:8000"), ("::1", "http://[::1]:8000")):
+        monkeypatch.setenv("LRLAB_HOST", host)
+        assert default_api_url() == url
 
 
 # -- against the live API -----------------------------------------------------------------------
@@ -208,6 +218,12 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
         f'event: status\nid: 2s\ndata: {{"experiment_id": "{run}", "status": "succeeded",'
         ' "epochs_done": 2}\n\n'
     )
+    finished = {
+        **read,
+        "status": "succeeded",
+        "progress": {"epochs_done": 2, "epochs": 2},
+        "result": {"final_val_accuracy": 0.9},
+    }
     resumed_from: list[str | None] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -216,16 +232,17 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
             body = first if len(resumed_from) == 1 else second  # the first one is cut short
             return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
         done = len(resumed_from) == 2
-        return httpx.Response(200, json={**read, "status": "succeeded"} if done else read)
+        return httpx.Response(200, json=finished if done else read)
 
     seen: list[tuple[str, int]] = []
+    shown: list[Any] = []
+
+    def on_progress(runs: dict[str, Any]) -> None:
+        seen.append((runs[run]["status"], runs[run]["progress"]["epochs_done"]))
+        shown.append(runs[run].get("result"))
+
     with _mock(handler) as client:
-        finals = client.watch(
-            run,
-            on_progress=lambda runs: seen.append(
-                (runs[run]["status"], runs[run]["progress"]["epochs_done"])
-            ),
-        )
+        finals = client.watch(run, on_progress=on_progress)
     assert resumed_from == [None, "1r"]
     assert seen == [
         ("running", 0),
@@ -235,6 +252,9 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
         ("succeeded", 2),
     ]
     assert finals[run]["status"] == "succeeded"
+    # The live view shows the result the moment the member ends (the event carries none).
+    assert shown[-1] == {"final_val_accuracy": 0.9}
+    assert finals[run]["result"] == {"final_val_accuracy": 0.9}
 
 
 def test_the_real_api_answers_422_for_a_malformed_id_and_404_for_an_unknown_one(
