@@ -147,7 +147,10 @@ PLANS = {
     "reconciler: unsignalled queued": (
         "SELECT id, queue, enqueued_at FROM experiment WHERE status = 'queued' AND "
         "((enqueued_at IS NULL AND updated_at < now() - interval '5 seconds') OR "
-        "enqueued_at < now() - interval '30 seconds') ORDER BY created_at"
+        "enqueued_at < now() - interval '30 seconds') ORDER BY created_at LIMIT 1000"
+    ),
+    "reconciler: queued count per queue": (
+        "SELECT count(*) FROM experiment WHERE status = 'queued' AND queue = 'lrlab'"
     ),
 }
 
@@ -229,9 +232,12 @@ def main() -> None:
                 print(f"{label:60} {p50:8.1f} {p99:8.1f} {inner:8.1f}", flush=True)
         finally:
             api.stop()
+    import gc
+
     from worker.reconciler import reconcile_once
 
     reconcile_once()
+    gc.freeze()  # as the worker does once started (worker/celery_app.py)
     passes = []
     for _ in range(50):
         started = time.perf_counter()

@@ -199,7 +199,8 @@ class Ledger:
             _DATASET if started else None, result,
             "loss became nan at epoch 3" if status == "failed" else None,
             1 if started else 0,
-            self.now + timedelta(seconds=60) if status == "running" else None,
+            # A day: the reconciler the bench runs must not requeue them mid-measurement.
+            self.now + timedelta(days=1) if status == "running" else None,
             created, created, finished or started or created, started, finished,
             sweep, f"{scheduler}" if sweep else None,
         )  # fmt: skip

@@ -158,6 +158,13 @@ class Experiment(Base):
             "lease_expires_at",
             postgresql_where=text("status = 'running'"),
         ),
+        # The reconciler's cross-project count and scan of queued jobs (migration 0009).
+        Index(
+            "ix_experiment_queued",
+            "queue",
+            "created_at",
+            postgresql_where=text("status = 'queued'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
