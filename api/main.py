@@ -1,5 +1,9 @@
 """The FastAPI application: routers and error mapping, nothing else."""
 
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -11,6 +15,16 @@ from api.routes.ui import install_ui
 from models.settings import get_settings
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the live listener; freeze the startup heap out of the garbage collector."""
+    async with live_events(app):
+        # The app's ~150k startup objects live as long as the process. Unfrozen, every full
+        # collection walks them: 40-60 ms stalls, the p99 of short reads (bench/LEDGER_PLANS.md).
+        gc.freeze()
+        yield
+
+
 def create_app() -> FastAPI:
     """Build the application."""
     app = LinkedFastAPI(
@@ -19,7 +33,7 @@ def create_app() -> FastAPI:
         description="Learning-rate scheduler experiments as jobs.",
         # Starlette's limit: 413 on Content-Length or as a chunked body streams past it.
         max_body_size=get_settings().max_body_bytes,
-        lifespan=live_events,
+        lifespan=_lifespan,
     )
     install_error_handlers(app)
     for module in (health, experiments, sweeps, schedulers, range_tests, events, keys, admin):

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import orjson
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -31,6 +32,8 @@ def get_engine() -> Engine:
     return create_engine(
         get_settings().database_url,
         pool_pre_ping=True,
+        # A page of 50 experiments parses 200 JSONB documents: orjson reads them ~5× faster.
+        json_deserializer=orjson.loads,
         # A dead or silent database must surface as an error within seconds, never hang a
         # request or a worker: bounded connects, keepalives for idle connections, and a cap
         # on how long sent data may stay unacknowledged.

@@ -199,6 +199,13 @@ class Experiment(_Job, Base):
             "lease_expires_at",
             postgresql_where=text("status = 'running'"),
         ),
+        # The reconciler's cross-project count and scan of queued jobs (migration 0009).
+        Index(
+            "ix_experiment_queued",
+            "queue",
+            "created_at",
+            postgresql_where=text("status = 'queued'"),
+        ),
     )
 
     scheduler_type: Mapped[str] = mapped_column(String(40))

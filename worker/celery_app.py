@@ -1,5 +1,6 @@
 """The Celery application of the worker; configured lazily from `Settings`."""
 
+import gc
 import logging
 import threading
 from typing import Any
@@ -57,6 +58,9 @@ def _ready(**_: Any) -> None:
     log.info("worker ready, training on %s", describe_device())
     if settings.warm_up:
         _warm_up(settings)
+    # TensorFlow's and the warm-up's objects live as long as the process: frozen, a full
+    # collection skips them instead of stalling the reconciler's pass (bench/LEDGER_PLANS.md).
+    gc.freeze()
     reconciler.start(_reconciler_stop)
     log.info("worker process ready")
 
