@@ -1,5 +1,6 @@
 """Browser tests: Debian's Chromium under Playwright against the live API and a real worker."""
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -66,8 +67,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, ui_api: ApiProcess) -> Iterator[Page]:
-    """A fresh tab at 1280×800 whose base URL is the API; fails the test on a script error."""
+    """A fresh tab at 1280×800 on the API, its key entered; fails the test on a script error."""
     context = browser.new_context(base_url=ui_api.url, viewport=DESKTOP)
+    # The key a user pastes once into the page, kept for the tab (sessionStorage).
+    context.add_init_script(f"sessionStorage.setItem('lrlab.apiKey', {json.dumps(ui_api.api_key)})")
     tab = context.new_page()
     tab.set_default_timeout(20_000)
     errors: list[str] = []

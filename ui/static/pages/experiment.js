@@ -125,11 +125,22 @@ export async function render(root, { id, signal }) {
       return;
     }
     try {
-      const lr = await api(`/experiments/${id}/lr`, { signal });
+      // The API pages the step lrs by epoch (`next_epoch_from`); read every page.
       const xs = [];
-      lr.epochs.forEach((steps, e) => steps.forEach((_, i) => xs.push(e + 1 + i / steps.length)));
-      stepChart = new Chart(stepsHolder, { title: `Learning rate of every optimizer step (${lr.steps.length} steps)`, yLabel: "lr", series: [{ label: "lr", colour: colour(2), points: false }], log: logToggle.checked });
-      stepChart.setData([xs, lr.steps]);
+      const ys = [];
+      let from = 1;
+      while (from !== null && from !== undefined) {
+        const page = await api(`/experiments/${id}/lr?epoch_from=${from}`, { signal });
+        for (const { epoch, lrs } of page.items) {
+          lrs.forEach((value, i) => {
+            xs.push(epoch + i / lrs.length);
+            ys.push(value);
+          });
+        }
+        from = page.next_epoch_from;
+      }
+      stepChart = new Chart(stepsHolder, { title: `Learning rate of every optimizer step (${ys.length} steps)`, yLabel: "lr", series: [{ label: "lr", colour: colour(2), points: false }], log: logToggle.checked });
+      stepChart.setData([xs, ys]);
       stepButton.textContent = "Hide per-step lr";
       stepButton.setAttribute("aria-expanded", "true");
     } catch (exc) {

@@ -16,7 +16,10 @@ export async function render(root, { kind, signal }) {
   const sweep = kind === "sweep";
   document.title = sweep ? "New sweep · lrlab" : "New experiment · lrlab";
   const [catalog, openapi] = await Promise.all([api("/schedulers", { signal }), api("/openapi.json", { signal })]);
-  const schemas = openapi.components.schemas;
+  // The submit bodies are documented inline (the API resolves range-test references before it
+  // validates), so their models live in the request schema's `$defs`, not in components.
+  const body = openapi.paths["/experiments"].post.requestBody.content["application/json"].schema;
+  const schemas = { ...openapi.components.schemas, ...(body.$defs || {}) };
   const byType = new Map(catalog.map((c) => [c.type, c]));
   let previewAbort = null;
   const schedulePreview = debounce(runPreview, 300);
