@@ -3,7 +3,7 @@
 The commands are thin adapters: documents are read by `documents`, requests made by
 `client`, output drawn by `render`; this module decides the exit codes.
 
-Talks to the API at `--api` / `LRLAB_API_URL` (default http://127.0.0.1:8000) and nothing else.
+Talks to the API at `--api` / `LRLAB_API_URL` (default http://127.0.0.1:$LRLAB_PORT, 8000) only.
 Exit codes: 0 ok; 1 a run failed or was cancelled (`--wait`, `watch`); 2 a user error (bad
 file, bad input, unknown id, conflict); 3 the API is unreachable or failed (5xx); 130 Ctrl-C.
 """
@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.text import Text
 
-from lrlab_client.client import DEFAULT_API_URL, PLOT_KINDS, LrlabClient
+from lrlab_client.client import PLOT_KINDS, LrlabClient
 from lrlab_client.documents import Kind, content_key, detect_kind, load_document
 from lrlab_client.errors import ApiConnectionError, ApiError, SpecError
 from lrlab_client.render import (
@@ -35,6 +35,8 @@ from lrlab_client.render import (
     stderr_console,
     stdout_console,
     sweep_metric_rows,
+    warning_lines,
+    workers_table,
 )
 
 EXIT_RUN_FAILED = 1
@@ -51,12 +53,12 @@ app = typer.Typer(
 )
 
 ApiOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--api",
         envvar="LRLAB_API_URL",
-        help="Base URL of the lrlab API.",
-        show_default=True,
+        help="Base URL of the lrlab API [default: http://127.0.0.1:$LRLAB_PORT, port 8000].",
+        show_default=False,
     ),
 ]
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")]
@@ -170,7 +172,7 @@ def submit(
         float | None,
         typer.Option("--target", help="With --wait, a sweep's val_accuracy target."),
     ] = None,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
     interval: IntervalOption = 1.0,
 ) -> None:
     """Submit an experiment or a sweep (told apart by shape); prints its id last on stdout.
@@ -190,6 +192,8 @@ def submit(
             verb = "already submitted" if submission.replayed else "submitted"
             extra = f", {len(data.get('experiments') or [])} experiments" if kind == "sweep" else ""
             typer.echo(f"{verb} {kind} {submission.id} ({data.get('status')}{extra})", err=True)
+            for line in warning_lines(data):
+                typer.echo(f"warning: {line}", err=True)
             code = 0
             if wait:
                 try:
@@ -207,7 +211,7 @@ def submit(
 def status(
     resource_id: IdArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Show an experiment's or a sweep's status, progress and result."""
     with _handled(), LrlabClient(api) as client:
@@ -224,7 +228,7 @@ def watch(
     target: Annotated[
         float | None, typer.Option("--target", help="A sweep's val_accuracy target.")
     ] = None,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
     interval: IntervalOption = 1.0,
 ) -> None:
     """Live progress until every member is finished; exit 1 if any did not succeed."""
@@ -240,7 +244,7 @@ def watch(
 def metrics(
     resource_id: IdArgument,
     as_csv: Annotated[bool, typer.Option("--csv", help="Raw CSV to stdout.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Per-epoch metrics: a table, or CSV with --csv (a sweep: every member's)."""
     with _handled(), LrlabClient(api) as client:
@@ -275,7 +279,7 @@ def compare(
         str, typer.Option("--plot-format", help="png or svg.", show_default=True)
     ] = "png",
     as_csv: Annotated[bool, typer.Option("--csv", help="Raw CSV to stdout.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Rank a sweep's schedules by mean final val_accuracy (mean ± std over seeds, 95% CI)."""
     if plot_format not in ("png", "svg"):
@@ -297,7 +301,7 @@ def compare(
 @app.command()
 def cancel(
     resource_id: IdArgument,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Cancel a queued or running experiment, or every unfinished member of a sweep."""
     with _handled(), LrlabClient(api) as client:
@@ -315,7 +319,7 @@ def preview(
         Path | None, typer.Option("--png", help="Also write the lr curve as a PNG here.")
     ] = None,
     log_scale: Annotated[bool, typer.Option("--log-scale", help="Log-scale lr axis.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """The lr a schedule would give, without training: a compact table and its warnings."""
     with _handled():
@@ -331,7 +335,24 @@ def preview(
 
 
 @app.command()
-def schedulers(api: ApiOption = DEFAULT_API_URL) -> None:
+def workers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    api: ApiOption = None,
+) -> None:
+    """The live workers: queues, device, library versions, current experiments."""
+    with _handled(), LrlabClient(api) as client:
+        listed = client.workers()
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2, sort_keys=True))
+        return
+    if not listed:
+        typer.echo("no live worker: submitted work waits until one starts", err=True)
+        return
+    stdout_console().print(workers_table(listed))
+
+
+@app.command()
+def schedulers(api: ApiOption = None) -> None:
     """List the scheduler types the API knows, with their parameters."""
     with _handled(), LrlabClient(api) as client:
         catalog = client.schedulers()

@@ -34,9 +34,19 @@ __all__ = [
     "LrlabClient",
     "Resource",
     "Submission",
+    "default_api_url",
 ]
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def default_api_url() -> str:
+    """`LRLAB_API_URL`, else the API on this machine at `LRLAB_PORT` (as `make api` serves it)."""
+    explicit = os.environ.get("LRLAB_API_URL")
+    if explicit:
+        return explicit
+    port = os.environ.get("LRLAB_PORT")
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_API_URL
 EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SWEEP_TERMINAL = frozenset({"completed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
@@ -82,8 +92,8 @@ class Submission(Resource):
 class LrlabClient:
     """Methods mirror the API's endpoints; errors raise `ApiError`.
 
-    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `transport` lets tests
-    plug in an `httpx.MockTransport`.
+    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:`LRLAB_PORT` (8000).
+    `transport` lets tests plug in an `httpx.MockTransport`.
     """
 
     def __init__(
@@ -93,7 +103,7 @@ class LrlabClient:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        url = base_url or os.environ.get("LRLAB_API_URL") or DEFAULT_API_URL
+        url = base_url or default_api_url()
         self.base_url = url.rstrip("/")
         self.timeout = timeout
         self._http = httpx.Client(
@@ -172,6 +182,11 @@ class LrlabClient:
         return self._request(
             "POST", "/schedulers/preview", json_body=dict(request), params=params
         ).content
+
+    def workers(self) -> list[Json]:
+        """GET /workers."""
+        result: list[Json] = self._json("GET", "/workers")
+        return result
 
     # -- submitting -----------------------------------------------------------------------
 

@@ -301,6 +301,38 @@ def schedulers_table(catalog: Sequence[Json]) -> Table:
     return table
 
 
+def warning_lines(accepted: Json) -> list[str]:
+    """The warnings of a 202 body: the submission's own, then each flagged sweep member's."""
+    lines = [str(w) for w in accepted.get("warnings") or []]
+    for member in accepted.get("member_warnings") or []:
+        who = member.get("label") or str(member.get("experiment", "?"))[:8]
+        lines += [
+            f"{who} [{str(member.get('experiment', ''))[:8]}]: {w}" for w in member["warnings"]
+        ]
+    return lines
+
+
+def workers_table(workers: Sequence[Json]) -> Table:
+    """One row per live worker."""
+    table = Table(title=Text(f"{len(workers)} live worker(s)"), title_justify="left")
+    for header in ("worker", "queues", "device", "versions", "training", "last heartbeat"):
+        table.add_column(header, overflow="fold")
+    for w in workers:
+        versions = w.get("versions") or {}
+        problem = w.get("dataset_error")
+        table.add_row(
+            Text(str(w.get("name"))),
+            Text(", ".join(w.get("queues") or [])),
+            Text(str(w.get("device") or "?")),
+            Text(" ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
+            Text(problem, style="red")
+            if problem
+            else Text(", ".join(str(e)[:8] for e in w.get("current_experiments") or []) or "-"),
+            Text(str(w.get("last_heartbeat", "?"))),
+        )
+    return table
+
+
 class ProgressView:
     """A live bar per experiment on a terminal; one line per status change elsewhere."""
 

@@ -164,3 +164,13 @@ def _locked(session: Session, experiment_id: uuid.UUID) -> Experiment:
     if experiment is None:
         raise NotFoundError(f"experiment {experiment_id} not found")
     return experiment
+
+
+def experiment_counts(session: Session) -> list[tuple[str, str, int]]:
+    """(status, queue, count) over all experiments: one GROUP BY, cheap enough per scrape."""
+    rows = session.execute(
+        select(Experiment.status, Experiment.queue, func.count()).group_by(
+            Experiment.status, Experiment.queue
+        )
+    ).all()
+    return [(status, queue, int(count)) for status, queue, count in rows]

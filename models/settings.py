@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     max_stack: int | None = Field(default=None, ge=1, le=4096)
     # Compile the default spec's training step when a worker starts (first epoch comes fast).
     warm_up: bool = True
+    # Operator token (Bearer) for /metrics and the detailed /readyz; identity may take it over.
+    admin_token: str | None = None
+    # Serve GET /metrics without the operator token (for a scraper on a private network).
+    metrics_public: bool = False
+    # Port a worker serves its Prometheus metrics on; unset: none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 @lru_cache

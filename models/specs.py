@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # Re-exported so that importers of the per-epoch schemas from here keep working.
 from models.metrics import EpochMetrics as EpochMetrics
 from models.metrics import MetricRead as MetricRead
-from models.schedules import SchedulerSpec, build_run
+from models.schedules import SchedulerSpec, build_run, schedule_warnings
 
 
 class _Input(BaseModel):
@@ -64,9 +64,23 @@ class ExperimentCreate(_Input):
             self.scheduler,
             base_lr=self.training.learning_rate,
             epochs=self.training.epochs,
-            steps_per_epoch=math.ceil(self.dataset.train_samples / self.training.batch_size),
+            steps_per_epoch=self.steps_per_epoch,
         )
         return self
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch at the requested size (the worker caps to the data)."""
+        return math.ceil(self.dataset.train_samples / self.training.batch_size)
+
+    def warnings(self) -> list[str]:
+        """The preview's warnings for this schedule in this run: legal but probably unintended."""
+        return schedule_warnings(
+            self.scheduler,
+            learning_rate=self.training.learning_rate,
+            epochs=self.training.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+        )
 
 
 class Progress(BaseModel):
@@ -104,6 +118,15 @@ class ExperimentRead(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class ExperimentAccepted(ExperimentRead):
+    """The answer to `POST /experiments`: the experiment and what looks unintended about it."""
+
+    warnings: list[str] = Field(
+        description="Legal but probably unintended settings (as the preview reports them), "
+        "and a queue no live worker consumes."
+    )
 
 
 class ExperimentPage(BaseModel):

@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,23 @@ class SweepRead(BaseModel):
     spec: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+class MemberWarnings(BaseModel):
+    """The warnings of one sweep member."""
+
+    experiment: uuid.UUID
+    label: str | None
+    warnings: list[str]
+
+
+class SweepAccepted(SweepRead):
+    """The answer to `POST /sweeps`: the sweep, warnings for the whole and per member."""
+
+    warnings: list[str] = Field(description="About the sweep as a whole (e.g. an unserved queue).")
+    member_warnings: list[MemberWarnings] = Field(
+        description="Members whose schedule looks unintended, with the preview's warnings."
+    )
 
 
 class SweepPage(BaseModel):
@@ -99,6 +116,26 @@ def submit_sweep(
         for cell in sweep.cells
     ]
     return row, members, True
+
+
+def member_warnings(
+    session: Session, *, sweep: SweepCreate, sweep_id: uuid.UUID
+) -> list[MemberWarnings]:
+    """Each member's preview warnings; computed once per configuration (seeds share them)."""
+    by_label: dict[str, list[str]] = {}
+    for cell in sweep.cells:
+        if cell.label not in by_label:
+            by_label[cell.label] = cell.spec.warnings()
+    rows = session.execute(
+        select(Experiment.id, Experiment.label)
+        .where(Experiment.sweep_id == sweep_id)
+        .order_by(Experiment.created_at, Experiment.id)
+    ).all()
+    return [
+        MemberWarnings(experiment=member, label=label, warnings=by_label[label])
+        for member, label in rows
+        if label is not None and by_label.get(label)
+    ]
 
 
 def get_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:

@@ -19,6 +19,7 @@ from models.idempotency import purge_expired_keys
 from models.ledger import expire_leases, queued_count, unsignalled_queued
 from models.queue import broker_queue_length, publish
 from models.settings import get_settings
+from worker.metrics import RECONCILER_ACTIONS
 
 log = logging.getLogger("lrlab.reconciler")
 
@@ -61,6 +62,8 @@ def reconcile_once() -> PassReport:
                 report.republished.append(experiment_id)
     for queue, ids in by_queue.items():
         publish(ids, queue=queue)
+    RECONCILER_ACTIONS.labels("requeued").inc(len(report.requeued))
+    RECONCILER_ACTIONS.labels("republished").inc(len(report.republished))
     if report.requeued or report.republished:
         log.info(
             "reconciler: %d lease(s) expired and requeued, %d message(s) re-published",

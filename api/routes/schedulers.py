@@ -11,13 +11,13 @@ from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arr
 router = APIRouter(prefix="/schedulers", tags=["schedulers"])
 
 
-@router.get("")
+@router.get("", summary="List scheduler types")
 def list_schedulers() -> list[dict[str, Any]]:
     """Every scheduler type with its description, parameter schema and default interval."""
     return catalog()
 
 
-@router.post("/preview", response_model=PreviewResult)
+@router.post("/preview", response_model=PreviewResult, summary="Preview a schedule")
 def preview_schedule(
     request: PreviewRequest,
     format: Annotated[str | None, Query(pattern="^(json|png)$")] = None,

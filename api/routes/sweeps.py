@@ -6,18 +6,20 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from api.deps import IdempotencyKeyHeader, SessionDep, SettingsDep
-from api.dispatch import commit_and_enqueue
+from api.dispatch import commit_and_enqueue, queue_warnings
 from api.responses import csv_response, mark_replay
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
 from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
+    SweepAccepted,
     SweepPage,
     SweepRead,
     cancel_sweep,
     get_sweep,
     list_sweeps,
+    member_warnings,
     submit_sweep,
     sweep_metric_rows,
     sweep_read,
@@ -29,15 +31,19 @@ PLOTTED = {"lr": "lr", "loss": "val_loss", "accuracy": "val_accuracy"}
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, summary="Submit a sweep")
 def submit(
     sweep: SweepCreate,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> SweepRead:
-    """Expand and queue a sweep (a repeated Idempotency-Key returns the original)."""
+) -> SweepAccepted:
+    """Expand and queue a sweep (a repeated Idempotency-Key returns the original).
+
+    `member_warnings` lists each member whose schedule the preview would flag; `warnings`, a
+    queue that no live worker consumes.
+    """
     row, members, created = submit_sweep(
         session,
         sweep=sweep,
@@ -45,13 +51,18 @@ def submit(
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
-    commit_and_enqueue(session, members if created else [], queue=sweep.queue or settings.queue)
+    queue = sweep.queue or settings.queue
+    commit_and_enqueue(session, members if created else [], queue=queue)
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/sweeps/{row.id}"
-    return sweep_read(session, row)
+    return SweepAccepted(
+        **sweep_read(session, row).model_dump(),
+        warnings=queue_warnings(settings, queue),
+        member_warnings=member_warnings(session, sweep=sweep, sweep_id=row.id),
+    )
 
 
-@router.get("")
+@router.get("", summary="List sweeps")
 def list_all(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -64,13 +75,13 @@ def list_all(
     )
 
 
-@router.get("/{sweep_id}")
+@router.get("/{sweep_id}", summary="Get a sweep")
 def read_sweep(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
     """Return a sweep's status, member counts and progress."""
     return sweep_read(session, get_sweep(session, sweep_id=sweep_id))
 
 
-@router.post("/{sweep_id}/cancel")
+@router.post("/{sweep_id}/cancel", summary="Cancel a sweep")
 def cancel(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
     """Cancel every member that has not finished."""
     sweep = cancel_sweep(session, sweep_id=sweep_id)
@@ -78,7 +89,7 @@ def cancel(sweep_id: uuid.UUID, session: SessionDep) -> SweepRead:
     return sweep_read(session, sweep)
 
 
-@router.get("/{sweep_id}/comparison", response_model=Comparison)
+@router.get("/{sweep_id}/comparison", response_model=Comparison, summary="Compare a sweep")
 def comparison(
     sweep_id: uuid.UUID,
     session: SessionDep,
@@ -93,7 +104,7 @@ def comparison(
     return result
 
 
-@router.get("/{sweep_id}/metrics")
+@router.get("/{sweep_id}/metrics", summary="Get a sweep's metrics")
 def metrics(
     sweep_id: uuid.UUID, session: SessionDep, format: Literal["json", "csv"] = "csv"
 ) -> Response:
@@ -107,13 +118,15 @@ def metrics(
     )
 
 
-@router.get("/{sweep_id}/plots/{name}.{ext}")
+@router.get("/{sweep_id}/plots/{name}.{ext}", summary="Plot a sweep")
 def plot(
     sweep_id: uuid.UUID,
     name: Literal["lr", "loss", "accuracy"],
     ext: Literal["png", "svg"],
     session: SessionDep,
-    log_scale: bool = False,
+    log_scale: Annotated[
+        bool, Query(description="Logarithmic y axis (useful for `lr` across decades).")
+    ] = False,
 ) -> Response:
     """One line per configuration (mean over seeds, band: ± one std), epoch on the x axis."""
     curves = sweep_curves(session, sweep_id=sweep_id, metric=PLOTTED[name])

@@ -147,3 +147,21 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "/experiments" in schema["paths"]
+
+
+def test_accepted_body_carries_the_preview_warnings(client: TestClient) -> None:
+    spec = {
+        "scheduler": {"type": "cosine", "t_max": 10, "eta_min": 0.001},
+        "training": {"epochs": 3, "learning_rate": 0.001},
+    }
+    response = client.post("/experiments", json=spec)
+    assert response.status_code == 202, response.text
+    warnings = response.json()["warnings"]
+    assert "`eta_min` (0.001) equals the learning rate, so the lr never changes." in warnings
+    assert any("`t_max` (10) is longer than the run (3 epochs)" in w for w in warnings)
+    # A replay answers with the same warnings.
+    key = {"Idempotency-Key": "warnings-replay"}
+    first = client.post("/experiments", json=spec, headers=key).json()["warnings"]
+    replay = client.post("/experiments", json=spec, headers=key)
+    assert replay.status_code == 200
+    assert replay.json()["warnings"] == first

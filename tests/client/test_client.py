@@ -157,3 +157,15 @@ def test_cancel_falls_back_to_the_sweep_and_names_a_missing_id() -> None:
             client.cancel("nope")
     assert info.value.status == 404
     assert str(info.value) == "no experiment or sweep has id nope"
+
+
+def test_default_api_url_follows_lrlab_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lrlab_client.client import default_api_url
+
+    monkeypatch.delenv("LRLAB_API_URL", raising=False)
+    monkeypatch.delenv("LRLAB_PORT", raising=False)
+    assert default_api_url() == "http://127.0.0.1:8000"
+    monkeypatch.setenv("LRLAB_PORT", "8123")
+    assert default_api_url() == "http://127.0.0.1:8123"
+    monkeypatch.setenv("LRLAB_API_URL", "http://lab:9000")
+    assert default_api_url() == "http://lab:9000"
