@@ -47,6 +47,8 @@ def default_api_url() -> str:
         return explicit
     port = os.environ.get("LRLAB_PORT")
     return f"http://127.0.0.1:{port}" if port else DEFAULT_API_URL
+
+
 EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SWEEP_TERMINAL = frozenset({"completed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
