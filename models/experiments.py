@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models.errors import ConflictError, NotFoundError
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
+from models.metrics import float32_shortest
 from models.specs import ExperimentCreate, ExperimentRead, ExperimentResult, Progress
 from models.tables import TERMINAL_STATUSES, Experiment, Metric
 
@@ -107,7 +108,8 @@ def cancel_experiment(session: Session, *, experiment_id: uuid.UUID) -> Experime
     """Cancel a queued or running experiment; a running one stops at its next epoch end."""
     experiment = _locked(session, experiment_id)
     if experiment.status in TERMINAL_STATUSES:
-        raise ConflictError(f"experiment {experiment_id} is already {experiment.status}")
+        done = "been cancelled" if experiment.status == "cancelled" else experiment.status
+        raise ConflictError(f"experiment {experiment_id} has already {done}")
     close_experiment(session, experiment=experiment, status="cancelled")
     session.flush()
     return experiment
@@ -122,10 +124,10 @@ def list_metrics(session: Session, *, experiment_id: uuid.UUID) -> Sequence[Metr
 
 
 def list_step_lrs(session: Session, *, experiment_id: uuid.UUID) -> list[list[float]]:
-    """Return the lr of every optimizer step, one list per epoch, in one query."""
+    """Return the lr of every optimizer step (as float32 shortest decimals), one list per epoch."""
     get_experiment(session, experiment_id=experiment_id)
     return [
-        list(lrs)
+        float32_shortest(lrs)
         for lrs in session.scalars(
             select(Metric.step_lrs)
             .where(Metric.experiment_id == experiment_id)

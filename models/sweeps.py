@@ -168,8 +168,8 @@ def cancel_sweep(session: Session, *, sweep_id: uuid.UUID) -> Sweep:
         )
     ).all()
     if sweep.cancelled_at is not None or not pending:
-        state = "cancelled" if sweep.cancelled_at is not None else "completed"
-        raise ConflictError(f"sweep {sweep_id} is already {state}")
+        state = "been cancelled" if sweep.cancelled_at is not None else "finished"
+        raise ConflictError(f"sweep {sweep_id} has already {state}")
     for experiment_id in pending:
         cancel_experiment(session, experiment_id=experiment_id)
     sweep.cancelled_at = func.now()

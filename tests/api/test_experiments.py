@@ -5,6 +5,7 @@ import io
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -140,7 +141,7 @@ def test_cancel_then_cancel_again_is_409(client: TestClient, db_session: Session
     assert response.json()["status"] == "cancelled"
     again = client.post(f"/experiments/{experiment.id}/cancel")
     assert again.status_code == 409
-    assert "already cancelled" in again.json()["detail"]
+    assert "has already been cancelled" in again.json()["detail"]
 
 
 def test_openapi_docs_are_served(client: TestClient) -> None:
@@ -165,3 +166,24 @@ def test_accepted_body_carries_the_preview_warnings(client: TestClient) -> None:
     replay = client.post("/experiments", json=spec, headers=key)
     assert replay.status_code == 200
     assert replay.json()["warnings"] == first
+
+
+def test_lrs_read_out_as_the_shortest_float32_decimal(
+    client: TestClient, db_session: Session
+) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    trained = float(np.float32(0.01))  # what the optimizer held: 0.009999999776482582
+    record_epoch(
+        db_session,
+        experiment_id=experiment.id,
+        attempt=1,
+        metrics=epoch_metrics(1, lr=trained, step_lrs=[trained] * 3),
+        lease_seconds=60,
+    )
+    items = client.get(f"/experiments/{experiment.id}/metrics").json()["items"]
+    assert items[0]["lr"] == 0.01
+    csv_text = client.get(f"/experiments/{experiment.id}/metrics?format=csv").text
+    assert ",0.01," in csv_text.splitlines()[1]
+    assert "0.00999" not in csv_text
+    assert client.get(f"/experiments/{experiment.id}/lr").json()["steps"] == [0.01] * 3

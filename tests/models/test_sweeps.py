@@ -71,5 +71,5 @@ def test_cancel_stops_pending_members_once(db_session: Session) -> None:
     cancel_sweep(db_session, sweep_id=row.id)
     read = sweep_read(db_session, row)
     assert read.status == "cancelled" and read.counts.cancelled == 4
-    with pytest.raises(ConflictError, match="already cancelled"):
+    with pytest.raises(ConflictError, match="has already been cancelled"):
         cancel_sweep(db_session, sweep_id=row.id)
