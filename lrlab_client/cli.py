@@ -127,7 +127,7 @@ def _wait_and_report(
     client: LrlabClient, kind: Kind, resource_id: str, *, target: float | None, interval: float
 ) -> int:
     """Show live progress until every member is terminal, then the result; the exit code."""
-    with ProgressView(stderr_console()) as view:
+    with ProgressView(stderr_console(), metrics_of=client.metrics) as view:
         finals = client.wait([resource_id], on_progress=view.update, interval=interval)
     out = stdout_console()
     if kind == "sweep":
