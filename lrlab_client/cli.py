@@ -3,7 +3,7 @@
 The commands are thin adapters: documents are read by `documents`, requests made by
 `client`, output drawn by `render`; this module decides the exit codes.
 
-Talks to the API at `--api` / `LRLAB_API_URL` (default http://127.0.0.1:8000) and nothing else.
+Talks to the API at `--api` / `LRLAB_API_URL` (default http://127.0.0.1:$LRLAB_PORT, 8000) only.
 Exit codes: 0 ok; 1 a run failed or was cancelled (`--wait`, `watch`); 2 a user error (bad
 file, bad input, unknown id, conflict); 3 the API is unreachable or failed (5xx); 130 Ctrl-C.
 """
@@ -20,7 +20,7 @@ import typer
 from rich.text import Text
 
 from lrlab_client import credentials
-from lrlab_client.client import DEFAULT_API_URL, PLOT_KINDS, LrlabClient
+from lrlab_client.client import PLOT_KINDS, LrlabClient
 from lrlab_client.documents import Kind, content_key, detect_kind, load_document
 from lrlab_client.errors import ApiConnectionError, ApiError, SpecError
 from lrlab_client.render import (
@@ -37,6 +37,8 @@ from lrlab_client.render import (
     stdout_console,
     suggestions_text,
     sweep_metric_rows,
+    warning_lines,
+    workers_table,
 )
 
 EXIT_RUN_FAILED = 1
@@ -53,12 +55,12 @@ app = typer.Typer(
 )
 
 ApiOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--api",
         envvar="LRLAB_API_URL",
-        help="Base URL of the lrlab API.",
-        show_default=True,
+        help="Base URL of the lrlab API [default: http://127.0.0.1:$LRLAB_PORT, port 8000].",
+        show_default=False,
     ),
 ]
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")]
@@ -127,7 +129,7 @@ def _wait_and_report(
     client: LrlabClient, kind: Kind, resource_id: str, *, target: float | None, interval: float
 ) -> int:
     """Show live progress until every member is terminal, then the result; the exit code."""
-    with ProgressView(stderr_console()) as view:
+    with ProgressView(stderr_console(), metrics_of=client.metrics) as view:
         finals = client.watch(resource_id, kind=kind, on_progress=view.update, interval=interval)
     out = stdout_console()
     if kind == "sweep":
@@ -172,7 +174,7 @@ def submit(
         float | None,
         typer.Option("--target", help="With --wait, a sweep's val_accuracy target."),
     ] = None,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
     interval: IntervalOption = 1.0,
 ) -> None:
     """Submit an experiment or a sweep (told apart by shape); prints its id last on stdout.
@@ -192,6 +194,8 @@ def submit(
             verb = "already submitted" if submission.replayed else "submitted"
             extra = f", {len(data.get('experiments') or [])} experiments" if kind == "sweep" else ""
             typer.echo(f"{verb} {kind} {submission.id} ({data.get('status')}{extra})", err=True)
+            for line in warning_lines(data):
+                typer.echo(f"warning: {line}", err=True)
             code = 0
             if wait:
                 try:
@@ -209,7 +213,7 @@ def submit(
 def status(
     resource_id: IdArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Show an experiment's or a sweep's status, progress and result."""
     with _handled(), LrlabClient(api) as client:
@@ -226,7 +230,7 @@ def watch(
     target: Annotated[
         float | None, typer.Option("--target", help="A sweep's val_accuracy target.")
     ] = None,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
     interval: IntervalOption = 1.0,
 ) -> None:
     """Live progress until every member is finished; exit 1 if any did not succeed."""
@@ -242,7 +246,7 @@ def watch(
 def metrics(
     resource_id: IdArgument,
     as_csv: Annotated[bool, typer.Option("--csv", help="Raw CSV to stdout.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Per-epoch metrics: a table, or CSV with --csv (a sweep: every member's)."""
     with _handled(), LrlabClient(api) as client:
@@ -277,7 +281,7 @@ def compare(
         str, typer.Option("--plot-format", help="png or svg.", show_default=True)
     ] = "png",
     as_csv: Annotated[bool, typer.Option("--csv", help="Raw CSV to stdout.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Rank a sweep's schedules by mean final val_accuracy (mean ± std over seeds, 95% CI)."""
     if plot_format not in ("png", "svg"):
@@ -299,7 +303,7 @@ def compare(
 @app.command()
 def cancel(
     resource_id: IdArgument,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """Cancel a queued or running experiment, or every unfinished member of a sweep."""
     with _handled(), LrlabClient(api) as client:
@@ -317,7 +321,7 @@ def preview(
         Path | None, typer.Option("--png", help="Also write the lr curve as a PNG here.")
     ] = None,
     log_scale: Annotated[bool, typer.Option("--log-scale", help="Log-scale lr axis.")] = False,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
 ) -> None:
     """The lr a schedule would give, without training: a compact table and its warnings."""
     with _handled():
@@ -344,7 +348,7 @@ def lr_find(
     png: Annotated[
         Path | None, typer.Option("--png", help="With --wait, write the plot to this file.")
     ] = None,
-    api: ApiOption = DEFAULT_API_URL,
+    api: ApiOption = None,
     interval: IntervalOption = 1.0,
 ) -> None:
     """Run a learning-rate range test (fastai's lr_find); prints its id last on stdout."""
@@ -371,7 +375,24 @@ def lr_find(
 
 
 @app.command()
-def schedulers(api: ApiOption = DEFAULT_API_URL) -> None:
+def workers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    api: ApiOption = None,
+) -> None:
+    """The live workers: queues, device, library versions, current experiments (operator)."""
+    with _handled(), _operator(api) as client:
+        listed = client.workers()
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2, sort_keys=True))
+        return
+    if not listed:
+        typer.echo("no live worker: submitted work waits until one starts", err=True)
+        return
+    stdout_console().print(workers_table(listed))
+
+
+@app.command()
+def schedulers(api: ApiOption = None) -> None:
     """List the scheduler types the API knows, with their parameters."""
     with _handled(), LrlabClient(api) as client:
         catalog = client.schedulers()
@@ -393,7 +414,7 @@ app.add_typer(keys_app, name="keys")
 RoleOption = Annotated[str, typer.Option("--role", help="read, write or admin.")]
 
 
-def _operator(api: str) -> LrlabClient:
+def _operator(api: str | None) -> LrlabClient:
     token = credentials.admin_token()
     if not token:
         _fail("no operator token: set LRLAB_ADMIN_TOKEN or run `make up` once")
@@ -405,21 +426,21 @@ def _print_json(value: object) -> None:
 
 
 @admin_projects.command("list")
-def admin_projects_list(api: ApiOption = DEFAULT_API_URL) -> None:
+def admin_projects_list(api: ApiOption = None) -> None:
     """Every project with its quota overrides."""
     with _handled(), _operator(api) as client:
         _print_json(client.projects())
 
 
 @admin_projects.command("create")
-def admin_projects_create(name: str, api: ApiOption = DEFAULT_API_URL) -> None:
+def admin_projects_create(name: str, api: ApiOption = None) -> None:
     """Create a project."""
     with _handled(), _operator(api) as client:
         _print_json(client.create_project(name))
 
 
 @admin_keys.command("list")
-def admin_keys_list(project: str, api: ApiOption = DEFAULT_API_URL) -> None:
+def admin_keys_list(project: str, api: ApiOption = None) -> None:
     """A project's keys (never their secrets)."""
     with _handled(), _operator(api) as client:
         _print_json(client.keys(project))
@@ -427,7 +448,7 @@ def admin_keys_list(project: str, api: ApiOption = DEFAULT_API_URL) -> None:
 
 @admin_keys.command("create")
 def admin_keys_create(
-    project: str, label: str, role: RoleOption = "write", api: ApiOption = DEFAULT_API_URL
+    project: str, label: str, role: RoleOption = "write", api: ApiOption = None
 ) -> None:
     """Make a key for a project; the secret is printed once, here."""
     with _handled(), _operator(api) as client:
@@ -435,28 +456,28 @@ def admin_keys_create(
 
 
 @admin_keys.command("revoke")
-def admin_keys_revoke(key_id: str, api: ApiOption = DEFAULT_API_URL) -> None:
+def admin_keys_revoke(key_id: str, api: ApiOption = None) -> None:
     """Revoke any key."""
     with _handled(), _operator(api) as client:
         _print_json(client.revoke_key(key_id, operator=True))
 
 
 @keys_app.command("list")
-def keys_list(api: ApiOption = DEFAULT_API_URL) -> None:
+def keys_list(api: ApiOption = None) -> None:
     """Your project's keys."""
     with _handled(), LrlabClient(api) as client:
         _print_json(client.keys())
 
 
 @keys_app.command("create")
-def keys_create(label: str, role: RoleOption = "read", api: ApiOption = DEFAULT_API_URL) -> None:
+def keys_create(label: str, role: RoleOption = "read", api: ApiOption = None) -> None:
     """Make a key for your project; the secret is printed once, here."""
     with _handled(), LrlabClient(api) as client:
         _print_json(client.create_key(label, role))
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, api: ApiOption = DEFAULT_API_URL) -> None:
+def keys_revoke(key_id: str, api: ApiOption = None) -> None:
     """Revoke one of your project's keys."""
     with _handled(), LrlabClient(api) as client:
         _print_json(client.revoke_key(key_id))

@@ -37,9 +37,21 @@ __all__ = [
     "LrlabClient",
     "Resource",
     "Submission",
+    "default_api_url",
 ]
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def default_api_url() -> str:
+    """`LRLAB_API_URL`, else the API on this machine at `LRLAB_PORT` (as `make api` serves it)."""
+    explicit = os.environ.get("LRLAB_API_URL")
+    if explicit:
+        return explicit
+    port = os.environ.get("LRLAB_PORT")
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_API_URL
+
+
 EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
@@ -85,8 +97,9 @@ class Submission(Resource):
 class LrlabClient:
     """Methods mirror the API's endpoints; errors raise `ApiError`.
 
-    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:8000. `api_key` defaults to
-    `LRLAB_API_KEY`, else the credentials file `make up` wrote (see `credentials`).
+    `base_url` defaults to `LRLAB_API_URL`, else http://127.0.0.1:`LRLAB_PORT` (8000).
+    `api_key` defaults to `LRLAB_API_KEY`, else the credentials file `make up` wrote (see
+    `credentials`).
     `transport` lets tests plug in an `httpx.MockTransport`.
     """
 
@@ -98,7 +111,7 @@ class LrlabClient:
         api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        url = base_url or os.environ.get("LRLAB_API_URL") or DEFAULT_API_URL
+        url = base_url or default_api_url()
         self.base_url = url.rstrip("/")
         self.timeout = timeout
         headers = {"user-agent": "lrlab-client/0.1"}
@@ -207,6 +220,11 @@ class LrlabClient:
         return self._request(
             "POST", "/schedulers/preview", json_body=dict(request), params=params
         ).content
+
+    def workers(self) -> list[Json]:
+        """GET /workers."""
+        result: list[Json] = self._json("GET", "/workers")
+        return result
 
     # -- submitting -----------------------------------------------------------------------
 
@@ -511,6 +529,8 @@ class LrlabClient:
                     continue
                 if event.type == "epoch":
                     run["progress"] = {**run["progress"], "epochs_done": data["epoch"]}
+                    # The epoch's metrics ride along: progress shows val_accuracy unpolled.
+                    run["latest_metrics"] = data
                 elif event.type == "status":
                     run["status"] = data["status"]
                     run["progress"] = {**run["progress"], "epochs_done": data["epochs_done"]}

@@ -25,3 +25,9 @@ class QuotaError(DomainError):
         self.quota = quota
         self.limit = limit
         self.current = current
+
+
+def already_finished(what: str, status: str) -> ConflictError:
+    """The 409 for acting on something finished: "experiment … has already been cancelled"."""
+    done = "been cancelled" if status == "cancelled" else status
+    return ConflictError(f"{what} has already {done}")

@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from models.errors import ConflictError, NotFoundError
+from models.errors import NotFoundError, already_finished
 from models.events import signal
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.lr_seeding import resolve_lr_references
+from models.metrics import float32_shortest
 from models.quotas import check_quotas
 from models.specs import (
     EpochStepLrs,
@@ -163,7 +164,7 @@ def cancel_experiment(
     """Cancel a queued or running experiment; a running one stops at its next epoch end."""
     experiment = _locked(session, project_id, experiment_id)
     if experiment.status in TERMINAL_STATUSES:
-        raise ConflictError(f"experiment {experiment_id} is already {experiment.status}")
+        raise already_finished(f"experiment {experiment_id}", experiment.status)
     close_experiment(session, experiment=experiment, status="cancelled")
     experiment.cancelled_by_key_id = key_id
     session.flush()
@@ -193,7 +194,10 @@ def list_step_lrs(
     limit: int,
 ) -> tuple[list[EpochStepLrs], int | None]:
     """One page of per-step lrs: up to `limit` epochs from `epoch_from`, at most about
-    MAX_PAGE_STEPS steps (always one epoch); and the epoch the next page starts at, if any."""
+    MAX_PAGE_STEPS steps (always one epoch); and the epoch the next page starts at, if any.
+
+    The lrs read out as the shortest decimals of the float32 values that trained.
+    """
     get_experiment(session, project_id=project_id, experiment_id=experiment_id)
     sizes = session.execute(
         select(Metric.epoch, func.cardinality(Metric.step_lrs))
@@ -214,7 +218,7 @@ def list_step_lrs(
         .order_by(Metric.epoch)
     ).all()
     following = sizes[len(epochs)].epoch if len(sizes) > len(epochs) else None
-    return [EpochStepLrs(epoch=e, lrs=list(lrs)) for e, lrs in rows], following
+    return [EpochStepLrs(epoch=e, lrs=float32_shortest(lrs)) for e, lrs in rows], following
 
 
 def experiment_read(experiment: Experiment) -> ExperimentRead:
@@ -257,3 +261,13 @@ def _locked(session: Session, project_id: uuid.UUID, experiment_id: uuid.UUID) -
     if experiment is None:
         raise NotFoundError(f"experiment {experiment_id} not found")
     return experiment
+
+
+def experiment_counts(session: Session) -> list[tuple[str, str, int]]:
+    """(status, queue, count) over all experiments: one GROUP BY, cheap enough per scrape."""
+    rows = session.execute(
+        select(Experiment.status, Experiment.queue, func.count()).group_by(
+            Experiment.status, Experiment.queue
+        )
+    ).all()
+    return [(status, queue, int(count)) for status, queue, count in rows]

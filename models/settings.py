@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     # Open event streams per caller (API key, or client host before keys exist); 429 past it.
     max_streams_per_key: int = Field(default=16, ge=1, le=10_000)
+    # Serve GET /metrics without the operator token (for a scraper on a private network).
+    metrics_public: bool = False
+    # Port a worker serves its Prometheus metrics on; unset: none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 @lru_cache

@@ -199,3 +199,15 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
         ("succeeded", 2),
     ]
     assert finals[run]["status"] == "succeeded"
+
+
+def test_default_api_url_follows_lrlab_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lrlab_client.client import default_api_url
+
+    monkeypatch.delenv("LRLAB_API_URL", raising=False)
+    monkeypatch.delenv("LRLAB_PORT", raising=False)
+    assert default_api_url() == "http://127.0.0.1:8000"
+    monkeypatch.setenv("LRLAB_PORT", "8123")
+    assert default_api_url() == "http://127.0.0.1:8123"
+    monkeypatch.setenv("LRLAB_API_URL", "http://lab:9000")
+    assert default_api_url() == "http://lab:9000"
