@@ -1,19 +1,62 @@
-# One image for the API, the worker and the migrate job.
-# BASE=tensorflow/tensorflow:2.21.0-gpu with EXTRAS=worker-gpu builds the GPU worker image.
-ARG BASE=python:3.11-slim
-FROM ${BASE}
-ARG EXTRAS=worker
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# syntax=docker/dockerfile:1
+# Three targets from one file (docker compose builds each by `target`):
+#   api         FastAPI + the migrations; no TensorFlow
+#   worker      the Celery worker on CPU (tensorflow-cpu)
+#   worker-gpu  the Celery worker on an NVIDIA GPU: `tensorflow[and-cuda]` brings its own CUDA and
+#               cuDNN wheels, so the base stays python:3.11-slim (no second CUDA underneath);
+#               the host needs the NVIDIA driver and the NVIDIA Container Toolkit.
+# Dependencies are installed from pyproject.toml before the source is copied, so a code change
+# rebuilds only the last layers, never TensorFlow.
+
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    KERAS_HOME=/data/keras
 WORKDIR /app
-COPY pyproject.toml README.md ./
+RUN useradd --create-home lrlab \
+    && mkdir -p /data/checkpoints /data/keras \
+    && chown lrlab /data/checkpoints /data/keras
+COPY pyproject.toml ./
+# The project's dependencies (plus one extra), read from pyproject.toml: this layer changes only
+# when they do.
+RUN cat > /usr/local/bin/install-deps <<'PY' && chmod +x /usr/local/bin/install-deps
+#!/usr/local/bin/python
+import subprocess, sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+wanted = list(project["dependencies"])
+for extra in sys.argv[1:]:
+    wanted += project["optional-dependencies"][extra]
+subprocess.run([sys.executable, "-m", "pip", "install", *wanted], check=True)
+PY
+
+FROM base AS source
+COPY README.md alembic.ini ./
 COPY api ./api
 COPY models ./models
 COPY worker ./worker
 COPY migrations ./migrations
 COPY lrlab_client ./lrlab_client
-COPY alembic.ini ./
-RUN pip install ".[${EXTRAS}]"
-RUN useradd --create-home lrlab && mkdir -p /data/checkpoints && chown lrlab /data/checkpoints
+
+FROM base AS api
+RUN install-deps
+COPY --from=source /app /app
+RUN pip install --no-deps .
 USER lrlab
 EXPOSE 8000
-CMD ["sh", "-c", "uvicorn api.main:app --host 0.0.0.0 --port ${LRLAB_PORT:-8000}"]
+HEALTHCHECK --interval=5s --timeout=3s --retries=20 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"LRLAB_PORT\", \"8000\")}/readyz')"
+CMD ["sh", "-c", "exec uvicorn api.main:app --host 0.0.0.0 --port ${LRLAB_PORT:-8000}"]
+
+FROM base AS worker
+RUN install-deps worker
+COPY --from=source /app /app
+RUN pip install --no-deps .
+USER lrlab
+CMD ["sh", "-c", "exec celery -A worker.celery_app worker -Q ${LRLAB_QUEUE:-lrlab} --loglevel INFO"]
+
+FROM base AS worker-gpu
+RUN install-deps worker-gpu
+COPY --from=source /app /app
+RUN pip install --no-deps .
+USER lrlab
+ENV LRLAB_QUEUE=gpu
+CMD ["sh", "-c", "exec celery -A worker.celery_app worker -Q ${LRLAB_QUEUE:-gpu} --loglevel INFO"]

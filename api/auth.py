@@ -19,7 +19,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from models.credentials import admin_token
 from models.db import session_scope
 from models.projects import (
@@ -99,11 +99,31 @@ class Policy(Declared):
         )
 
 
+class MetricsScrape(Policy):
+    """`operator` (Prometheus sends the token as `bearer_token`), unless LRLAB_METRICS_PUBLIC."""
+
+    def __init__(self) -> None:
+        super().__init__("operator")
+
+    def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        authorization: AuthorizationHeader = None,
+    ) -> Caller | None:
+        """Anyone when metrics are public (a scraper on a private network), else the operator."""
+        if settings.metrics_public:
+            return None
+        return super().__call__(request, session, authorization)
+
+
 PUBLIC = Public()
 READ = Policy("read")
 WRITE = Policy("write")
 ADMIN = Policy("admin")
 OPERATOR = Policy("operator")
+METRICS = MetricsScrape()
 
 Reader = Annotated[Caller, Depends(READ)]
 Writer = Annotated[Caller, Depends(WRITE)]

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from models.ledger import mark_enqueued
 from models.queue import EXPERIMENTS, JobKind, publish_marked
+from models.settings import Settings
+from models.workers import find_workers, queue_warning
 
 log = logging.getLogger("lrlab.api")
 
@@ -35,3 +37,9 @@ def commit_and_enqueue(
             "publishing %d committed job(s) failed; the reconciler will publish them",
             len(experiment_ids),
         )
+
+
+def queue_warnings(settings: Settings, queue: str) -> list[str]:
+    """A warning when no live worker consumes `queue` (none when Redis cannot tell)."""
+    workers = find_workers(settings.broker_url, timeout=settings.broker_timeout_seconds)
+    return queue_warning(workers, queue)

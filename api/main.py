@@ -7,10 +7,22 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.live import live_events
+from api.metrics import install_request_metrics
 from api.openapi import LinkedFastAPI
-from api.routes import admin, events, experiments, health, keys, range_tests, schedulers, sweeps
+from api.routes import (
+    admin,
+    events,
+    experiments,
+    health,
+    keys,
+    monitoring,
+    range_tests,
+    schedulers,
+    sweeps,
+)
 from api.routes.ui import install_ui
 from models.settings import get_settings
 
@@ -34,9 +46,24 @@ def create_app() -> FastAPI:
         # Starlette's limit: 413 on Content-Length or as a chunked body streams past it.
         max_body_size=get_settings().max_body_bytes,
         lifespan=_lifespan,
+        # Served from local files by install_offline_docs: the CDN pages are blank offline.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, experiments, sweeps, schedulers, range_tests, events, keys, admin):
+    install_request_metrics(app)
+    install_offline_docs(app)
+    for module in (
+        health,
+        experiments,
+        sweeps,
+        schedulers,
+        range_tests,
+        events,
+        keys,
+        admin,
+        monitoring,
+    ):
         app.include_router(module.router)
     install_ui(app)
     origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]

@@ -7,7 +7,7 @@ once, so the document and the error handlers in `api.errors` stay in step.
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorBody(BaseModel):
@@ -33,10 +33,19 @@ class ValidationErrorBody(BaseModel):
 
 
 class ReadinessBody(BaseModel):
-    """`/readyz`'s answer: `ready`, or `unavailable` with the reasons."""
+    """`/readyz`'s answer: `ready` or `unavailable`; the rest only for the operator token."""
 
     status: str
     reasons: list[str] = []
+    workers: dict[str, list[str]] = Field(
+        default={}, description="Live workers and the queues each consumes."
+    )
+    unserved_queues: list[str] = Field(
+        default=[], description="Queues with work (or the default) that no live worker consumes."
+    )
+    worker_problems: list[str] = Field(
+        default=[], description="Workers that report a problem, e.g. a dataset they cannot load."
+    )
 
 
 _RETRY_AFTER = {

@@ -38,6 +38,8 @@ from lrlab_client.render import (
     stdout_console,
     suggestions_text,
     sweep_metric_rows,
+    warning_lines,
+    workers_table,
 )
 
 EXIT_RUN_FAILED = 1
@@ -128,7 +130,7 @@ def _wait_and_report(
     client: LrlabClient, kind: Kind, resource_id: str, *, target: float | None, interval: float
 ) -> int:
     """Show live progress until every member is terminal, then the result; the exit code."""
-    with ProgressView(stderr_console()) as view:
+    with ProgressView(stderr_console(), metrics_of=client.metrics) as view:
         finals = client.watch(resource_id, kind=kind, on_progress=view.update, interval=interval)
     out = stdout_console()
     if kind == "sweep":
@@ -193,6 +195,8 @@ def submit(
             verb = "already submitted" if submission.replayed else "submitted"
             extra = f", {len(data.get('experiments') or [])} experiments" if kind == "sweep" else ""
             typer.echo(f"{verb} {kind} {submission.id} ({data.get('status')}{extra})", err=True)
+            for line in warning_lines(data):
+                typer.echo(f"warning: {line}", err=True)
             code = 0
             if wait:
                 try:
@@ -369,6 +373,23 @@ def lr_find(
                         _write(png, client.range_test_plot(test_id), what="the plot")
     typer.echo(test_id)
     raise typer.Exit(code)
+
+
+@app.command()
+def workers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    api: ApiOption = None,
+) -> None:
+    """The live workers: queues, device, library versions, current experiments (operator)."""
+    with _handled(), _operator(api) as client:
+        listed = client.workers()
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2, sort_keys=True))
+        return
+    if not listed:
+        typer.echo("no live worker: submitted work waits until one starts", err=True)
+        return
+    stdout_console().print(workers_table(listed))
 
 
 @app.command()

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
 EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
@@ -222,6 +224,11 @@ class LrlabClient:
         return self._request(
             "POST", "/schedulers/preview", json_body=dict(request), params=params
         ).content
+
+    def workers(self) -> list[Json]:
+        """GET /workers."""
+        result: list[Json] = self._json("GET", "/workers")
+        return result
 
     # -- submitting -----------------------------------------------------------------------
 
@@ -552,6 +559,8 @@ class LrlabClient:
                     continue
                 if event.type == "epoch":
                     run["progress"] = {**run["progress"], "epochs_done": data["epoch"]}
+                    # The epoch's metrics ride along: progress shows val_accuracy unpolled.
+                    run["latest_metrics"] = data
                 elif event.type == "status" and data["status"] in EXPERIMENT_TERMINAL:
                     # The event carries no result or error: the member's read does.
                     latest[member] = self._retrying(partial(self.experiment, member), retry_for)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console, JustifyMethod, RenderableType
 from rich.markup import escape
 from rich.progress import (
@@ -61,7 +63,7 @@ def _stat(stat: Any, digits: int = 4) -> str:
         return "—"
     text = _num(stat["mean"], digits)
     if stat.get("std") is not None:
-        text += f" ± {_num(stat['std'], digits)}"
+        text += f"±{_num(stat['std'], digits)}"
     return text
 
 
@@ -71,7 +73,7 @@ def _ci(stat: Any, digits: int = 4) -> str:
     ci = stat.get("ci95")
     if not isinstance(ci, Sequence) or len(ci) != 2 or None in ci:
         return "—"
-    return f"[{_num(ci[0], digits)}, {_num(ci[1], digits)}]"
+    return f"[{_num(ci[0], digits)},{_num(ci[1], digits)}]"
 
 
 def run_label(run: Json) -> str:
@@ -103,9 +105,14 @@ def result_line(run: Json) -> str:
 def comparison_table(sweep_id: str, comparison: Json) -> Table:
     """The ranked comparison of a sweep's schedules."""
     target = comparison.get("target")
+    # Light borders: at 120 columns every figure fits whole and the label wraps between its
+    # parameters.
     table = Table(
         title=Text(f"sweep {sweep_id} · ranked by share reaching the target · target {target}"),
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
     columns: list[tuple[str, JustifyMethod]] = [
         ("#", "right"),
@@ -115,12 +122,22 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
         ("95% CI", "right"),
         ("best val_acc", "right"),
         ("final val_loss", "right"),
-        ("epochs→target", "right"),
+        ("epochs to target", "right"),
         ("AUC val_acc", "right"),
     ]
+    rows = comparison.get("rows") or []
+    labels = [
+        str(row.get("label") or (row.get("scheduler") or {}).get("type", "?")) for row in rows
+    ]
+    # As wide as the longest parameter (`step_size_up=20,`), so labels wrap only between them.
+    widest = max((len(token) for label in labels for token in label.split()), default=8)
     for header, justify in columns:
-        table.add_column(header, justify=justify, overflow="fold")
-    for rank, row in enumerate(comparison.get("rows") or [], start=1):
+        if header == "schedule":
+            table.add_column(header, justify=justify, overflow="fold", min_width=min(widest, 40))
+        else:
+            # Numbers never break ("0.9615±0.0012" is one token); headers wrap at their spaces.
+            table.add_column(Text(header.replace(" ", "\n")), justify=justify, no_wrap=True)
+    for rank, (row, label) in enumerate(zip(rows, labels, strict=True), start=1):
         runs = str(row.get("runs", "?"))
         if row.get("failed"):
             runs += f" ({row['failed']} failed)"
@@ -132,7 +149,7 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
         )
         cells = [
             str(rank),
-            str(row.get("label") or (row.get("scheduler") or {}).get("type", "?")),
+            label,
             runs,
             _stat(row.get("final_val_accuracy")),
             _ci(row.get("final_val_accuracy")),
@@ -301,11 +318,50 @@ def schedulers_table(catalog: Sequence[Json]) -> Table:
     return table
 
 
+def warning_lines(accepted: Json) -> list[str]:
+    """The warnings of a 202 body: the submission's own, then each flagged sweep member's."""
+    lines = [str(w) for w in accepted.get("warnings") or []]
+    for member in accepted.get("member_warnings") or []:
+        who = member.get("label") or str(member.get("experiment", "?"))[:8]
+        lines += [
+            f"{who} [{str(member.get('experiment', ''))[:8]}]: {w}" for w in member["warnings"]
+        ]
+    return lines
+
+
+def workers_table(workers: Sequence[Json]) -> Table:
+    """One row per live worker."""
+    table = Table(title=Text(f"{len(workers)} live worker(s)"), title_justify="left")
+    for header in ("worker", "queues", "device", "versions", "training", "last heartbeat"):
+        table.add_column(header, overflow="fold")
+    for w in workers:
+        versions = w.get("versions") or {}
+        problem = w.get("dataset_error")
+        table.add_row(
+            Text(str(w.get("name"))),
+            Text(", ".join(w.get("queues") or [])),
+            Text(str(w.get("device") or "?")),
+            Text(" ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
+            Text(problem, style="red")
+            if problem
+            else Text(", ".join(str(e)[:8] for e in w.get("current_experiments") or []) or "-"),
+            Text(str(w.get("last_heartbeat", "?"))),
+        )
+    return table
+
+
 class ProgressView:
     """A live bar per experiment on a terminal; one line per status change elsewhere."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(
+        self, console: Console, *, metrics_of: Callable[[str], list[Json]] | None = None
+    ) -> None:
         self.console = console
+        # Reads a running member's epochs for its current val_accuracy (once per new epoch).
+        self._metrics_of = metrics_of
+        self._val: dict[str, tuple[int, float | None]] = {}
+        # When this view first saw a member running: the ETA's start where the stream gave none.
+        self._running_since: dict[str, str] = {}
         self.live = console.is_terminal
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
@@ -356,7 +412,10 @@ class ProgressView:
                 description = escape(f"{run_label(run)} ({run_id[:8]})")
                 self._tasks[run_id] = progress.add_task(description, total=epochs, status="")
             progress.update(
-                self._tasks[run_id], completed=epochs_done, total=epochs, status=_styled(status)
+                self._tasks[run_id],
+                completed=epochs_done,
+                total=epochs,
+                status=self._status_text(run_id, run, epochs_done, epochs),
             )
             if status in EXPERIMENT_TERMINAL:
                 progress.stop_task(self._tasks[run_id])
@@ -367,6 +426,57 @@ class ProgressView:
                 total=total,
                 status=f"{finished}/{len(runs)} finished",
             )
+
+    def _status_text(self, run_id: str, run: Json, epochs_done: int, epochs: int) -> str:
+        status = str(run["status"])
+        if status != "running":
+            return _styled(status)
+        since = self._running_since.setdefault(run_id, datetime.now(UTC).isoformat())
+        if epochs_done == 0:
+            # The first epoch includes XLA compilation: tens of seconds with nothing to show.
+            return _styled(status) + " [dim]compiling… (the first epoch is the slow one)[/]"
+        parts = [_styled(status)]
+        value = self._current_val_accuracy(run_id, run, epochs_done)
+        if value is not None:
+            parts.append(f"val_acc {value:.4f}")
+        eta = _eta(run.get("started_at") or since, epochs_done, epochs)
+        if eta is not None:
+            parts.append(f"ETA {eta}")
+        return " ".join(parts)
+
+    def _current_val_accuracy(self, run_id: str, run: Json, epochs_done: int) -> float | None:
+        latest = run.get("latest_metrics")
+        if isinstance(latest, Mapping) and latest.get("epoch") == epochs_done:
+            return float(latest["val_accuracy"])  # an event stream brought it
+        known = self._val.get(run_id)
+        if known is not None and known[0] == epochs_done:
+            return known[1]
+        value = None
+        if self._metrics_of is not None:
+            try:
+                items = self._metrics_of(run_id)
+            except Exception:  # progress is best effort: the poll itself reports real errors
+                items = []
+            if items:
+                value = float(items[-1]["val_accuracy"])
+        self._val[run_id] = (epochs_done, value)
+        return value
+
+
+def _eta(started: object, epochs_done: int, epochs: int) -> str | None:
+    """Time left at the pace of the epochs done so far (since `started`, an ISO time)."""
+    if not started or epochs_done <= 0:
+        return None
+    try:
+        began = datetime.fromisoformat(str(started))
+    except ValueError:
+        return None
+    if began.tzinfo is None:
+        began = began.replace(tzinfo=UTC)
+    elapsed = (datetime.now(UTC) - began).total_seconds()
+    left = max(0.0, elapsed / epochs_done * (epochs - epochs_done))
+    minutes, seconds = divmod(round(left), 60)
+    return f"{minutes}:{seconds:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _styled(status: str) -> str:

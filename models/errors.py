@@ -29,3 +29,9 @@ class QuotaError(DomainError):
 
 class InvalidCursorError(DomainError):
     """A pagination cursor that no page handed out."""
+
+
+def already_finished(what: str, status: str) -> ConflictError:
+    """The 409 for acting on something finished: "experiment … has already been cancelled"."""
+    done = "been cancelled" if status == "cancelled" else status
+    return ConflictError(f"{what} has already {done}")

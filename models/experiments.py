@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import String, cast, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from models.errors import ConflictError, InvalidCursorError, NotFoundError
+from models.errors import InvalidCursorError, NotFoundError, already_finished
 from models.events import signal
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.lr_seeding import resolve_lr_references
-from models.metrics import MetricRead
+from models.metrics import MetricRead, float32_shortest
 from models.quotas import check_quotas
 from models.specs import (
     EpochStepLrs,
@@ -215,7 +215,7 @@ def cancel_experiment(
     """Cancel a queued or running experiment; a running one stops at its next epoch end."""
     experiment = _locked(session, project_id, experiment_id)
     if experiment.status in TERMINAL_STATUSES:
-        raise ConflictError(f"experiment {experiment_id} is already {experiment.status}")
+        raise already_finished(f"experiment {experiment_id}", experiment.status)
     close_experiment(session, experiment=experiment, status="cancelled")
     experiment.cancelled_by_key_id = key_id
     session.flush()
@@ -234,7 +234,11 @@ def metric_rows(
         .where(Metric.experiment_id == experiment_id)
         .order_by(Metric.epoch)
     ).all()
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    dicts = [dict(zip(names, row, strict=True)) for row in rows]
+    # Read out as people write them (0.01), each still the float32 that trained.
+    for row, lr in zip(dicts, float32_shortest([d["lr"] for d in dicts]), strict=True):
+        row["lr"] = lr
+    return dicts
 
 
 def list_metrics(
@@ -258,7 +262,10 @@ def list_step_lrs(
     limit: int,
 ) -> tuple[list[EpochStepLrs], int | None]:
     """One page of per-step lrs: up to `limit` epochs from `epoch_from`, at most about
-    MAX_PAGE_STEPS steps (always one epoch); and the epoch the next page starts at, if any."""
+    MAX_PAGE_STEPS steps (always one epoch); and the epoch the next page starts at, if any.
+
+    The lrs read out as the shortest decimals of the float32 values that trained.
+    """
     get_experiment(session, project_id=project_id, experiment_id=experiment_id)
     sizes = session.execute(
         select(Metric.epoch, func.cardinality(Metric.step_lrs))
@@ -279,7 +286,7 @@ def list_step_lrs(
         .order_by(Metric.epoch)
     ).all()
     following = sizes[len(epochs)].epoch if len(sizes) > len(epochs) else None
-    return [EpochStepLrs(epoch=e, lrs=list(lrs)) for e, lrs in rows], following
+    return [EpochStepLrs(epoch=e, lrs=float32_shortest(lrs)) for e, lrs in rows], following
 
 
 def experiment_read(experiment: Experiment) -> ExperimentRead:
@@ -323,3 +330,13 @@ def _locked(session: Session, project_id: uuid.UUID, experiment_id: uuid.UUID) -
     if experiment is None:
         raise NotFoundError(f"experiment {experiment_id} not found")
     return experiment
+
+
+def experiment_counts(session: Session) -> list[tuple[str, str, int]]:
+    """(status, queue, count) over all experiments: one GROUP BY, cheap enough per scrape."""
+    rows = session.execute(
+        select(Experiment.status, Experiment.queue, func.count()).group_by(
+            Experiment.status, Experiment.queue
+        )
+    ).all()
+    return [(status, queue, int(count)) for status, queue, count in rows]

@@ -52,17 +52,36 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
+# Identical curves (e.g. two schedules that agree) must not hide each other: each line gets its
+# own dash pattern as well as its colour.
+_LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def _integer_epochs(axes: object) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # type: ignore[attr-defined]
+
+
+def _png(figure: Figure, image_format: str = "png") -> bytes:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=image_format)
+    return buffer.getvalue()
+
+
 def render_lr_curve(
     epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
     with _RENDER_LOCK:
-        return _render_lr_curve(epochs, steps, log_scale=log_scale, title=title)
+        return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
 
 
-def _render_lr_curve(
+def draw_lr_curve(
     epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
-) -> bytes:
+) -> Figure:
+    """The figure of `render_lr_curve`: an lr held for a whole epoch is drawn as a stair."""
     if len(epochs) == 0:
         raise ValueError("`epochs` must not be empty")
     per_epoch = np.asarray(epochs, dtype=np.float64)
@@ -88,17 +107,23 @@ def _render_lr_curve(
             axes.legend()
             stepped = True
     if not stepped:
-        axes.plot(epoch_x, per_epoch, marker="o" if per_epoch.size <= 100 else None, markersize=3)
+        # Epoch k's lr holds from k to k+1: a staircase, with the last stair drawn to its end.
+        axes.plot(
+            np.append(epoch_x, epoch_x[-1] + 1),
+            np.append(per_epoch, per_epoch[-1]),
+            drawstyle="steps-post",
+            marker="o" if per_epoch.size <= 100 else None,
+            markevery=list(range(per_epoch.size)),
+            markersize=3,
+        )
     if log_scale:
         axes.set_yscale("log", nonpositive="mask")
+    _integer_epochs(axes)
     axes.set_xlabel("epoch")
     axes.set_ylabel("learning rate")
     axes.set_title(title)
     axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 _METRIC_LABELS = {
@@ -115,23 +140,31 @@ def render_metric_curves(
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
     with _RENDER_LOCK:
-        return _render_metric_curves(
-            curves, metric=metric, log_scale=log_scale, image_format=image_format
-        )
+        return _png(draw_metric_curves(curves, metric=metric, log_scale=log_scale), image_format)
 
 
-def _render_metric_curves(
-    curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
-) -> bytes:
+def draw_metric_curves(curves: Sequence[Curve], *, metric: str, log_scale: bool) -> Figure:
+    """The figure of `render_metric_curves`; lrs (held per epoch) are drawn as stairs."""
     figure = _figure(9, 5)
     axes = figure.add_subplot()
-    for curve in curves:
+    for index, curve in enumerate(curves):
         (line,) = axes.plot(
-            curve.epochs, curve.mean, linewidth=1.6, label=f"{curve.label} (n={curve.runs})"
+            curve.epochs,
+            curve.mean,
+            linewidth=1.6,
+            linestyle=_LINE_STYLES[index % len(_LINE_STYLES)],
+            drawstyle="steps-post" if metric == "lr" else "default",
+            label=f"{curve.label} (n={curve.runs})",
         )
         if curve.runs > 1:
             axes.fill_between(
-                curve.epochs, curve.low, curve.high, color=line.get_color(), alpha=0.2, linewidth=0
+                curve.epochs,
+                curve.low,
+                curve.high,
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
+                step="post" if metric == "lr" else None,
             )
     if not curves:
         axes.text(
@@ -139,13 +172,11 @@ def _render_metric_curves(
         )
     if log_scale:
         axes.set_yscale("log", nonpositive="mask")
+    _integer_epochs(axes)
     axes.set_xlabel("epoch")
     axes.set_ylabel(_METRIC_LABELS.get(metric, metric))
     axes.set_title(f"{_METRIC_LABELS.get(metric, metric)} per epoch (mean over seeds, band ±1 std)")
     axes.grid(True, alpha=0.3)
     if curves:
         axes.legend(fontsize="small", loc="best")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=image_format)
-    return buffer.getvalue()
+    return figure

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.errors import ConflictError, NotFoundError
+from models.errors import NotFoundError, already_finished
 from models.ledger import close_job
 from models.range_test_specs import (
     CurvePoint,
@@ -91,7 +91,7 @@ def cancel_range_test(
     if test is None:
         raise NotFoundError(f"range test {range_test_id} not found")
     if test.status in TERMINAL_STATUSES:
-        raise ConflictError(f"range test {range_test_id} is already {test.status}")
+        raise already_finished(f"range test {range_test_id}", test.status)
     close_job(session, job=test, status="cancelled")
     test.cancelled_by_key_id = key_id
     session.flush()

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # A group checkpoints at most this often (seconds of its training), on SIGTERM before
     # handing back, never after its last epoch; 0 checkpoints after every epoch but the last.
     checkpoint_every_seconds: float = Field(default=60.0, ge=0)
+    # Serve GET /metrics without the operator token (for a scraper on a private network).
+    metrics_public: bool = False
+    # Port a worker serves its Prometheus metrics on; unset: none.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 @lru_cache

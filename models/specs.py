@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 # Re-exported so that importers of the per-epoch schemas from here keep working.
 from models.metrics import EpochMetrics as EpochMetrics
 from models.metrics import MetricRead as MetricRead
-from models.schedules import SchedulerSpec, build_run
+from models.schedules import SchedulerSpec, build_run, schedule_warnings
 from models.settings import get_settings
 
 
@@ -89,7 +89,8 @@ class DatasetSpec(_Input):
 class LrProvenance(_Input):
     """Where a learning rate came from: a range test's suggestion times a multiplier."""
 
-    from_range_test: uuid.UUID
+    # Not strict: the stored spec (JSON) holds it as a string, and the worker's claim reads it.
+    from_range_test: uuid.UUID = Field(strict=False)
     suggestion: Literal["valley", "slide", "minimum", "steep"]
     multiplier: float
     suggested_lr: float = Field(description="The range test's suggestion.")
@@ -126,9 +127,23 @@ class ExperimentCreate(_Input):
             self.scheduler,
             base_lr=self.training.learning_rate,
             epochs=self.training.epochs,
-            steps_per_epoch=steps_per_epoch,
+            steps_per_epoch=self.steps_per_epoch,
         )
         return self
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch at the requested size (the worker caps to the data)."""
+        return math.ceil(self.dataset.train_samples / self.training.batch_size)
+
+    def warnings(self) -> list[str]:
+        """The preview's warnings for this schedule in this run: legal but probably unintended."""
+        return schedule_warnings(
+            self.scheduler,
+            learning_rate=self.training.learning_rate,
+            epochs=self.training.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+        )
 
 
 def check_steps(*, epochs: int, steps_per_epoch: int) -> None:
@@ -194,6 +209,15 @@ class ExperimentRead(BaseModel):
     finished_at: datetime | None
     submitted_by: KeyRef | None = None
     cancelled_by: KeyRef | None = None
+
+
+class ExperimentAccepted(ExperimentRead):
+    """The answer to `POST /experiments`: the experiment and what looks unintended about it."""
+
+    warnings: list[str] = Field(
+        description="Legal but probably unintended settings (as the preview reports them), "
+        "and a queue no live worker consumes."
+    )
 
 
 class ExperimentPage(BaseModel):

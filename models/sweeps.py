@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.errors import ConflictError, NotFoundError
+from models.errors import NotFoundError, already_finished
 from models.experiments import create_experiment, key_ref
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiments
@@ -55,6 +55,23 @@ class SweepRead(BaseModel):
     updated_at: datetime
     submitted_by: KeyRef | None = None
     cancelled_by: KeyRef | None = None
+
+
+class MemberWarnings(BaseModel):
+    """The warnings of one sweep member."""
+
+    experiment: uuid.UUID
+    label: str | None
+    warnings: list[str]
+
+
+class SweepAccepted(SweepRead):
+    """The answer to `POST /sweeps`: the sweep, warnings for the whole and per member."""
+
+    warnings: list[str] = Field(description="About the sweep as a whole (e.g. an unserved queue).")
+    member_warnings: list[MemberWarnings] = Field(
+        description="Members whose schedule looks unintended, with the preview's warnings."
+    )
 
 
 class SweepPage(BaseModel):
@@ -138,6 +155,26 @@ def submit_sweep(
     return row, members, True
 
 
+def member_warnings(
+    session: Session, *, project_id: uuid.UUID, sweep: SweepCreate, sweep_id: uuid.UUID
+) -> list[MemberWarnings]:
+    """Each member's preview warnings; computed once per configuration (seeds share them)."""
+    by_label: dict[str, list[str]] = {}
+    for cell in sweep.cells:
+        if cell.label not in by_label:
+            by_label[cell.label] = cell.spec.warnings()
+    rows = session.execute(
+        select(Experiment.id, Experiment.label)
+        .where(Experiment.sweep_id == sweep_id, Experiment.project_id == project_id)
+        .order_by(Experiment.created_at, Experiment.id)
+    ).all()
+    return [
+        MemberWarnings(experiment=member, label=label, warnings=by_label[label])
+        for member, label in rows
+        if label is not None and by_label.get(label)
+    ]
+
+
 def get_sweep(session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID) -> Sweep:
     """Return the project's sweep, or NotFoundError (also when another project owns it)."""
     sweep = session.get(Sweep, sweep_id)
@@ -183,7 +220,7 @@ def cancel_sweep(
         counts = Counter(
             session.scalars(select(Experiment.status).where(Experiment.sweep_id == sweep_id))
         )
-        raise ConflictError(f"sweep {sweep_id} is already {sweep_status(counts)}")
+        raise already_finished(f"sweep {sweep_id}", sweep_status(counts))
     close_experiments(session, experiments=pending, status="cancelled")
     for experiment in pending:
         experiment.cancelled_by_key_id = key_id

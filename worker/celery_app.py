@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import os
 import threading
 from typing import Any
 
@@ -9,13 +10,15 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 
 from models.settings import Settings, get_settings
-from worker import reconciler
+from worker import metrics, reconciler
+from worker.presence import Presence
 from worker.shutdown import request_stop
 
 log = logging.getLogger("lrlab.worker")
 
 app = Celery("lrlab", include=["worker.tasks"])
 _reconciler_stop = threading.Event()
+_presence: list[Presence] = []
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -50,13 +53,20 @@ def _configure(sender: Celery, **_: Any) -> None:
 
 
 @worker_ready.connect
-def _ready(**_: Any) -> None:
+def _ready(sender: Any = None, **_: Any) -> None:
     # TensorFlow loads here, in the worker process, never at import of this module.
     from worker.backend import describe_device
 
     settings = get_settings()
-    log.info("worker ready, training on %s", describe_device())
-    if settings.warm_up:
+    device = describe_device()
+    log.info("worker ready, training on %s", device)
+    metrics.serve(settings.worker_metrics_port)
+    presence = Presence(name=_node_name(sender), queues=_queues(sender, settings), device=device)
+    _presence.append(presence)
+    # Readiness: a worker that cannot load its data says so in its heartbeat (and /readyz).
+    presence.dataset_error = _check_dataset(settings)
+    presence.start()
+    if settings.warm_up and presence.dataset_error is None:
         _warm_up(settings)
     # TensorFlow's and the warm-up's objects live as long as the process: frozen, a full
     # collection skips them instead of stalling the reconciler's pass (bench/LEDGER_PLANS.md).
@@ -69,21 +79,46 @@ def _ready(**_: Any) -> None:
 def _shutting_down(**_: Any) -> None:
     request_stop()
     _reconciler_stop.set()
+    for presence in _presence:
+        presence.stop()
+
+
+def _node_name(sender: Any) -> str:
+    hostname = getattr(sender, "hostname", None)
+    return str(hostname) if hostname else f"lrlab@{os.getpid()}"
+
+
+def _queues(sender: Any, settings: Settings) -> list[str]:
+    try:
+        return sorted(sender.app.amqp.queues.consume_from)
+    except AttributeError:
+        return [settings.queue]
+
+
+def _check_dataset(settings: Settings) -> str | None:
+    """Load the default dataset once (downloading it where it is unset and reachable)."""
+    from models.specs import DatasetSpec
+    from worker.datasets import DatasetError, load_dataset
+
+    try:
+        load_dataset(
+            "mnist", train_samples=DatasetSpec().train_samples, mnist_path=settings.mnist_path
+        )
+    except DatasetError as exc:
+        log.error("the worker cannot load its dataset: %s", exc)
+        return f"DatasetError: {exc}"
+    return None
 
 
 def _warm_up(settings: Settings) -> None:
     """Compile for the default spec on the configured data, so a first epoch comes fast."""
     from models.specs import DatasetSpec, TrainingSpec
-    from worker.datasets import DatasetError, load_dataset
+    from worker.datasets import load_dataset
     from worker.engine import warm_up
 
-    try:
-        data = load_dataset(
-            "mnist", train_samples=DatasetSpec().train_samples, mnist_path=settings.mnist_path
-        )
-    except DatasetError as exc:
-        log.warning("skipping warm-up: %s", exc)
-        return
+    data = load_dataset(
+        "mnist", train_samples=DatasetSpec().train_samples, mnist_path=settings.mnist_path
+    )
     warm_up(
         batch_size=TrainingSpec().batch_size,
         n_train=data.info.train_samples,

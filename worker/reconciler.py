@@ -21,6 +21,7 @@ from models.idempotency import purge_expired_keys
 from models.ledger import expire_leases, queued_count, unsignalled_queued
 from models.queue import JOB_KINDS, JobKind, broker_queue_length, publish
 from models.settings import get_settings
+from worker.metrics import RECONCILER_ACTIONS
 
 log = logging.getLogger("lrlab.reconciler")
 
@@ -82,6 +83,8 @@ def reconcile_once() -> PassReport:
                     report.republished.append(job_id)
         for queue, ids in by_queue.items():
             publish(ids, queue=queue, kind=kind)
+    RECONCILER_ACTIONS.labels("requeued").inc(len(report.requeued))
+    RECONCILER_ACTIONS.labels("republished").inc(len(report.republished))
     if report.requeued or report.republished:
         log.info(
             "reconciler: %d lease(s) expired and requeued, %d message(s) re-published",

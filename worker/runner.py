@@ -38,10 +38,12 @@ from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
 from models.tables import Experiment, JobTable
+from worker import presence
 from worker.backend import describe_device, runtime_info
 from worker.datasets import load_dataset
 from worker.engine import CheckpointPolicy, train_members
 from worker.members import EpochReport, MemberConfig, TrainingError
+from worker.metrics import EPOCH_SECONDS
 from worker.shutdown import stop_requested
 
 log = logging.getLogger("lrlab.worker")
@@ -92,6 +94,7 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         target=_heartbeat, args=(claimed, settings, stop_heartbeat), daemon=True
     )
     heartbeat.start()
+    presence.training([str(key) for key in claimed])
     try:
         _train(claimed, settings)
     except Exception as exc:
@@ -101,6 +104,7 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
                 _record_failure(run, f"{type(exc).__name__}: {exc}")
     finally:
         stop_heartbeat.set()
+        presence.finished([str(key) for key in claimed])
         # A beat stuck on a dead connection must not hold the results hostage: it is a daemon.
         heartbeat.join(timeout=max(1.0, settings.lease_seconds / 2))
     for run in claimed.values():
@@ -240,6 +244,7 @@ def over_time_limit(run: _Claimed, settings: Settings) -> bool:
 
 
 def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
+    EPOCH_SECONDS.observe(report.metrics.seconds)
     with session_scope() as session:
         return record_epoch(
             session,

@@ -34,6 +34,7 @@ def _watched(project_id: uuid.UUID, **target: uuid.UUID) -> list[uuid.UUID]:
 
 @router.get(
     "/experiments/{experiment_id}/events",
+    summary="Follow an experiment's events",
     response_class=EventSourceResponse,
     responses=responses(media=STREAM),
 )
@@ -53,6 +54,7 @@ async def experiment_events(
 
 @router.get(
     "/sweeps/{sweep_id}/events",
+    summary="Follow a sweep's events",
     response_class=EventSourceResponse,
     responses=responses(media=STREAM),
 )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, SessionDep, SettingsDep
-from api.dispatch import commit_and_enqueue
+from api.dispatch import commit_and_enqueue, queue_warnings
 from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
@@ -24,6 +24,7 @@ from models.experiments import (
 )
 from models.metrics import MetricRead
 from models.specs import (
+    ExperimentAccepted,
     ExperimentCreate,
     ExperimentPage,
     ExperimentRead,
@@ -46,8 +47,9 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 @router.post(
     "",
     status_code=202,
+    summary="Submit an experiment",
     openapi_extra=json_body_schema(ExperimentCreate),
-    responses=responses(*BODY, 409, replay=ExperimentRead),
+    responses=responses(*BODY, 409, replay=ExperimentAccepted),
 )
 def submit(
     body: Annotated[dict[str, Any], Body()],
@@ -56,10 +58,11 @@ def submit(
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> ExperimentRead:
+) -> ExperimentAccepted:
     """Accept an experiment spec and queue it (a repeated Idempotency-Key returns the original).
 
     Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
+    `warnings` lists what the preview would flag, and a queue that no live worker consumes.
     """
     spec = accept_experiment_spec(session, project_id=caller.project_id, document=body)
     queue = spec.queue or settings.queue
@@ -75,10 +78,11 @@ def submit(
     commit_and_enqueue(session, [experiment.id] if created else [], queue=queue)
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{experiment.id}"
-    return experiment_read(experiment)
+    warnings = spec.warnings() + queue_warnings(settings, experiment.queue)
+    return ExperimentAccepted(**experiment_read(experiment).model_dump(), warnings=warnings)
 
 
-@router.get("", response_model=ExperimentPage, responses=responses(422))
+@router.get("", response_model=ExperimentPage, summary="List experiments", responses=responses(422))
 def list_all(
     caller: Reader,
     session: SessionDep,
@@ -120,7 +124,7 @@ def list_all(
     return Response(content=page.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{experiment_id}", responses=responses(404, 422))
+@router.get("/{experiment_id}", summary="Get an experiment", responses=responses(404, 422))
 def read_experiment(
     experiment_id: uuid.UUID, caller: Reader, session: SessionDep
 ) -> ExperimentRead:
@@ -133,6 +137,7 @@ def read_experiment(
 @router.get(
     "/{experiment_id}/metrics",
     response_model=MetricList,
+    summary="Get an experiment's metrics",
     responses=responses(404, 422, media={"text/csv": CSV}),
 )
 def read_metrics(
@@ -150,7 +155,9 @@ def read_metrics(
     return Response(content=orjson.dumps({"items": rows}), media_type="application/json")
 
 
-@router.get("/{experiment_id}/lr", responses=responses(404, 422))
+@router.get(
+    "/{experiment_id}/lr", summary="Get the lr of every step", responses=responses(404, 422)
+)
 def read_step_lrs(
     experiment_id: uuid.UUID,
     caller: Reader,
@@ -169,7 +176,9 @@ def read_step_lrs(
     return StepLrPage(items=items, next_epoch_from=following)
 
 
-@router.post("/{experiment_id}/cancel", responses=responses(404, 409, 422))
+@router.post(
+    "/{experiment_id}/cancel", summary="Cancel an experiment", responses=responses(404, 409, 422)
+)
 def cancel(experiment_id: uuid.UUID, caller: Writer, session: SessionDep) -> ExperimentRead:
     """Cancel a queued or running experiment (409 if it already finished)."""
     experiment = cancel_experiment(

@@ -1,21 +1,27 @@
 """Liveness and readiness probes."""
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from api.auth import PUBLIC, AuthorizationHeader, bearer_token, is_operator_token
+from api.deps import SessionDep, SettingsDep
 from api.openapi import ReadinessBody
 from models.db import get_engine
+from models.experiments import experiment_counts
 from models.queue import broker_reachable
+from models.settings import Settings
+from models.workers import find_workers, served_queues
 
 log = logging.getLogger("lrlab.api")
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", dependencies=[Depends(PUBLIC)])
+@router.get("/healthz", summary="Liveness probe", dependencies=[Depends(PUBLIC)])
 def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
@@ -23,6 +29,7 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
+    summary="Readiness probe",
     response_model=None,
     dependencies=[Depends(PUBLIC)],
     responses={
@@ -30,16 +37,41 @@ def healthz() -> dict[str, str]:
         503: {"description": "Postgres or the broker is unreachable.", "model": ReadinessBody},
     },
 )
-def readyz(authorization: AuthorizationHeader = None) -> dict[str, str] | JSONResponse:
-    """Postgres and the broker are reachable (503 otherwise; reasons for the operator only)."""
+def readyz(
+    session: SessionDep, settings: SettingsDep, authorization: AuthorizationHeader = None
+) -> dict[str, Any] | JSONResponse:
+    """Postgres and the broker are reachable (503 otherwise); anyone sees only `status`.
+
+    With the operator token (`Authorization: Bearer <LRLAB_ADMIN_TOKEN>`) the answer also
+    gives the `reasons` it is not ready and, when it is, the live workers per queue, the
+    queues that hold work (or are the default) but no live worker consumes, and workers that
+    report a problem (e.g. their dataset cannot be loaded). Workers never fail the probe: the
+    API itself is ready without them.
+    """
     reasons = [r for r in (_database_reachable(), broker_reachable()) if r is not None]
-    if not reasons:
-        return {"status": "ready"}
-    log.warning("not ready: %s", "; ".join(reasons))
-    body: dict[str, object] = {"status": "unavailable"}
+    if reasons:
+        log.warning("not ready: %s", "; ".join(reasons))
+    body: dict[str, Any] = {"status": "unavailable" if reasons else "ready"}
     if is_operator_token(bearer_token(authorization)):
         body["reasons"] = reasons
-    return JSONResponse(status_code=503, content=body)
+        if not reasons:
+            body |= _operator_view(session, settings)
+    if reasons:
+        return JSONResponse(status_code=503, content=body)
+    return body
+
+
+def _operator_view(session: Session, settings: Settings) -> dict[str, Any]:
+    workers = find_workers(settings.broker_url, timeout=settings.broker_timeout_seconds) or []
+    counts = experiment_counts(session)
+    waiting = {queue for status, queue, n in counts if status in ("queued", "running") and n}
+    return {
+        "workers": {w.name: w.queues for w in workers},
+        "unserved_queues": sorted(({settings.queue} | waiting) - served_queues(workers)),
+        "worker_problems": [
+            f"{w.name}: {w.dataset_error}" for w in workers if w.dataset_error is not None
+        ],
+    }
 
 
 def _database_reachable() -> str | None:

@@ -18,13 +18,13 @@ router = APIRouter(
 )
 
 
-@router.get("")
+@router.get("", summary="List your project's keys")
 def list_own(caller: Admin, session: SessionDep) -> list[KeyRead]:
     """The project's keys (never their secrets)."""
     return [KeyRead.model_validate(k) for k in list_keys(session, project_id=caller.project_id)]
 
 
-@router.post("", status_code=201, responses=responses(*BODY))
+@router.post("", status_code=201, summary="Create a key", responses=responses(*BODY))
 def create(key: KeyCreate, caller: Admin, session: SessionDep) -> KeyCreated:
     """Make a key for the project; the answer is the only place its secret appears."""
     created = create_key(session, project_id=caller.project_id, key=key)
@@ -32,7 +32,7 @@ def create(key: KeyCreate, caller: Admin, session: SessionDep) -> KeyCreated:
     return created
 
 
-@router.delete("/{key_id}", responses=responses(404, 422))
+@router.delete("/{key_id}", summary="Revoke a key", responses=responses(404, 422))
 def revoke(key_id: uuid.UUID, caller: Admin, session: SessionDep) -> KeyRead:
     """Revoke one of the project's keys; it stops working on every API process at once."""
     row = revoke_key(session, key_id=key_id, project_id=caller.project_id)

@@ -42,7 +42,7 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202, responses=responses(*BODY))
+@router.post("", status_code=202, summary="Submit a range test", responses=responses(*BODY))
 def submit(
     spec: RangeTestCreate,
     caller: Writer,
@@ -63,7 +63,7 @@ def submit(
     return range_test_read(test)
 
 
-@router.get("", responses=responses(422))
+@router.get("", summary="List range tests", responses=responses(422))
 def list_all(
     caller: Reader,
     session: SessionDep,
@@ -80,7 +80,7 @@ def list_all(
     )
 
 
-@router.get("/{range_test_id}", responses=responses(404, 422))
+@router.get("/{range_test_id}", summary="Get a range test", responses=responses(404, 422))
 def read_range_test(range_test_id: uuid.UUID, caller: Reader, session: SessionDep) -> RangeTestRead:
     """Return a range test's status, progress and, once done, its suggestions."""
     return range_test_read(
@@ -88,7 +88,9 @@ def read_range_test(range_test_id: uuid.UUID, caller: Reader, session: SessionDe
     )
 
 
-@router.post("/{range_test_id}/cancel", responses=responses(404, 409, 422))
+@router.post(
+    "/{range_test_id}/cancel", summary="Cancel a range test", responses=responses(404, 409, 422)
+)
 def cancel(range_test_id: uuid.UUID, caller: Writer, session: SessionDep) -> RangeTestRead:
     """Cancel a queued or running range test (409 if it already finished)."""
     test = cancel_range_test(
@@ -100,6 +102,7 @@ def cancel(range_test_id: uuid.UUID, caller: Writer, session: SessionDep) -> Ran
 
 @router.get(
     "/{range_test_id}/curve",
+    summary="Get a range test's loss curve",
     response_model=CurveList,
     responses=responses(404, 422, media={"text/csv": CSV}),
 )
@@ -120,6 +123,7 @@ def curve(
 
 @router.get(
     "/{range_test_id}/plot.{ext}",
+    summary="Plot a range test",
     response_class=Response,
     responses=responses(404, 422, media={"image/png": BINARY, "image/svg+xml": BINARY}),
 )

@@ -20,7 +20,7 @@ router = APIRouter(
 )
 
 
-@router.get("", dependencies=[Depends(READ)])
+@router.get("", summary="List scheduler types", dependencies=[Depends(READ)])
 def list_schedulers() -> list[dict[str, Any]]:
     """Every scheduler type with its description, parameter schema and default interval."""
     return catalog()
@@ -30,6 +30,7 @@ def list_schedulers() -> list[dict[str, Any]]:
 @router.post(
     "/preview",
     response_model=PreviewResult,
+    summary="Preview a schedule",
     dependencies=[Depends(READ)],
     responses=responses(*BODY, media={"image/png": BINARY}),
 )

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
-from api.dispatch import commit_and_enqueue
+from api.dispatch import commit_and_enqueue, queue_warnings
 from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
@@ -16,6 +16,7 @@ from models.plots import render_metric_curves
 from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
+    SweepAccepted,
     SweepMetricRow,
     SweepPage,
     SweepRead,
@@ -23,6 +24,7 @@ from models.sweeps import (
     cancel_sweep,
     get_sweep,
     list_sweeps,
+    member_warnings,
     submit_sweep,
     sweep_metric_rows,
     sweep_read,
@@ -43,8 +45,9 @@ MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 @router.post(
     "",
     status_code=202,
+    summary="Submit a sweep",
     openapi_extra=json_body_schema(SweepCreate),
-    responses=responses(*BODY, 409, replay=SweepRead),
+    responses=responses(*BODY, 409, replay=SweepAccepted),
 )
 def submit(
     body: Annotated[dict[str, Any], Body()],
@@ -53,10 +56,12 @@ def submit(
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> SweepRead:
+) -> SweepAccepted:
     """Expand and queue a sweep (a repeated Idempotency-Key returns the original).
 
     Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
+    `member_warnings` lists each member whose schedule the preview would flag; `warnings`, a
+    queue that no live worker consumes.
     """
     sweep = accept_sweep_spec(session, project_id=caller.project_id, document=body)
     row, members, created = submit_sweep(
@@ -68,13 +73,20 @@ def submit(
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
-    commit_and_enqueue(session, members if created else [], queue=sweep.queue or settings.queue)
+    queue = sweep.queue or settings.queue
+    commit_and_enqueue(session, members if created else [], queue=queue)
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/sweeps/{row.id}"
-    return sweep_read(session, row)
+    return SweepAccepted(
+        **sweep_read(session, row).model_dump(),
+        warnings=queue_warnings(settings, queue),
+        member_warnings=member_warnings(
+            session, project_id=caller.project_id, sweep=sweep, sweep_id=row.id
+        ),
+    )
 
 
-@router.get("", responses=responses(422))
+@router.get("", summary="List sweeps", responses=responses(422))
 def list_all(
     caller: Reader,
     session: SessionDep,
@@ -86,13 +98,13 @@ def list_all(
     return SweepPage(items=sweep_reads(session, items), total=total, limit=limit, offset=offset)
 
 
-@router.get("/{sweep_id}", responses=responses(404, 422))
+@router.get("/{sweep_id}", summary="Get a sweep", responses=responses(404, 422))
 def read_sweep(sweep_id: uuid.UUID, caller: Reader, session: SessionDep) -> SweepRead:
     """Return a sweep's status, member counts and progress."""
     return sweep_read(session, get_sweep(session, project_id=caller.project_id, sweep_id=sweep_id))
 
 
-@router.post("/{sweep_id}/cancel", responses=responses(404, 409, 422))
+@router.post("/{sweep_id}/cancel", summary="Cancel a sweep", responses=responses(404, 409, 422))
 def cancel(sweep_id: uuid.UUID, caller: Writer, session: SessionDep) -> SweepRead:
     """Cancel every member that has not finished."""
     sweep = cancel_sweep(
@@ -105,6 +117,7 @@ def cancel(sweep_id: uuid.UUID, caller: Writer, session: SessionDep) -> SweepRea
 @router.get(
     "/{sweep_id}/comparison",
     response_model=Comparison,
+    summary="Compare a sweep",
     responses=responses(404, 422, media={"text/csv": CSV}),
 )
 def comparison(
@@ -132,6 +145,7 @@ def comparison(
 @router.get(
     "/{sweep_id}/metrics",
     response_model=list[SweepMetricRow],
+    summary="Get a sweep's metrics",
     responses=responses(404, 422, media={"text/csv": CSV}),
 )
 def metrics(
@@ -152,6 +166,7 @@ def metrics(
 
 @router.get(
     "/{sweep_id}/plots/{name}.{ext}",
+    summary="Plot a sweep",
     response_class=Response,
     responses=responses(404, 422, media={m: BINARY for m in MEDIA.values()}),
 )
@@ -161,7 +176,9 @@ def plot(
     ext: Literal["png", "svg"],
     caller: Reader,
     session: SessionDep,
-    log_scale: bool = False,
+    log_scale: Annotated[
+        bool, Query(description="Logarithmic y axis (useful for `lr` across decades).")
+    ] = False,
 ) -> Response:
     """One line per configuration (mean over seeds, band: ± one std), epoch on the x axis."""
     curves = sweep_curves(

@@ -33,6 +33,7 @@ from models.schedules.preview import (
     PreviewResult,
     preview,
     preview_arrays,
+    schedule_warnings,
 )
 from models.schedules.run import ScheduleRun, build_run
 from models.schedules.specs import (
@@ -80,4 +81,5 @@ __all__ = [
     "catalog",
     "preview",
     "preview_arrays",
+    "schedule_warnings",
 ]

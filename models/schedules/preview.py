@@ -9,11 +9,15 @@ from models.schedules.closed_form import FloatArray
 from models.schedules.run import ScheduleRun, build_run
 from models.schedules.specs import (
     CosineSpec,
+    CosineWarmRestartsSpec,
     CyclicSpec,
+    ExponentialSpec,
     Interval,
+    LinearSpec,
     MultiStepSpec,
     OneCycleSpec,
     PlateauSpec,
+    PolynomialSpec,
     SchedulerSpec,
     SequentialSpec,
     StepSpec,
@@ -101,13 +105,42 @@ def preview_arrays(request: PreviewRequest) -> tuple[FloatArray, FloatArray, lis
             if epoch < len(metrics):
                 run.end_epoch(epoch, {run.monitor: metrics[epoch]})
     epochs = np.ascontiguousarray(steps[:: request.steps_per_epoch])
-    return epochs, steps, _warnings(request, run, steps)
+    warnings = _warnings(
+        request.scheduler,
+        request.learning_rate,
+        request.steps_per_epoch,
+        run,
+        steps,
+        metrics=request.metrics,
+    )
+    return epochs, steps, warnings
 
 
-def _warnings(request: PreviewRequest, run: ScheduleRun, steps: FloatArray) -> list[str]:
-    spec = request.scheduler
+def schedule_warnings(
+    scheduler: SchedulerSpec, *, learning_rate: float, epochs: int, steps_per_epoch: int
+) -> list[str]:
+    """Warnings for a schedule in a run of this geometry: what the preview and a 202 report."""
+    run = build_run(
+        scheduler, base_lr=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch
+    )
+    steps: FloatArray | None = None
+    # The low-lr scan needs every step's lr: bounded like a preview, skipped beyond that.
+    if run.closed_form is not None and epochs * steps_per_epoch <= MAX_PREVIEW_VALUES:
+        steps = run.lrs_for_epochs(0, epochs).reshape(-1)
+    return _warnings(scheduler, learning_rate, steps_per_epoch, run, steps, metrics=None)
+
+
+def _warnings(
+    spec: SchedulerSpec,
+    base_lr: float,
+    steps_per_epoch: int,
+    run: ScheduleRun,
+    steps: FloatArray | None,
+    *,
+    metrics: list[float] | None,
+) -> list[str]:
     unit = run.interval
-    found = _spec_warnings(spec, run.length, unit, prefix="")
+    found = _spec_warnings(spec, run.length, unit, base_lr=base_lr, prefix="")
     if isinstance(spec, PlateauSpec):
         accuracy = spec.monitor.endswith("accuracy")
         if accuracy and spec.mode == "min":
@@ -120,26 +153,52 @@ def _warnings(request: PreviewRequest, run: ScheduleRun, steps: FloatArray) -> l
                 f"`plateau` monitors `{spec.monitor}` with mode `max`, so it cuts the lr "
                 "while the loss keeps falling; use mode `min`."
             )
-        if spec.threshold_mode == "rel" and any(m < 0 for m in request.metrics or []):
+        if spec.threshold_mode == "rel" and any(m < 0 for m in metrics or []):
             found.append(
                 "`threshold_mode` `rel` assumes positive metrics; with negative values the "
                 "threshold works the wrong way, so use `abs`."
             )
-    elif request.metrics is not None:
+    elif metrics is not None:
         found.append(f"`metrics` are ignored: only `plateau` reads them, not `{spec.type}`.")
-    low = np.flatnonzero(steps < LOW_LR)
+    low = np.flatnonzero(steps < LOW_LR) if steps is not None else np.empty(0, dtype=np.int64)
     if low.size:
         first = int(low[0])
-        epoch = first // request.steps_per_epoch + 1
+        epoch = first // steps_per_epoch + 1
         where = f"epoch {epoch}"
-        if request.steps_per_epoch > 1:
+        if steps_per_epoch > 1:
             where += f" (step {first + 1})"
         found.append(f"The learning rate falls below 1e-8 at {where}.")
     return found
 
 
-def _spec_warnings(spec: SchedulerSpec, length: int, unit: Interval, *, prefix: str) -> list[str]:
-    found: list[str] = []
+def _flat_warning(spec: SchedulerSpec, base_lr: float) -> str | None:
+    """Why this schedule never changes the lr (a legal spec that means `constant`), or None."""
+    same = "so the lr never changes"
+    if isinstance(spec, StepSpec | MultiStepSpec | ExponentialSpec) and spec.gamma == 1:
+        return f"`gamma` is 1, {same}."
+    if isinstance(spec, CosineSpec | CosineWarmRestartsSpec) and spec.eta_min >= base_lr:
+        if spec.eta_min == base_lr:
+            return f"`eta_min` ({spec.eta_min:g}) equals the learning rate, {same}."
+        return (
+            f"`eta_min` ({spec.eta_min:g}) is above the learning rate ({base_lr:g}): the "
+            "cosine climbs instead of decaying."
+        )
+    if isinstance(spec, LinearSpec) and spec.start_factor == spec.end_factor:
+        return f"`start_factor` equals `end_factor` ({spec.start_factor:g}), {same}."
+    if isinstance(spec, PolynomialSpec) and spec.power == 0:
+        return f"`power` is 0, {same}."
+    if isinstance(spec, OneCycleSpec) and spec.div_factor == 1 and spec.final_div_factor == 1:
+        return f"`div_factor` and `final_div_factor` are 1, {same}."
+    if isinstance(spec, PlateauSpec) and spec.min_lr >= base_lr:
+        return f"`min_lr` ({spec.min_lr:g}) is not below the learning rate, {same}."
+    return None
+
+
+def _spec_warnings(
+    spec: SchedulerSpec, length: int, unit: Interval, *, base_lr: float, prefix: str
+) -> list[str]:
+    flat = _flat_warning(spec, base_lr)
+    found = [f"{prefix}{flat}"] if flat else []
     run_text = f"the run ({length} {unit}s)"
     if isinstance(spec, CyclicSpec):
         cycle = spec.schedule().cycle_length
@@ -185,6 +244,12 @@ def _spec_warnings(spec: SchedulerSpec, length: int, unit: Interval, *, prefix: 
         ):
             if segment > 0:
                 found.extend(
-                    _spec_warnings(child, segment, unit, prefix=f"`schedulers[{index}]`: ")
+                    _spec_warnings(
+                        child,
+                        segment,
+                        unit,
+                        base_lr=base_lr,
+                        prefix=f"`schedulers[{index}]`: ",
+                    )
                 )
     return found

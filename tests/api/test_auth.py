@@ -33,9 +33,10 @@ from tests.factories import (
     submit_test_sweep,
 )
 
-# FastAPI's own documentation routes and the dashboard's static files: public by design.
+# The documentation routes (FastAPI's, and /docs and /redoc from local files with their
+# assets) and the dashboard's static files: public by design.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-STATIC = "/ui"
+STATIC = ("/ui", "/static/docs")
 SWEEP = {"base": {"training": {"epochs": 1}}, "schedulers": [{"type": "constant"}]}
 PREVIEW = {"scheduler": {"type": "constant"}, "learning_rate": 0.01, "epochs": 2}
 
@@ -93,6 +94,10 @@ ROUTES: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/admin/projects/{name}/keys"): Call("operator", 200),
     ("DELETE", "/admin/keys/{key_id}"): Call("operator", 200),
+    # Workers serve every project and list all their experiments: the operator's view.
+    ("GET", "/workers"): Call("operator", 200),
+    # The operator's too, unless LRLAB_METRICS_PUBLIC (off in the tests) opens it.
+    ("GET", "/metrics"): Call("operator", 200),
 }
 
 # Who calls: the Authorization header, and which key role it carries (None: no valid key).

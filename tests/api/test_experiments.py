@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -174,7 +175,7 @@ def test_cancel_then_cancel_again_is_409(client: TestClient, db_session: Session
     assert response.json()["status"] == "cancelled"
     again = client.post(f"/experiments/{experiment.id}/cancel")
     assert again.status_code == 409
-    assert "already cancelled" in again.json()["detail"]
+    assert "has already been cancelled" in again.json()["detail"]
 
 
 def test_openapi_docs_are_served(client: TestClient) -> None:
@@ -243,3 +244,43 @@ def test_deep_pages_follow_the_next_cursor(client: TestClient) -> None:
     second = client.get("/experiments", params={"limit": 2, "after": first["next"]}).json()
     assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
     assert client.get("/experiments", params={"after": "garbage!"}).status_code == 422
+
+
+def test_accepted_body_carries_the_preview_warnings(client: TestClient) -> None:
+    spec = {
+        "scheduler": {"type": "cosine", "t_max": 10, "eta_min": 0.001},
+        "training": {"epochs": 3, "learning_rate": 0.001},
+    }
+    response = client.post("/experiments", json=spec)
+    assert response.status_code == 202, response.text
+    warnings = response.json()["warnings"]
+    assert "`eta_min` (0.001) equals the learning rate, so the lr never changes." in warnings
+    assert any("`t_max` (10) is longer than the run (3 epochs)" in w for w in warnings)
+    # A replay answers with the same warnings.
+    key = {"Idempotency-Key": "warnings-replay"}
+    first = client.post("/experiments", json=spec, headers=key).json()["warnings"]
+    replay = client.post("/experiments", json=spec, headers=key)
+    assert replay.status_code == 200
+    assert replay.json()["warnings"] == first
+
+
+def test_lrs_read_out_as_the_shortest_float32_decimal(
+    client: TestClient, db_session: Session
+) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    trained = float(np.float32(0.01))  # what the optimizer held: 0.009999999776482582
+    record_epoch(
+        db_session,
+        experiment_id=experiment.id,
+        attempt=1,
+        metrics=epoch_metrics(1, lr=trained, step_lrs=[trained] * 3),
+        lease_seconds=60,
+    )
+    items = client.get(f"/experiments/{experiment.id}/metrics").json()["items"]
+    assert items[0]["lr"] == 0.01
+    csv_text = client.get(f"/experiments/{experiment.id}/metrics?format=csv").text
+    assert ",0.01," in csv_text.splitlines()[1]
+    assert "0.00999" not in csv_text
+    page = client.get(f"/experiments/{experiment.id}/lr").json()
+    assert page["items"] == [{"epoch": 1, "lrs": [0.01] * 3}]

@@ -211,3 +211,19 @@ def test_listing_sweeps_costs_the_same_queries_for_one_or_many(
     assert one == four
     page = client.get("/sweeps?limit=4").json()["items"]
     assert [len(item["experiments"]) for item in page] == [4, 4, 4, 4]
+
+
+def test_accepted_sweep_lists_warnings_per_member(client: TestClient) -> None:
+    sweep = {
+        "base": {"training": {"epochs": 4}},
+        "schedulers": [{"type": "constant"}, {"type": "step", "step_size": 2, "gamma": 1.0}],
+        "seeds": [0, 1],
+    }
+    response = client.post("/sweeps", json=sweep)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    flagged = body["member_warnings"]
+    assert len(flagged) == 2  # both seeds of the step schedule; the constant one is fine
+    assert {m["label"] for m in flagged} == {"step(step_size=2, gamma=1)"}
+    assert {m["experiment"] for m in flagged} <= set(body["experiments"])
+    assert all(m["warnings"] == ["`gamma` is 1, so the lr never changes."] for m in flagged)

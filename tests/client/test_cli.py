@@ -345,3 +345,46 @@ def test_lr_find_prints_suggestions_and_a_seeded_spec_submits(
         lrlab("status", _last_line(submitted.stdout), "--json", api=live_api).stdout
     )
     assert experiment["spec"]["lr_from"]["training.learning_rate"]["from_range_test"] == test_id
+
+
+def test_submit_prints_the_warnings_of_the_202(
+    lrlab: Invoke, live_api: str, tmp_path: Path
+) -> None:
+    spec = _write(
+        tmp_path / "flat.yaml",
+        {"scheduler": {"type": "exponential", "gamma": 1.0}, **TINY},
+    )
+    result = lrlab("submit", str(spec), "--fresh", api=live_api)
+    assert result.exit_code == 0, result.stderr
+    assert "warning: `gamma` is 1, so the lr never changes." in result.stderr
+
+
+def test_workers_lists_the_live_workers_or_says_there_are_none(
+    lrlab: Invoke, live_api: str
+) -> None:
+    import redis
+
+    from models.settings import get_settings
+    from models.workers import WorkerInfo, publish_heartbeat, withdraw
+
+    name = f"cli-{uuid.uuid4().hex[:8]}@test"
+    info = {
+        "name": name,
+        "host": "test",
+        "pid": 7,
+        "queues": ["cli-queue"],
+        "device": "CPU",
+        "versions": {"python": "3.11.2"},
+        "current_experiments": [],
+        "started_at": "2026-01-01T00:00:00Z",
+        "last_heartbeat": "2026-01-01T00:00:00Z",
+    }
+    client = redis.Redis.from_url(get_settings().broker_url)
+    publish_heartbeat(client, WorkerInfo.model_validate(info))
+    try:
+        # The operator's view: the CLI sends LRLAB_ADMIN_TOKEN (set for the tests).
+        result = lrlab("workers", "--json", api=live_api)
+    finally:
+        withdraw(client, name)
+    assert result.exit_code == 0, result.stderr
+    assert name in [w["name"] for w in json.loads(result.stdout)]

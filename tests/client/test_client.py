@@ -268,3 +268,15 @@ def test_the_real_api_answers_422_for_a_malformed_id_and_404_for_an_unknown_one(
     assert malformed.value.status == 422
     assert unknown.value.status == 404
     assert "no experiment or sweep" in str(unknown.value)
+
+
+def test_default_api_url_follows_lrlab_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lrlab_client.client import default_api_url
+
+    monkeypatch.delenv("LRLAB_API_URL", raising=False)
+    monkeypatch.delenv("LRLAB_PORT", raising=False)
+    assert default_api_url() == "http://127.0.0.1:8000"
+    monkeypatch.setenv("LRLAB_PORT", "8123")
+    assert default_api_url() == "http://127.0.0.1:8123"
+    monkeypatch.setenv("LRLAB_API_URL", "http://lab:9000")
+    assert default_api_url() == "http://lab:9000"

@@ -58,9 +58,9 @@ def test_several_validation_errors_make_one_line() -> None:
 
 
 def test_string_detail_and_other_bodies() -> None:
-    conflict = parse_error(_response(409, {"detail": "experiment x is already succeeded"}))
+    conflict = parse_error(_response(409, {"detail": "experiment x has already succeeded"}))
     assert (conflict.status, conflict.field) == (409, None)
-    assert str(conflict) == "experiment x is already succeeded"
+    assert str(conflict) == "experiment x has already succeeded"
     assert conflict.is_user_error
     assert str(parse_error(_response(502, "Bad gateway\n<html>"))) == "Bad gateway"
     assert str(parse_error(_response(500, b""))) == "Internal Server Error"

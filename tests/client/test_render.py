@@ -60,9 +60,24 @@ def test_comparison_table_ranks_and_marks_failures() -> None:
     text = _text(comparison_table("abc", {"target": 0.97, "rows": rows}))
     assert "sweep abc · ranked by share reaching the target · target 0.97" in text
     first, second = (line for line in text.splitlines() if "cosine" in line or "step" in line)
-    assert "3 (1 failed)" in first and "0.9000 ± 0.0100" in first
-    assert "[0.8800, 0.9200]" in first and "not reached" in first
-    assert second.split("│")[1].strip() == "2"
+    assert "3 (1 failed)" in first and "0.9000±0.0100" in first
+    assert "[0.8800,0.9200]" in first and "not reached" in first
+    assert second.split()[0] == "2"
+
+
+def test_comparison_table_at_120_columns_breaks_labels_only_between_parameters() -> None:
+    label = "cyclic(base_lr=0.001, max_lr=0.1, step_size_up=20, interval=epoch) batch_size=32"
+    stat = {"mean": 0.9615, "std": 0.0012, "ci95": [0.9595, 0.9635]}
+    row = {"label": label, "runs": 3, "final_val_accuracy": stat, "best_val_accuracy": stat}
+    row |= {"final_val_loss": stat, "epochs_to_target": stat, "auc_val_accuracy": stat}
+    console = Console(file=io.StringIO(), width=120, highlight=False)
+    console.print(comparison_table("3f1c2d9e-aaaa-bbbb-cccc-1234567890ab", {"rows": [row]}))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert max(len(line) for line in lines) <= 120
+    cells = [line[4:].split("  ")[0].strip() for line in lines if line[4:5].isalpha()]
+    # Each physical line of the label holds whole parameters, in order.
+    assert " ".join(c for c in cells if c not in ("schedule",)).endswith(label)
+    assert "0.9615±0.0012" in "\n".join(lines)
 
 
 def test_status_table_of_a_sweep_and_an_experiment() -> None:
@@ -112,3 +127,45 @@ def test_progress_off_a_terminal_is_one_line_per_change(capsys: pytest.CaptureFi
         "step seed=3 [e1]: queued",
         "step seed=3 [e1]: failed: boom",
     ]
+
+
+def test_live_progress_shows_compiling_then_val_accuracy_and_eta() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    reads: list[str] = []
+
+    def metrics_of(run_id: str) -> list[dict[str, Any]]:
+        reads.append(run_id)
+        return [{"epoch": 1, "val_accuracy": 0.9123}]
+
+    view = ProgressView(console, metrics_of=metrics_of)
+    started = (datetime.now(UTC) - timedelta(seconds=100)).isoformat()
+    compiling = _run("running") | {"progress": {"epochs_done": 0, "epochs": 5}}
+    assert "compiling…" in view._status_text("e1", compiling, 0, 5)
+    running = _run("running") | {"started_at": started, "progress": {"epochs_done": 1, "epochs": 5}}
+    text = view._status_text("e1", running, 1, 5)
+    assert "val_acc 0.9123" in text
+    assert "ETA 6:4" in text  # 100 s per epoch, 4 epochs left: 6:40 give or take a second
+    view._status_text("e1", running, 1, 5)
+    assert reads == ["e1"]  # one read per new epoch, not per poll
+
+
+def test_live_progress_takes_val_accuracy_from_the_event_stream() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    reads: list[str] = []
+
+    def metrics_of(run_id: str) -> list[dict[str, Any]]:
+        reads.append(run_id)
+        return []
+
+    view = ProgressView(console, metrics_of=metrics_of)
+    # `LrlabClient.watch` puts each epoch event's metrics on the run it follows.
+    running = _run("running") | {
+        "progress": {"epochs_done": 2, "epochs": 4},
+        "latest_metrics": {"epoch": 2, "val_accuracy": 0.875},
+    }
+    text = view._status_text("e1", running, 2, 4)
+    assert "val_acc 0.8750" in text
+    assert "ETA " in text  # from when this view first saw it running (no started_at yet)
+    assert reads == []

@@ -46,3 +46,31 @@ def test_twenty_parallel_log_scale_renders_all_succeed() -> None:
 
     with ThreadPoolExecutor(20) as pool:
         assert all(png.startswith(PNG_MAGIC) for png in pool.map(render, range(20)))
+
+
+def test_epoch_lrs_are_stairs_on_integer_epoch_ticks() -> None:
+    from models.plots import draw_lr_curve
+
+    figure = draw_lr_curve([0.1, 0.1, 0.05], None, log_scale=False, title="step")
+    axes = figure.axes[0]
+    (line,) = axes.lines
+    assert line.get_drawstyle() == "steps-post"
+    # The last epoch's lr is drawn over its whole epoch, up to epoch 4.
+    assert list(line.get_xdata()) == [1, 2, 3, 4]
+    figure.canvas.draw()
+    ticks = [t for t in axes.get_xticks() if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_sweep_curves_vary_line_styles_and_draw_lrs_as_stairs() -> None:
+    from models.comparison import Curve
+    from models.plots import draw_metric_curves
+
+    same = {"epochs": [1, 2], "mean": [0.1, 0.05], "low": [0.1, 0.05], "high": [0.1, 0.05]}
+    curves = [Curve(label=f"c{i}", runs=1, **same) for i in range(3)]  # type: ignore[arg-type]
+    figure = draw_metric_curves(curves, metric="lr", log_scale=False)
+    lines = figure.axes[0].lines
+    assert len({str(line.get_linestyle()) for line in lines}) == 3
+    assert {line.get_drawstyle() for line in lines} == {"steps-post"}
+    accuracy = draw_metric_curves(curves, metric="val_accuracy", log_scale=False)
+    assert {line.get_drawstyle() for line in accuracy.axes[0].lines} == {"default"}

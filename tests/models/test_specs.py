@@ -91,3 +91,26 @@ def test_specs_are_frozen() -> None:
     spec = ExperimentCreate.model_validate(experiment_payload())
     with pytest.raises(ValidationError):
         spec.name = "changed"  # type: ignore[misc]
+
+
+def test_a_seeded_spec_validates_again_from_its_stored_json() -> None:
+    # The worker's claim validates the stored (JSON) spec: its range-test id is a string there.
+    import uuid
+
+    spec = ExperimentCreate.model_validate(
+        {
+            "scheduler": {"type": "constant"},
+            "training": {"epochs": 1, "learning_rate": 0.01},
+            "lr_from": {
+                "training.learning_rate": {
+                    "from_range_test": uuid.uuid4(),
+                    "suggestion": "valley",
+                    "multiplier": 1.0,
+                    "suggested_lr": 0.01,
+                    "lr": 0.01,
+                }
+            },
+        }
+    )
+    again = ExperimentCreate.model_validate(spec.model_dump(mode="json"))
+    assert again == spec

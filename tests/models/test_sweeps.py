@@ -77,7 +77,7 @@ def test_cancel_stops_pending_members_once(db_session: Session) -> None:
     cancel_sweep(db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id)
     read = sweep_read(db_session, row)
     assert read.status == "cancelled" and read.counts.cancelled == 4
-    with pytest.raises(ConflictError, match="already cancelled"):
+    with pytest.raises(ConflictError, match="has already been cancelled"):
         cancel_sweep(
             db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id
         )
@@ -118,7 +118,8 @@ def test_status_comes_from_the_members(
             fail_experiment(db_session, experiment_id=member, attempt=claimed.attempt, error="x")
     assert sweep_read(db_session, row).status == status
     if status != "running":
-        with pytest.raises(ConflictError, match=f"already {status}"):
+        done = "been cancelled" if status == "cancelled" else status
+        with pytest.raises(ConflictError, match=f"has already {done}"):
             cancel_sweep(
                 db_session, project_id=home_project_id(db_session), key_id=None, sweep_id=row.id
             )

@@ -14,6 +14,7 @@ from models.schedules import (
     PreviewRequest,
     build_run,
     preview,
+    schedule_warnings,
 )
 from tests.models.schedules.examples import EXAMPLES
 
@@ -106,6 +107,50 @@ def test_warnings_for_legal_but_odd_settings() -> None:
     assert "`total_steps` (20) is longer than the run (10 steps)" in long_cycle[0]
     plateau = warnings_for({"type": "plateau", "monitor": "val_accuracy"}, metrics=[0.5] * 9)
     assert "use mode `max`" in plateau[0]
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        ({"type": "cosine", "t_max": 10, "eta_min": 0.1}, "`eta_min` (0.1) equals the learning"),
+        ({"type": "cosine", "t_max": 10, "eta_min": 0.2}, "the cosine climbs instead"),
+        ({"type": "cosine_warm_restarts", "t_0": 5, "eta_min": 0.1}, "equals the learning"),
+        ({"type": "step", "step_size": 2, "gamma": 1.0}, "`gamma` is 1, so the lr never"),
+        ({"type": "multistep", "milestones": [2], "gamma": 1.0}, "`gamma` is 1"),
+        ({"type": "exponential", "gamma": 1.0}, "`gamma` is 1"),
+        (
+            {"type": "linear", "start_factor": 0.5, "end_factor": 0.5, "total_iters": 4},
+            "`start_factor` equals `end_factor` (0.5)",
+        ),
+        ({"type": "polynomial", "total_iters": 5, "power": 0.0}, "`power` is 0"),
+        (
+            {"type": "one_cycle", "max_lr": 0.1, "div_factor": 1.0, "final_div_factor": 1.0},
+            "`div_factor` and `final_div_factor` are 1",
+        ),
+        ({"type": "plateau", "min_lr": 0.1}, "`min_lr` (0.1) is not below the learning rate"),
+    ],
+)
+def test_a_schedule_that_never_changes_the_lr_is_flagged(
+    scheduler: dict[str, Any], message: str
+) -> None:
+    metrics = [1.0] * 9 if scheduler["type"] == "plateau" else None
+    got = warnings_for(scheduler, **({"metrics": metrics} if metrics else {}))
+    assert any(message in w for w in got), got
+
+
+def test_schedule_warnings_match_the_preview_without_building_the_curve() -> None:
+    scheduler = PreviewRequest.model_validate(
+        {
+            "scheduler": {"type": "cosine", "t_max": 5, "eta_min": 0.1},
+            "learning_rate": 0.1,
+            "epochs": 10,
+        }
+    ).scheduler
+    got = schedule_warnings(scheduler, learning_rate=0.1, epochs=10, steps_per_epoch=3)
+    assert got == warnings_for({"type": "cosine", "t_max": 5, "eta_min": 0.1})
+    # Too many steps for a preview: the spec checks still run, the low-lr scan is skipped.
+    big = schedule_warnings(scheduler, learning_rate=0.1, epochs=1000, steps_per_epoch=10_000)
+    assert big[0].startswith("`eta_min` (0.1) equals the learning rate")
 
 
 def test_sequential_child_warnings_use_the_child_segment() -> None:

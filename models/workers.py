@@ -1,0 +1,116 @@
+"""Live workers: each publishes a heartbeat as a Redis key with a TTL; a key that lapses is gone.
+
+Redis (the broker) rather than Postgres: presence is ephemeral, must vanish on its own when a
+worker dies, and needs no migration. The worker writes, the API reads; neither imports the other.
+"""
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import redis
+from pydantic import BaseModel, Field
+
+log = logging.getLogger("lrlab.workers")
+
+KEY_PREFIX = "lrlab:worker:"
+# Names by last beat: a listing reads this index, never a scan of the broker's keyspace.
+INDEX_KEY = "lrlab:workers"
+# A worker beats every HEARTBEAT_SECONDS; its key lives for three beats.
+HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_TTL_SECONDS = 30
+# Bounds what one listing reads, whatever is in Redis.
+MAX_WORKERS = 1000
+
+
+class WorkerInfo(BaseModel):
+    """One live worker as its last heartbeat described it."""
+
+    name: str = Field(description="Celery node name, unique per worker process.")
+    host: str
+    pid: int
+    queues: list[str]
+    device: str | None = Field(description="What it trains on, e.g. `CPU` or `GPU:0 (…)`.")
+    versions: dict[str, str] = Field(description="Python and library versions.")
+    current_experiments: list[str]
+    dataset_error: str | None = Field(
+        default=None, description="Why the worker cannot load its dataset (readiness check)."
+    )
+    started_at: datetime
+    last_heartbeat: datetime
+
+
+def redis_client(url: str, *, timeout: float) -> redis.Redis:
+    """A Redis client for the broker URL that fails fast."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def publish_heartbeat(client: redis.Redis, info: WorkerInfo) -> None:
+    """Write (or refresh) this worker's presence key and its place in the index."""
+    pipe = client.pipeline()
+    pipe.set(KEY_PREFIX + info.name, info.model_dump_json(), ex=HEARTBEAT_TTL_SECONDS)
+    pipe.zadd(INDEX_KEY, {info.name: time.time()})
+    pipe.execute()
+
+
+def withdraw(client: redis.Redis, name: str) -> None:
+    """Remove this worker's presence key at a clean shutdown."""
+    pipe = client.pipeline()
+    pipe.delete(KEY_PREFIX + name)
+    pipe.zrem(INDEX_KEY, name)
+    pipe.execute()
+
+
+def live_workers(client: redis.Redis) -> list[WorkerInfo]:
+    """Every worker whose heartbeat has not lapsed, by name."""
+    # Names whose key has lapsed leave the index here; the key's TTL stays the truth.
+    client.zremrangebyscore(INDEX_KEY, "-inf", time.time() - HEARTBEAT_TTL_SECONDS)
+    names = client.zrange(INDEX_KEY, 0, MAX_WORKERS - 1)
+    keys = [KEY_PREFIX + (n.decode() if isinstance(n, bytes) else str(n)) for n in names]
+    workers = []
+    for raw in client.mget(keys) if keys else []:
+        if raw is None:  # lapsed between the scan and the read
+            continue
+        try:
+            workers.append(WorkerInfo.model_validate_json(raw))
+        except ValueError as exc:
+            log.warning("ignoring an unreadable worker heartbeat: %s", exc)
+    return sorted(workers, key=lambda w: w.name)
+
+
+def find_workers(broker_url: str, *, timeout: float) -> list[WorkerInfo] | None:
+    """The live workers, or None when Redis cannot be asked (so nothing can be said)."""
+    try:
+        client = redis_client(broker_url, timeout=timeout)
+        try:
+            return live_workers(client)
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        log.warning("cannot list workers: %s", exc)
+        return None
+
+
+def served_queues(workers: list[WorkerInfo]) -> set[str]:
+    """The queues at least one live worker consumes."""
+    return {queue for w in workers for queue in w.queues}
+
+
+def queue_warning(workers: list[WorkerInfo] | None, queue: str) -> list[str]:
+    """The warning for work sent to a queue no live worker consumes (none if unknown)."""
+    if workers is None or queue in served_queues(workers):
+        return []
+    return [
+        f"No live worker consumes queue `{queue}`: the work waits until one starts "
+        f"(`GET /workers` lists them)."
+    ]
+
+
+def worker_summary(workers: list[WorkerInfo]) -> dict[str, Any]:
+    """Workers per queue, for readiness and metrics."""
+    per_queue: dict[str, int] = {}
+    for w in workers:
+        for queue in w.queues:
+            per_queue[queue] = per_queue.get(queue, 0) + 1
+    return per_queue
