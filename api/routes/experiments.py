@@ -71,10 +71,13 @@ def submit(
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
+    # Read before the commit: loading anything after it would check a pooled connection out
+    # again and hold it until the session closes, on another thread hop.
+    read = experiment_read(experiment)
     commit_and_enqueue(session, [experiment.id] if created else [], queue=queue)
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{experiment.id}"
-    return experiment_read(experiment)
+    return read
 
 
 @router.get("", responses=responses(422))
