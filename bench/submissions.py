@@ -32,21 +32,24 @@ TARGET_RATE, TARGET_P99, TARGET_BURST_MAX = 350.0, 0.100, 5.0
 class Connection:
     """One kept HTTP/1.1 connection that POSTs the spec and reads the answer."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api_key: str
+    ) -> None:
         self.reader, self.writer = reader, writer
+        self.request = (
+            b"POST /experiments HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(SPEC)}\r\nAuthorization: Bearer {api_key}\r\n\r\n".encode()
+            + SPEC
+        )
 
     @classmethod
-    async def open(cls, port: int) -> Connection:
-        """Connect to the API on loopback."""
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
+    async def open(cls, port: int, api_key: str) -> Connection:
+        """Connect to the API on loopback, sending `api_key` on every request."""
+        return cls(*await asyncio.open_connection("127.0.0.1", port), api_key)
 
     async def submit(self) -> int:
         """POST one experiment; return the status code."""
-        self.writer.write(
-            b"POST /experiments HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {len(SPEC)}\r\n{_auth_header()}\r\n".encode()
-            + SPEC
-        )
+        self.writer.write(self.request)
         await self.writer.drain()
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
@@ -63,12 +66,9 @@ class Connection:
         self.writer.close()
 
 
-def _auth_header() -> str:
-    key = os.environ.get("LRLAB_BENCH_API_KEY")
-    return f"Authorization: Bearer {key}\r\n" if key else ""
-
-
-async def sustained(port: int, *, clients: int, seconds: float) -> tuple[int, list[float], int]:
+async def sustained(
+    port: int, api_key: str, *, clients: int, seconds: float
+) -> tuple[int, list[float], int]:
     """`clients` loops submitting back to back for `seconds`: (accepted, latencies, errors)."""
     latencies: list[float] = []
     errors = 0
@@ -76,7 +76,7 @@ async def sustained(port: int, *, clients: int, seconds: float) -> tuple[int, li
 
     async def loop() -> None:
         nonlocal errors
-        conn = await Connection.open(port)
+        conn = await Connection.open(port, api_key)
         try:
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
@@ -92,7 +92,7 @@ async def sustained(port: int, *, clients: int, seconds: float) -> tuple[int, li
     return len(latencies), latencies, errors
 
 
-async def burst(port: int, *, clients: int) -> tuple[list[float], int]:
+async def burst(port: int, api_key: str, *, clients: int) -> tuple[list[float], int]:
     """`clients` new connections each submitting once, all at once: (waits, errors)."""
     waits: list[float] = []
     errors = 0
@@ -103,7 +103,7 @@ async def burst(port: int, *, clients: int) -> tuple[list[float], int]:
         await gate.wait()
         started = time.perf_counter()
         try:
-            conn = await Connection.open(port)
+            conn = await Connection.open(port, api_key)
             status = await conn.submit()
             conn.close()
         except OSError:
@@ -133,9 +133,14 @@ def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> li
 
     prepare_database(BENCH_DB, recreate=True)
     queue = f"lrlab-bench-submit-{os.getpid()}"
-    # Rate limits (identity, issue 12) must be raised here once they exist: the benchmark is
-    # one caller sending far beyond any fair share.
-    env = {"LRLAB_DATABASE_URL": BENCH_DB, "LRLAB_QUEUE": queue}
+    # The benchmark is one caller sending far beyond any fair share and far past the default
+    # active-experiment quota: both are raised out of the way (quotas are still checked).
+    env = {
+        "LRLAB_DATABASE_URL": BENCH_DB,
+        "LRLAB_QUEUE": queue,
+        "LRLAB_RATE_LIMIT": "off",
+        "LRLAB_QUOTA_ACTIVE_EXPERIMENTS": "10000000",
+    }
     logs = Path(tempfile.mkdtemp(prefix="lrlab-bench-submit-"))
     api = ApiProcess(logs / "api.log", env=env, workers=workers)
     lines = [
@@ -145,9 +150,9 @@ def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> li
     try:
         api.wait_healthy(timeout=120)
         # Warm every process: connection pools, first-request imports.
-        asyncio.run(sustained(api.port, clients=workers * 4, seconds=2))
+        asyncio.run(sustained(api.port, api.api_key, clients=workers * 4, seconds=2))
         accepted, latencies, errors = asyncio.run(
-            sustained(api.port, clients=clients, seconds=seconds)
+            sustained(api.port, api.api_key, clients=clients, seconds=seconds)
         )
         rate = accepted / seconds
         p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
@@ -158,7 +163,7 @@ def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> li
             f"(target < {TARGET_P99 * 1000:.0f}) {'OK' if p99 < TARGET_P99 else 'MISSED'}; "
             f"{errors} non-202"
         )
-        waits, burst_errors = asyncio.run(burst(api.port, clients=burst_clients))
+        waits, burst_errors = asyncio.run(burst(api.port, api.api_key, clients=burst_clients))
         worst = max(waits) if waits else float("inf")
         lines.append(
             f"  burst of {burst_clients} clients at once: {len(waits)} accepted, max wait "

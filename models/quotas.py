@@ -42,33 +42,40 @@ def check_quotas(
     project are checked one after the other and cannot both pass on the same count.
     """
     settings = get_settings()
-    project = session.get(Project, project_id)
-    if project is None:
-        raise ValueError(f"no project {project_id}")
-    if sweep:
-        limit = _limit(project.max_sweep_members, settings.quota_sweep_members)
-        if len(specs) > limit:
-            _refuse("sweep_members", limit, len(specs), "members in one sweep")
-    limit = _limit(project.max_request_steps, settings.quota_request_steps)
-    steps = request_steps(specs)
-    if steps > limit:
-        _refuse("request_steps", limit, steps, "optimizer steps in one request")
+    # The lock first: the one query after it then counts every submission committed before.
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"lrlab-project-{project_id}"},
     )
-    active = (
-        session.scalar(
-            select(func.count())
-            .select_from(Experiment)
-            .where(
-                Experiment.project_id == project_id,
-                Experiment.status.in_(("queued", "running")),
-            )
+    active_count = (
+        select(func.count())
+        .select_from(Experiment)
+        .where(
+            Experiment.project_id == project_id,
+            Experiment.status.in_(("queued", "running")),
         )
-        or 0
+        .scalar_subquery()
     )
-    limit = _limit(project.max_active_experiments, settings.quota_active_experiments)
+    row = session.execute(
+        select(
+            Project.max_sweep_members,
+            Project.max_request_steps,
+            Project.max_active_experiments,
+            active_count,
+        ).where(Project.id == project_id)
+    ).one_or_none()
+    if row is None:
+        raise ValueError(f"no project {project_id}")
+    max_sweep_members, max_request_steps, max_active, active = row
+    if sweep:
+        limit = _limit(max_sweep_members, settings.quota_sweep_members)
+        if len(specs) > limit:
+            _refuse("sweep_members", limit, len(specs), "members in one sweep")
+    limit = _limit(max_request_steps, settings.quota_request_steps)
+    steps = request_steps(specs)
+    if steps > limit:
+        _refuse("request_steps", limit, steps, "optimizer steps in one request")
+    limit = _limit(max_active, settings.quota_active_experiments)
     if active + len(specs) > limit:
         _refuse(
             "active_experiments", limit, active, "queued and running experiments (already active)"

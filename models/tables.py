@@ -166,6 +166,8 @@ class Experiment(_Job, Base):
     """One training run of one schedule; Postgres is its single source of truth."""
 
     __tablename__ = "experiment"
+    # Server-set columns come back with the INSERT (RETURNING), not in a second query.
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         CheckConstraint(_status_check("status"), name="status"),
         CheckConstraint("epochs_done >= 0 AND epochs_done <= epochs", name="epochs_done"),

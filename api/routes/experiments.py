@@ -75,11 +75,14 @@ def submit(
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
+    # Read before the commit: loading anything after it would check a pooled connection out
+    # again and hold it until the session closes, on another thread hop.
+    read = experiment_read(experiment)
     commit_and_enqueue(session, [experiment.id] if created else [], queue=queue)
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{experiment.id}"
-    warnings = spec.warnings() + queue_warnings(settings, experiment.queue)
-    return ExperimentAccepted(**experiment_read(experiment).model_dump(), warnings=warnings)
+    warnings = spec.warnings() + queue_warnings(settings, queue)
+    return ExperimentAccepted(**read.model_dump(), warnings=warnings)
 
 
 @router.get("", response_model=ExperimentPage, summary="List experiments", responses=responses(422))
