@@ -10,6 +10,8 @@ import math
 import re
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal, cast
 
@@ -19,7 +21,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SettingsDep
 from models.credentials import admin_token
 from models.db import session_scope
 from models.projects import (
@@ -28,6 +30,7 @@ from models.projects import (
     Caller,
     Role,
     find_key,
+    hash_key,
     touch_key,
 )
 from models.settings import get_settings
@@ -44,6 +47,10 @@ _ALLOWED: dict[str, frozenset[str]] = {
 _KEY = re.compile(KEY_PATTERN)
 _BEARER = "Bearer"
 AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
+# A key row is reused for at most this long, so a revocation committed by any process is
+# refused by every process within this (issue 12 asks for 1 s).
+KEY_CACHE_SECONDS = 0.5
+_KEY_CACHE_SIZE = 4096
 
 
 class Declared:
@@ -68,7 +75,7 @@ class Policy(Declared):
         self.level = level
 
     def __call__(
-        self, request: Request, session: SessionDep, authorization: AuthorizationHeader = None
+        self, request: Request, authorization: AuthorizationHeader = None
     ) -> Caller | None:
         """The caller, or 401/403/429."""
         token = _bearer(authorization)
@@ -79,7 +86,7 @@ class Policy(Declared):
             return None
         if not _KEY.match(token):
             raise _unauthorized("malformed API key")
-        key = find_key(session, key=token)
+        key = _lookup(token)
         if key is None:
             raise _unauthorized("unknown API key")
         if key.revoked_at is not None:
@@ -90,6 +97,7 @@ class Policy(Declared):
             LAST_USED_EVERY_SECONDS
         ):
             _record_use(key.id)
+            _KEYS.pop(key.secret_hash, None)
         _rate_limit(request, str(key.id))
         return Caller(
             project_id=key.project_id,
@@ -108,14 +116,13 @@ class MetricsScrape(Policy):
     def __call__(  # type: ignore[override]
         self,
         request: Request,
-        session: SessionDep,
         settings: SettingsDep,
         authorization: AuthorizationHeader = None,
     ) -> Caller | None:
         """Anyone when metrics are public (a scraper on a private network), else the operator."""
         if settings.metrics_public:
             return None
-        return super().__call__(request, session, authorization)
+        return super().__call__(request, authorization)
 
 
 PUBLIC = Public()
@@ -161,6 +168,56 @@ def _unauthorized(reason: str) -> HTTPException:
 
 def _forbidden(reason: str) -> HTTPException:
     return HTTPException(status_code=403, detail=reason)
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What a request needs of a key row, detached from any session."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    label: str
+    role: str
+    secret_hash: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+# secret hash -> (monotonic expiry, row); only found keys are kept.
+_KEYS: dict[str, tuple[float, _Key]] = {}
+
+
+def _lookup(token: str) -> _Key | None:
+    """The key row of `token`, read from the database at most KEY_CACHE_SECONDS ago.
+
+    Its own short session: a request never holds a pooled connection while it waits for a
+    thread to run its route (with every thread waiting for a connection, that deadlocked).
+    """
+    digest = hash_key(token)
+    now = time.monotonic()
+    cached = _KEYS.get(digest)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    with session_scope() as session:
+        row = find_key(session, key=token)
+        key = (
+            None
+            if row is None
+            else _Key(
+                id=row.id,
+                project_id=row.project_id,
+                label=row.label,
+                role=row.role,
+                secret_hash=row.secret_hash,
+                revoked_at=row.revoked_at,
+                last_used_at=row.last_used_at,
+            )
+        )
+    if key is not None:
+        if len(_KEYS) >= _KEY_CACHE_SIZE:
+            _KEYS.clear()
+        _KEYS[digest] = (now + KEY_CACHE_SECONDS, key)
+    return key
 
 
 def _record_use(key_id: uuid.UUID) -> None:

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.db import session_scope
 from models.ledger import finish_experiment
 from models.projects import KeyCreate, create_key
 from models.quotas import request_steps
@@ -131,9 +132,11 @@ def test_rate_limit_per_key_on_mutating_routes(
     client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(get_settings(), "rate_limit", "3/minute")
-    fresh = create_key(
-        db_session, project_id=home_project_id(db_session), key=KeyCreate(label="rl", role="write")
-    )
+    # Committed: keys are looked up in a session of their own, never the request's.
+    with session_scope() as session:
+        fresh = create_key(
+            session, project_id=home_project_id(session), key=KeyCreate(label="rl", role="write")
+        )
     headers = {"Authorization": f"Bearer {fresh.key}"}
     for _ in range(3):
         assert (
