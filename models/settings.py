@@ -57,6 +57,12 @@ class Settings(BaseSettings):
 
     # Identity: the operator's secret (else read from the credentials file the bootstrap wrote).
     admin_token: str | None = Field(default=None, min_length=16)
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # Compose passes `${LRLAB_ADMIN_TOKEN:-}` as an empty string when no token is set.
+        return None if value == "" else value
     credentials_file: str | None = None
     # Per-project quota defaults; an operator overrides them per project.
     quota_active_experiments: int = Field(default=1000, ge=0)
