@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     def _unset_when_empty(cls, value: object) -> object:
         # Compose passes `${LRLAB_ADMIN_TOKEN:-}` as an empty string when no token is set.
         return None if value == "" else value
+
     credentials_file: str | None = None
     # Per-project quota defaults; an operator overrides them per project.
     quota_active_experiments: int = Field(default=1000, ge=0)
