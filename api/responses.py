@@ -55,20 +55,10 @@ def preferred_media(accept: str | None, offered: Sequence[str]) -> str:
     best: tuple[float, int, int] | None = None
     chosen = offered[0]
     for order, media in enumerate(offered):
-        kind = media.split("/", 1)[0]
         matches = [
             (specificity, quality, position)
             for range_, quality, position in ranges
-            for specificity in [
-                2
-                if range_ == media
-                else 1
-                if range_ == f"{kind}/*"
-                else 0
-                if range_ == "*/*"
-                else -1
-            ]
-            if specificity >= 0
+            if (specificity := _specificity(range_, media)) >= 0
         ]
         if not matches:
             continue
@@ -79,6 +69,7 @@ def preferred_media(accept: str | None, offered: Sequence[str]) -> str:
 
 
 def _specificity(range_: str, media: str) -> int:
+    """2 for the exact type, 1 for `type/*`, 0 for `*/*`, -1 when the range does not match."""
     if range_ == media:
         return 2
     if range_ == media.split("/", 1)[0] + "/*":
