@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Annotated, Literal, cast
 
 from fastapi import Depends, Header, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.requests import Request
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
@@ -74,11 +75,26 @@ class Policy(Declared):
     def __init__(self, level: Literal["read", "write", "admin", "operator"]) -> None:
         self.level = level
 
-    def __call__(
+    async def __call__(
         self, request: Request, authorization: AuthorizationHeader = None
     ) -> Caller | None:
         """The caller, or 401/403/429."""
         token = _bearer(authorization)
+        # A key read in the last KEY_CACHE_SECONDS needs no I/O (no database, no rate limit
+        # on reads, no last-used stamp due): decided here, without a hop to a thread.
+        key = _cached(token)
+        if (
+            key is not None
+            and key.revoked_at is None
+            and self.level in _ALLOWED[key.role]
+            and not _use_due(key)
+            and not _rate_limited(request)
+        ):
+            return _caller(key)
+        return await run_in_threadpool(self._check, request, token)
+
+    def _check(self, request: Request, token: str) -> Caller | None:
+        """The full check, reading the database and the rate limiter as needed."""
         if is_operator_token(token):
             if self.level != "operator":
                 raise _forbidden("the operator token opens /admin only; use a project key")
@@ -93,18 +109,24 @@ class Policy(Declared):
             raise _unauthorized("revoked API key")
         if self.level == "operator" or self.level not in _ALLOWED[key.role]:
             raise _forbidden(f"a {key.role} key may not do this")
-        if key.last_used_at is None or time.time() - key.last_used_at.timestamp() > (
-            LAST_USED_EVERY_SECONDS
-        ):
+        if _use_due(key):
             _record_use(key.id)
             _KEYS.pop(key.secret_hash, None)
         _rate_limit(request, str(key.id))
-        return Caller(
-            project_id=key.project_id,
-            key_id=key.id,
-            key_label=key.label,
-            role=cast(Role, key.role),
-        )
+        return _caller(key)
+
+
+def _caller(key: "_Key") -> Caller:
+    return Caller(
+        project_id=key.project_id, key_id=key.id, key_label=key.label, role=cast(Role, key.role)
+    )
+
+
+def _use_due(key: "_Key") -> bool:
+    """Whether the key's last-used stamp is due for a refresh."""
+    return key.last_used_at is None or time.time() - key.last_used_at.timestamp() > (
+        LAST_USED_EVERY_SECONDS
+    )
 
 
 class MetricsScrape(Policy):
@@ -113,7 +135,7 @@ class MetricsScrape(Policy):
     def __init__(self) -> None:
         super().__init__("operator")
 
-    def __call__(  # type: ignore[override]
+    async def __call__(  # type: ignore[override]
         self,
         request: Request,
         settings: SettingsDep,
@@ -122,7 +144,7 @@ class MetricsScrape(Policy):
         """Anyone when metrics are public (a scraper on a private network), else the operator."""
         if settings.metrics_public:
             return None
-        return super().__call__(request, authorization)
+        return await super().__call__(request, authorization)
 
 
 PUBLIC = Public()
@@ -187,6 +209,14 @@ class _Key:
 _KEYS: dict[str, tuple[float, _Key]] = {}
 
 
+def _cached(token: str) -> _Key | None:
+    """The key row of a key-shaped `token` if read under KEY_CACHE_SECONDS ago, else None."""
+    if not _KEY.match(token):
+        return None
+    cached = _KEYS.get(hash_key(token))
+    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
 def _lookup(token: str) -> _Key | None:
     """The key row of `token`, read from the database at most KEY_CACHE_SECONDS ago.
 
@@ -236,11 +266,18 @@ def _rate(text: str) -> RateLimitItem:
     return parse(text)
 
 
+def _rate_limited(request: Request) -> bool:
+    """Whether the request counts against the rate limit: a mutating call, limits on."""
+    return request.method not in ("GET", "HEAD", "OPTIONS") and (
+        get_settings().rate_limit.strip().lower() != "off"
+    )
+
+
 def _rate_limit(request: Request, who: str) -> None:
     """Count a mutating call of `who`; 429 with Retry-After past `LRLAB_RATE_LIMIT`."""
-    setting = get_settings().rate_limit
-    if request.method in ("GET", "HEAD", "OPTIONS") or setting.strip().lower() == "off":
+    if not _rate_limited(request):
         return
+    setting = get_settings().rate_limit
     item = _rate(setting)
     limiter = _limiter()
     if limiter.hit(item, "lrlab", who):

@@ -1,10 +1,11 @@
 """FastAPI dependencies, as `Annotated` aliases used by every route."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -15,24 +16,40 @@ from models.specs import SafeStr
 log = logging.getLogger("lrlab.api")
 
 
-def get_session() -> Iterator[Session]:
-    """Yield a session per request; routes commit, anything uncommitted is rolled back."""
+async def get_session() -> AsyncIterator[Session]:
+    """Yield a session per request; routes commit, anything uncommitted is rolled back.
+
+    Made and closed on the event loop (no hop to a thread) unless closing must talk to the
+    database: a session still in a transaction rolls it back, in a thread.
+    """
     session = get_sessionmaker()()
     try:
         yield session
     finally:
-        # Runs after the response went out: a connection that died meanwhile is only logged
-        # (the pool discards it), since there is no response left to turn into a 503.
-        try:
-            session.close()
-        except DBAPIError as exc:
-            log.warning("closing a session on a lost connection: %s", str(exc).splitlines()[0])
+        if session.in_transaction():
+            await run_in_threadpool(_close, session)
+        else:
+            _close(session)
+
+
+def _close(session: Session) -> None:
+    # Runs after the response went out: a connection that died meanwhile is only logged
+    # (the pool discards it), since there is no response left to turn into a 503.
+    try:
+        session.close()
+    except DBAPIError as exc:
+        log.warning("closing a session on a lost connection: %s", str(exc).splitlines()[0])
+
+
+async def current_settings() -> Settings:
+    """The process settings, without a hop to a thread."""
+    return get_settings()
 
 
 # Closed when the route function returns, before the response goes out: a streamed answer
 # (event streams, large CSVs) never holds a pooled connection while it is being sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 # Bounded so that a page costs at most a bounded scan and the values fit Postgres' bigint.
 PageLimit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]

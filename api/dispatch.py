@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from models.ledger import mark_enqueued
 from models.queue import EXPERIMENTS, JobKind, publish_marked
 from models.settings import Settings
-from models.workers import find_workers, queue_warning
+from models.workers import queue_warning, recent_workers
 
 log = logging.getLogger("lrlab.api")
 
@@ -21,15 +20,20 @@ def commit_and_enqueue(
     queue: str,
     kind: JobKind = EXPERIMENTS,
 ) -> None:
-    """Commit the caller's transaction (marking the jobs enqueued in it), then publish.
+    """Commit the caller's transaction, then publish the jobs it created `enqueued=True`.
 
     A failed publish un-marks them; the reconciler re-publishes what has no message. Once
     committed the request has succeeded: a failure after the commit is logged, never turned
     into an error for a resource that exists (a client retry would duplicate it).
     """
-    if experiment_ids:
-        mark_enqueued(session, experiment_ids=experiment_ids, table=kind.table)
     session.commit()
+    publish_committed(experiment_ids, queue=queue, kind=kind)
+
+
+def publish_committed(
+    experiment_ids: Sequence[uuid.UUID], *, queue: str, kind: JobKind = EXPERIMENTS
+) -> None:
+    """Publish jobs committed with `enqueued_at` set; a failure is logged, never raised."""
     try:
         publish_marked(experiment_ids, queue=queue, kind=kind)
     except Exception:
@@ -41,5 +45,5 @@ def commit_and_enqueue(
 
 def queue_warnings(settings: Settings, queue: str) -> list[str]:
     """A warning when no live worker consumes `queue` (none when Redis cannot tell)."""
-    workers = find_workers(settings.broker_url, timeout=settings.broker_timeout_seconds)
+    workers = recent_workers(settings.broker_url, timeout=settings.broker_timeout_seconds)
     return queue_warning(workers, queue)

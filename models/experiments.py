@@ -13,7 +13,6 @@ from sqlalchemy import String, cast, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from models.errors import InvalidCursorError, NotFoundError, already_finished
-from models.events import signal
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiment
 from models.lr_seeding import resolve_lr_references
@@ -75,6 +74,7 @@ def submit_experiment(
         spec=spec,
         queue=queue,
         experiment_id=experiment_id,
+        enqueued=True,
     )
     return experiment, True
 
@@ -89,9 +89,42 @@ def create_experiment(
     experiment_id: uuid.UUID | None = None,
     sweep_id: uuid.UUID | None = None,
     label: str | None = None,
+    enqueued: bool = False,
 ) -> Experiment:
-    """Store a validated spec as a queued experiment (quotas are the caller's check)."""
-    experiment = Experiment(
+    """Store a validated spec as a queued experiment (quotas are the caller's check).
+
+    `enqueued`: the caller publishes its message right after committing (`enqueued_at` is set
+    in the INSERT rather than by a second statement; a failed publish clears it again).
+    """
+    experiment = new_experiment(
+        project_id=project_id,
+        key_id=key_id,
+        spec=spec,
+        queue=queue,
+        experiment_id=experiment_id,
+        sweep_id=sweep_id,
+        label=label,
+        enqueued=enqueued,
+    )
+    # No change signal: nobody can be following an experiment that does not exist yet.
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+def new_experiment(
+    *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None,
+    spec: ExperimentCreate,
+    queue: str,
+    experiment_id: uuid.UUID | None = None,
+    sweep_id: uuid.UUID | None = None,
+    label: str | None = None,
+    enqueued: bool = False,
+) -> Experiment:
+    """The row of a queued experiment, not yet added to a session (see `create_experiment`)."""
+    return Experiment(
         id=experiment_id or uuid.uuid4(),
         project_id=project_id,
         submitted_by_key_id=key_id,
@@ -106,11 +139,8 @@ def create_experiment(
         epochs=spec.training.epochs,
         epochs_done=0,
         attempt=0,
+        enqueued_at=func.now() if enqueued else None,
     )
-    session.add(experiment)
-    session.flush()
-    signal(session, experiment)
-    return experiment
 
 
 def get_experiment(
@@ -289,8 +319,8 @@ def list_step_lrs(
     return [EpochStepLrs(epoch=e, lrs=float32_shortest(lrs)) for e, lrs in rows], following
 
 
-def experiment_read(experiment: Experiment) -> ExperimentRead:
-    """Build the API view of an experiment row."""
+def experiment_read(experiment: Experiment, *, submitter: KeyRef | None = None) -> ExperimentRead:
+    """Build the API view of an experiment row (`submitter`, when known, spares loading it)."""
     return ExperimentRead(
         id=experiment.id,
         name=experiment.name,
@@ -310,7 +340,7 @@ def experiment_read(experiment: Experiment) -> ExperimentRead:
         updated_at=experiment.updated_at,
         started_at=experiment.started_at,
         finished_at=experiment.finished_at,
-        submitted_by=key_ref(experiment.submitted_by),
+        submitted_by=submitter or key_ref(experiment.submitted_by),
         cancelled_by=key_ref(experiment.cancelled_by),
     )
 

@@ -8,6 +8,7 @@ caps `train_samples` to what the dataset holds (60,000 for MNIST), so the cap co
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -33,16 +34,43 @@ def request_steps(specs: Sequence[ExperimentCreate]) -> int:
     )
 
 
-def check_quotas(
-    session: Session, *, project_id: uuid.UUID, specs: Sequence[ExperimentCreate], sweep: bool
-) -> None:
-    """Raise QuotaError if storing `specs` as new queued experiments would exceed a quota.
+@dataclass(frozen=True)
+class Usage:
+    """A project's quota limits (overrides applied) and its queued and running experiments."""
 
-    Takes a transaction-scoped advisory lock on the project, so concurrent submissions of one
-    project are checked one after the other and cannot both pass on the same count.
+    sweep_members: int
+    request_steps: int
+    active_experiments: int
+    active: int
+
+    def refusal(self, specs: Sequence[ExperimentCreate], *, sweep: bool) -> QuotaError | None:
+        """Why storing `specs` as new queued experiments would exceed a quota, or None."""
+        if sweep and len(specs) > self.sweep_members:
+            return _refusal("sweep_members", self.sweep_members, len(specs), "members in one sweep")
+        steps = request_steps(specs)
+        if steps > self.request_steps:
+            return _refusal(
+                "request_steps", self.request_steps, steps, "optimizer steps in one request"
+            )
+        if self.active + len(specs) > self.active_experiments:
+            return _refusal(
+                "active_experiments",
+                self.active_experiments,
+                self.active,
+                "queued and running experiments (already active)",
+            )
+        return None
+
+
+def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
+    """Take the project's quota lock (until the transaction ends), then read its usage.
+
+    Concurrent submissions of one project are counted one after the other and cannot both
+    pass on the same count. Whoever holds several project locks takes them in id order.
     """
     settings = get_settings()
-    # The lock first: the one query after it then counts every submission committed before.
+    # The lock first: the query after it then counts every submission committed before
+    # (and this transaction's own rows).
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"lrlab-project-{project_id}"},
@@ -67,27 +95,32 @@ def check_quotas(
     if row is None:
         raise ValueError(f"no project {project_id}")
     max_sweep_members, max_request_steps, max_active, active = row
-    if sweep:
-        limit = _limit(max_sweep_members, settings.quota_sweep_members)
-        if len(specs) > limit:
-            _refuse("sweep_members", limit, len(specs), "members in one sweep")
-    limit = _limit(max_request_steps, settings.quota_request_steps)
-    steps = request_steps(specs)
-    if steps > limit:
-        _refuse("request_steps", limit, steps, "optimizer steps in one request")
-    limit = _limit(max_active, settings.quota_active_experiments)
-    if active + len(specs) > limit:
-        _refuse(
-            "active_experiments", limit, active, "queued and running experiments (already active)"
-        )
+    return Usage(
+        sweep_members=_limit(max_sweep_members, settings.quota_sweep_members),
+        request_steps=_limit(max_request_steps, settings.quota_request_steps),
+        active_experiments=_limit(max_active, settings.quota_active_experiments),
+        active=active,
+    )
+
+
+def check_quotas(
+    session: Session, *, project_id: uuid.UUID, specs: Sequence[ExperimentCreate], sweep: bool
+) -> None:
+    """Raise QuotaError if storing `specs` as new queued experiments would exceed a quota.
+
+    The project's lock is held from here to the caller's commit (see `lock_usage`).
+    """
+    refusal = lock_usage(session, project_id=project_id).refusal(specs, sweep=sweep)
+    if refusal is not None:
+        raise refusal
 
 
 def _limit(override: int | None, default: int) -> int:
     return default if override is None else override
 
 
-def _refuse(quota: str, limit: int, current: int, what: str) -> None:
-    raise QuotaError(
+def _refusal(quota: str, limit: int, current: int, what: str) -> QuotaError:
+    return QuotaError(
         quota=quota,
         limit=limit,
         current=current,

@@ -30,8 +30,13 @@ def create_range_test(
     key_id: uuid.UUID | None,
     spec: RangeTestCreate,
     queue: str,
+    enqueued: bool = False,
 ) -> RangeTest:
-    """Store a validated spec as a queued range test of the project."""
+    """Store a validated spec as a queued range test of the project.
+
+    `enqueued`: the caller publishes its message right after committing (see
+    `create_experiment`).
+    """
     test = RangeTest(
         id=uuid.uuid4(),
         project_id=project_id,
@@ -43,6 +48,7 @@ def create_range_test(
         num_iter=spec.num_iter,
         iterations_done=0,
         attempt=0,
+        enqueued_at=func.now() if enqueued else None,
     )
     session.add(test)
     session.flush()

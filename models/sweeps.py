@@ -149,6 +149,7 @@ def submit_sweep(
             queue=sweep.queue or queue,
             sweep_id=sweep_id,
             label=cell.label,
+            enqueued=True,
         ).id
         for cell in cells
     ]

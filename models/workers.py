@@ -5,8 +5,10 @@ worker dies, and needs no migration. The worker writes, the API reads; neither i
 """
 
 import logging
+import threading
 import time
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -22,6 +24,9 @@ HEARTBEAT_SECONDS = 10.0
 HEARTBEAT_TTL_SECONDS = 30
 # Bounds what one listing reads, whatever is in Redis.
 MAX_WORKERS = 1000
+# A submission's "no live worker" warning may read a listing this old: a listing per request
+# cost a fifth of a submission's CPU, and workers come and go on a scale of seconds.
+RECENT_SECONDS = 1.0
 
 
 class WorkerInfo(BaseModel):
@@ -79,17 +84,41 @@ def live_workers(client: redis.Redis) -> list[WorkerInfo]:
     return sorted(workers, key=lambda w: w.name)
 
 
+@lru_cache(maxsize=8)
+def _pooled_client(url: str, timeout: float) -> redis.Redis:
+    # One client, and so one connection pool, per URL and process: a connection per call
+    # cost more than the listing itself (redis-py resets the pool in a forked child).
+    return redis_client(url, timeout=timeout)
+
+
 def find_workers(broker_url: str, *, timeout: float) -> list[WorkerInfo] | None:
     """The live workers, or None when Redis cannot be asked (so nothing can be said)."""
     try:
-        client = redis_client(broker_url, timeout=timeout)
-        try:
-            return live_workers(client)
-        finally:
-            client.close()
+        return live_workers(_pooled_client(broker_url, timeout))
     except redis.RedisError as exc:
         log.warning("cannot list workers: %s", exc)
         return None
+
+
+_recent: dict[str, tuple[float, list[WorkerInfo] | None]] = {}
+_recent_lock = threading.Lock()
+
+
+def recent_workers(broker_url: str, *, timeout: float) -> list[WorkerInfo] | None:
+    """`find_workers`, reusing this process's listing if it is under RECENT_SECONDS old."""
+    now = time.monotonic()
+    cached = _recent.get(broker_url)
+    if cached is not None and now - cached[0] < RECENT_SECONDS:
+        return cached[1]
+    # One thread lists while the others keep the previous listing (or wait for the first).
+    if not _recent_lock.acquire(blocking=cached is None):
+        return cached[1] if cached is not None else None
+    try:
+        workers = find_workers(broker_url, timeout=timeout)
+        _recent[broker_url] = (time.monotonic(), workers)
+        return workers
+    finally:
+        _recent_lock.release()
 
 
 def served_queues(workers: list[WorkerInfo]) -> set[str]:

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, SessionDep, SettingsDep
-from api.dispatch import commit_and_enqueue, queue_warnings
+from api.dispatch import queue_warnings
 from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
+from api.submissions import accept_experiment
 from models.experiments import (
     accept_experiment_spec,
     cancel_experiment,
@@ -20,7 +21,6 @@ from models.experiments import (
     list_experiments,
     list_step_lrs,
     metric_rows,
-    submit_experiment,
 )
 from models.metrics import MetricRead
 from models.specs import (
@@ -66,23 +66,19 @@ def submit(
     """
     spec = accept_experiment_spec(session, project_id=caller.project_id, document=body)
     queue = spec.queue or settings.queue
-    experiment, created = submit_experiment(
+    read, created = accept_experiment(
         session,
-        project_id=caller.project_id,
-        key_id=caller.key_id,
+        caller=caller,
         spec=spec,
         queue=queue,
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
-    # Read before the commit: loading anything after it would check a pooled connection out
-    # again and hold it until the session closes, on another thread hop.
-    read = experiment_read(experiment)
-    commit_and_enqueue(session, [experiment.id] if created else [], queue=queue)
     mark_replay(response, replayed=not created)
-    response.headers["Location"] = f"/experiments/{experiment.id}"
+    response.headers["Location"] = f"/experiments/{read.id}"
     warnings = spec.warnings() + queue_warnings(settings, queue)
-    return ExperimentAccepted(**read.model_dump(), warnings=warnings)
+    # Both parts are validated already: built, not validated a second time.
+    return ExperimentAccepted.model_construct(**dict(read), warnings=warnings)
 
 
 @router.get("", response_model=ExperimentPage, summary="List experiments", responses=responses(422))

@@ -57,6 +57,7 @@ def submit(
         key_id=caller.key_id,
         spec=spec,
         queue=settings.queue,
+        enqueued=True,
     )
     commit_and_enqueue(session, [test.id], queue=test.queue, kind=RANGE_TESTS)
     response.headers["Location"] = f"/range-tests/{test.id}"

@@ -8,6 +8,7 @@ import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.deps import current_settings
 from api.main import app
 from api.metrics import reset_scrape_cache
 from models.settings import Settings, get_settings
@@ -19,11 +20,11 @@ from tests.conftest import SessionKeys, wait_for
 def settings_with(request: pytest.FixtureRequest) -> Iterator[Settings]:
     """The app's settings with the test's overrides (given through indirect parametrize)."""
     settings = get_settings().model_copy(update=request.param)
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[current_settings] = lambda: settings
     try:
         yield settings
     finally:
-        app.dependency_overrides.pop(get_settings, None)
+        app.dependency_overrides.pop(current_settings, None)
         reset_scrape_cache()
 
 

@@ -1,0 +1,168 @@
+"""Group commit of `POST /experiments`: concurrent submissions share transactions, each one
+admitted, stored, published and answered as if it had been alone."""
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import delete, func, select
+
+from api import submissions as group_commit_module
+from api.submissions import GroupCommit
+from devtools.processes import ApiProcess, provision_key
+from models.db import get_sessionmaker, session_scope
+from models.errors import QuotaError
+from models.projects import ProjectCreate, create_project
+from models.settings import get_settings
+from models.specs import ExperimentCreate, ExperimentRead, KeyRef
+from models.submissions import Submission
+from models.tables import Experiment, Project
+from tests.factories import experiment_payload
+
+SPEC = ExperimentCreate.model_validate(experiment_payload())
+
+
+@pytest.fixture
+def project(database: str) -> Iterator[tuple[uuid.UUID, str]]:
+    """A project of its own (id, name); its experiments are removed after the test."""
+    name = f"gc-{uuid.uuid4().hex[:12]}"
+    with session_scope() as session:
+        project_id = create_project(session, project=ProjectCreate(name=name)).id
+    yield project_id, name
+    with session_scope() as session:
+        session.execute(delete(Experiment).where(Experiment.project_id == project_id))
+        session.execute(delete(Project).where(Project.id == project_id))
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    """A broker queue of its own, deleted after the test."""
+    name = f"lrlab-test-gc-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(get_settings().broker_url)
+    yield name
+    client.delete(name)
+    client.close()
+
+
+def _queued_messages(queue: str) -> int:
+    client = redis.Redis.from_url(get_settings().broker_url)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
+
+
+def _stored(project_id: uuid.UUID) -> int:
+    with session_scope() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Experiment)
+                .where(Experiment.project_id == project_id)
+            )
+            or 0
+        )
+
+
+def test_requests_arriving_during_a_commit_share_the_next_batch(
+    project: tuple[uuid.UUID, str], queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id, _ = project
+    batches: list[int] = []
+    first_started = threading.Event()
+    store = group_commit_module.store_submissions
+
+    def observed(session: Any, *, submissions: list[Submission]) -> Any:
+        batches.append(len(submissions))
+        if len(batches) == 1:
+            first_started.set()
+            # Everyone else arrives while the first batch is still being stored.
+            threading.Event().wait(0.5)
+        return store(session, submissions=submissions)
+
+    monkeypatch.setattr(group_commit_module, "store_submissions", observed)
+    commit = GroupCommit()
+    submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
+
+    def one(_: int) -> ExperimentRead:
+        with get_sessionmaker()() as session:
+            return commit.submit(session, submission, KeyRef(id=uuid.uuid4(), label="t"))
+
+    with ThreadPoolExecutor(12) as pool:
+        first = pool.submit(one, 0)
+        assert first_started.wait(10)
+        rest = list(pool.map(one, range(11)))
+    reads = [first.result(), *rest]
+    assert batches[0] == 1 and sum(batches) == 12
+    assert len(batches) < 12 and max(batches[1:]) > 1  # the other eleven were batched
+    assert len({r.id for r in reads}) == 12
+    assert _stored(project_id) == 12
+    assert _queued_messages(queue) == 12  # each published once, after its commit
+
+
+def test_a_refused_submission_does_not_fail_its_batch(
+    project: tuple[uuid.UUID, str], queue: str
+) -> None:
+    project_id, _ = project
+    with session_scope() as session:
+        row = session.get(Project, project_id)
+        assert row is not None
+        row.max_active_experiments = 1
+    commit = GroupCommit()
+    submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
+    outcomes: list[ExperimentRead | QuotaError] = []
+
+    def one(_: int) -> None:
+        with get_sessionmaker()() as session:
+            try:
+                outcomes.append(
+                    commit.submit(session, submission, KeyRef(id=uuid.uuid4(), label="t"))
+                )
+            except QuotaError as exc:
+                outcomes.append(exc)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(one, range(6)))
+    assert sum(isinstance(o, ExperimentRead) for o in outcomes) == 1
+    assert sum(isinstance(o, QuotaError) for o in outcomes) == 5
+    assert _stored(project_id) == 1 and _queued_messages(queue) == 1
+
+
+def test_concurrent_submissions_to_two_api_processes_keep_the_quota_exact(
+    database: str, project: tuple[uuid.UUID, str], queue: str, tmp_path: Path
+) -> None:
+    project_id, name = project
+    with session_scope() as session:
+        row = session.get(Project, project_id)
+        assert row is not None
+        row.max_active_experiments = 5
+    api = ApiProcess(
+        tmp_path / "api.log",
+        env={"LRLAB_QUEUE": queue, "LRLAB_RATE_LIMIT": "off"},
+        api_key=provision_key(database, project=name),
+        workers=2,
+    )
+    try:
+        api.wait_healthy()
+
+        def post(_: int) -> int:
+            with httpx.Client(base_url=api.url, timeout=30) as client:
+                return client.post(
+                    "/experiments",
+                    json=experiment_payload(),
+                    headers={"Authorization": f"Bearer {api.api_key}"},
+                ).status_code
+
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(post, range(30)))
+    finally:
+        api.stop()
+    assert sorted(statuses) == [202] * 5 + [429] * 25
+    assert _stored(project_id) == 5
+    assert _queued_messages(queue) == 5
