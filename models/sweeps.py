@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
-from models.experiments import create_experiment, key_ref
+from models.experiments import key_ref, new_experiment
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiments
 from models.lr_seeding import resolve_lr_references
@@ -141,8 +141,7 @@ def submit_sweep(
     session.add(row)
     session.flush()
     members = [
-        create_experiment(
-            session,
+        new_experiment(
             project_id=project_id,
             key_id=key_id,
             spec=cell.spec,
@@ -150,10 +149,15 @@ def submit_sweep(
             sweep_id=sweep_id,
             label=cell.label,
             enqueued=True,
-        ).id
+        )
         for cell in cells
     ]
-    return row, members, True
+    # One flush: the members go out as multi-row INSERTs (a flush per member cost ~4 ms each,
+    # seconds for a large sweep). Rows are inserted in order, and clock_timestamp() is read
+    # per row, so created_at keeps the grid order.
+    session.add_all(members)
+    session.flush()
+    return row, [m.id for m in members], True
 
 
 def member_warnings(
