@@ -4,11 +4,12 @@ import logging
 import uuid
 from collections.abc import Sequence
 
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from models.queue import EXPERIMENTS, JobKind, publish_marked
 from models.settings import Settings
-from models.workers import queue_warning, recent_workers
+from models.workers import queue_warning, recent_listing, recent_workers
 
 log = logging.getLogger("lrlab.api")
 
@@ -47,3 +48,12 @@ def queue_warnings(settings: Settings, queue: str) -> list[str]:
     """A warning when no live worker consumes `queue` (none when Redis cannot tell)."""
     workers = recent_workers(settings.broker_url, timeout=settings.broker_timeout_seconds)
     return queue_warning(workers, queue)
+
+
+async def queue_warnings_async(settings: Settings, queue: str) -> list[str]:
+    """`queue_warnings` for the event loop: a listing too old to reuse is read in a thread."""
+    if recent_listing(settings.broker_url) is None:
+        await run_in_threadpool(
+            recent_workers, settings.broker_url, timeout=settings.broker_timeout_seconds
+        )
+    return queue_warnings(settings, queue)

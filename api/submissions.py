@@ -1,173 +1,257 @@
-"""How `POST /experiments` stores: by group commit, where the requests that arrive while one
+"""How `POST /experiments` stores: by group commit, where the submissions that arrive while one
 transaction commits share the next one.
 
-Alone, each submission pays a transaction (connection check, quota lock and count, insert,
-commit) and a broker round trip, and concurrent submissions of one project queue on its quota
-lock, each waiting its turn for the GIL while holding it. Here the first request to arrive
-leads: on its own session it stores every waiting submission in one transaction, commits,
-publishes, and hands each request its outcome; those that arrive meanwhile wait for the next
-batch, led by one of them. A lone request is a batch of one, with no added wait.
+Alone, each submission paid a transaction (connection check, quota lock and count, insert,
+commit), a broker round trip and two hops between threads, and concurrent submissions of a
+project queued on its quota lock, each waiting its turn for the GIL while holding it. Here a
+request is validated on the event loop and handed to its process's committer thread, which
+stores every waiting submission in one transaction, commits, publishes, and answers each
+request's future. A lone submission is a batch of one, with no added wait.
 """
 
+import asyncio
+import contextlib
+import logging
+import queue
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Annotated, Any
 
+from fastapi import Depends
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from api.dispatch import commit_and_enqueue, publish_committed
+from models.db import get_sessionmaker
 from models.errors import QuotaError
-from models.experiments import experiment_read, submit_experiment
+from models.experiments import accept_experiment_spec, experiment_read, submit_experiment
+from models.lr_seeding import has_lr_references
 from models.projects import Caller
+from models.settings import Settings
 from models.specs import ExperimentCreate, ExperimentRead, KeyRef
 from models.submissions import Submission, store_submissions
 
-# Bounds one transaction (and so the wait of the requests in it).
+log = logging.getLogger("lrlab.api")
+
+# Bounds one transaction (and so the wait of the submissions in it).
 MAX_BATCH = 64
+
+Sessions = Callable[[], contextlib.AbstractContextManager[Session]]
 
 
 @dataclass
 class _Waiter:
-    """One request's submission, and its outcome once a leader has stored it."""
+    """One request's submission and the future its outcome goes to."""
 
     submission: Submission
     submitter: KeyRef
-    # In a batch: stored by its leader, never again by another.
-    taken: bool = False
-    outcome: ExperimentRead | Exception | None = None
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[ExperimentRead] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.future = self.loop.create_future()
+
+    def answer(self, outcome: ExperimentRead | Exception) -> None:
+        """Hand the outcome to the request, on its event loop (if that still runs)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
 
 
-class GroupCommit:
-    """Submissions of this process, stored in batches by whichever waiting request leads."""
+def _settle(future: asyncio.Future[ExperimentRead], outcome: ExperimentRead | Exception) -> None:
+    if future.done():  # the request was cancelled (its server is stopping)
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._pending: list[_Waiter] = []
-        self._leading = False
 
-    def submit(self, session: Session, submission: Submission, submitter: KeyRef) -> ExperimentRead:
-        """Store `submission` (in some batch), commit and publish it: its experiment, or the
-        QuotaError or database error that refused it. `session` must hold no connection."""
-        waiter = _Waiter(submission, submitter)
-        with self._changed:
-            self._pending.append(waiter)
-            while waiter.outcome is None and (waiter.taken or self._leading):
-                self._changed.wait()
-            batch: list[_Waiter] = []
-            if waiter.outcome is None:
-                self._leading = True
-                others = [w for w in self._pending if w is not waiter]
-                batch = [waiter, *others[: MAX_BATCH - 1]]
-                self._pending = others[MAX_BATCH - 1 :]
-                for taken in batch:
-                    taken.taken = True
-        if batch:
+class Committer:
+    """A thread that stores, commits and publishes the waiting submissions, batch by batch."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+        self._waiting: queue.SimpleQueue[_Waiter | None] = queue.SimpleQueue()
+        # Committed batches to publish: a second thread, so that the next batch commits
+        # while this one publishes.
+        self._committed: queue.SimpleQueue[_Committed | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._start = threading.Lock()
+
+    async def submit(self, submission: Submission, submitter: KeyRef) -> ExperimentRead:
+        """Store, commit and publish `submission` in the next batch: its experiment, or the
+        QuotaError or database error that refused it."""
+        waiter = _Waiter(submission, submitter, asyncio.get_running_loop())
+        with self._start:
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._commit, name="lrlab-committer", daemon=True),
+                    threading.Thread(target=self._publish, name="lrlab-publisher", daemon=True),
+                ]
+                for thread in self._threads:
+                    thread.start()
+        self._waiting.put(waiter)
+        return await waiter.future
+
+    def close(self) -> None:
+        """Stop the threads once the submissions already handed over are done."""
+        with self._start:
+            threads, self._threads = self._threads, []
+        if threads:
+            self._waiting.put(None)
+            for thread in threads:
+                thread.join()
+
+    def _commit(self) -> None:
+        while True:
+            first = self._waiting.get()
+            if first is None:
+                self._committed.put(None)
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    waiter = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if waiter is None:
+                    self._waiting.put(None)  # stop after this batch
+                    break
+                batch.append(waiter)
             try:
-                publish = _store(session, batch)
+                with self._sessions() as session:
+                    outcomes = _store(session, batch)
+            except Exception as exc:  # never leave a request waiting
+                log.exception("a submission batch failed")
+                outcomes = [exc] * len(batch)
+            self._committed.put(_Committed(batch, outcomes))
+
+    def _publish(self) -> None:
+        while (committed := self._committed.get()) is not None:
+            try:
+                _publish(committed.batch, committed.outcomes)
             finally:
-                # The next batch may commit while this one publishes.
-                with self._changed:
-                    self._leading = False
-                    self._changed.notify_all()
-            publish()
-            with self._changed:
-                self._changed.notify_all()
-        outcome = waiter.outcome
-        if isinstance(outcome, Exception):
-            raise outcome
-        assert outcome is not None
-        return outcome
+                # Answered once published (as alone): a 202 means the message is out too.
+                for waiter, outcome in zip(committed.batch, committed.outcomes, strict=True):
+                    waiter.answer(outcome)
 
 
-def _store(session: Session, batch: list[_Waiter]) -> Callable[[], None]:
-    """Store and commit `batch`; return what publishes it and then sets every waiter's outcome
-    (failures set theirs at once)."""
+@dataclass(frozen=True)
+class _Committed:
+    """A stored batch and its outcomes, waiting to be published and answered."""
+
+    batch: list[_Waiter]
+    outcomes: list[ExperimentRead | Exception]
+
+
+def _store(session: Session, batch: Sequence[_Waiter]) -> list[ExperimentRead | Exception]:
+    """Store and commit `batch`: each waiter's experiment, or the error that refused it."""
     try:
-        outcomes = store_submissions(session, submissions=[w.submission for w in batch])
-        reads = [
+        stored = store_submissions(session, submissions=[w.submission for w in batch])
+        reads: list[ExperimentRead | Exception] = [
             o if isinstance(o, QuotaError) else experiment_read(o, submitter=w.submitter)
-            for w, o in zip(batch, outcomes, strict=True)
+            for w, o in zip(batch, stored, strict=True)
         ]
         session.commit()
+        return reads
     except (DataError, IntegrityError) as exc:
         session.rollback()
         if len(batch) == 1:
-            batch[0].outcome = exc
-            return _nothing
+            return [exc]
         # A row the database refused fails its own request only: each again, alone. (An
         # unreachable database fails them all at once instead of once per request.)
-        publishes = [_store(session, [waiter]) for waiter in batch]
-
-        def publish_each() -> None:
-            for publish in publishes:
-                publish()
-
-        return publish_each
+        return [_store(session, [waiter])[0] for waiter in batch]
     except Exception as exc:
         session.rollback()
-        for waiter in batch:
-            waiter.outcome = exc
-        return _nothing
-
-    def publish() -> None:
-        by_queue: dict[str, list[uuid.UUID]] = defaultdict(list)
-        for waiter, read in zip(batch, reads, strict=True):
-            if isinstance(read, ExperimentRead):
-                by_queue[waiter.submission.queue].append(read.id)
-        for queue, ids in by_queue.items():
-            publish_committed(ids, queue=queue)
-        for waiter, read in zip(batch, reads, strict=True):
-            waiter.outcome = read
-
-    return publish
+        return [exc] * len(batch)
 
 
-def _nothing() -> None:
-    """Nothing left to publish."""
+def _publish(batch: Sequence[_Waiter], outcomes: Sequence[ExperimentRead | Exception]) -> None:
+    """Publish the committed experiments of `batch`, one round per queue."""
+    by_queue: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for waiter, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, ExperimentRead):
+            by_queue[waiter.submission.queue].append(outcome.id)
+    for name, ids in by_queue.items():
+        publish_committed(ids, queue=name)
 
 
 @lru_cache
-def group_commit() -> GroupCommit:
-    """This process's group commit of experiment submissions."""
-    return GroupCommit()
+def _process_committer() -> Committer:
+    return Committer(get_sessionmaker())
 
 
-def accept_experiment(
+async def get_committer() -> Committer:
+    """This process's committer (a dependency: tests bind theirs to a rolled-back session)."""
+    return _process_committer()
+
+
+CommitterDep = Annotated[Committer, Depends(get_committer)]
+
+
+async def accept_experiment(
+    session: Session,
+    committer: Committer,
+    *,
+    caller: Caller,
+    document: dict[str, Any],
+    settings: Settings,
+    idempotency_key: str | None,
+) -> tuple[ExperimentCreate, ExperimentRead, bool]:
+    """Validate, store, commit and publish one submission: (its spec, its experiment, whether
+    it is new).
+
+    Batched unless it needs a transaction of its own, run in a thread: an Idempotency-Key
+    (its reservation shares the transaction of what it names) or an lr reference (resolving
+    it reads the database).
+    """
+    if idempotency_key is not None or has_lr_references(document):
+        return await run_in_threadpool(
+            _accept_alone,
+            session,
+            caller=caller,
+            document=document,
+            settings=settings,
+            idempotency_key=idempotency_key,
+        )
+    spec = accept_experiment_spec(session, project_id=caller.project_id, document=document)
+    submission = Submission(
+        project_id=caller.project_id,
+        key_id=caller.key_id,
+        spec=spec,
+        queue=spec.queue or settings.queue,
+    )
+    read = await committer.submit(submission, KeyRef(id=caller.key_id, label=caller.key_label))
+    return spec, read, True
+
+
+def _accept_alone(
     session: Session,
     *,
     caller: Caller,
-    spec: ExperimentCreate,
-    queue: str,
+    document: dict[str, Any],
+    settings: Settings,
     idempotency_key: str | None,
-    key_ttl_hours: int,
-) -> tuple[ExperimentRead, bool]:
-    """Store, commit and publish one submission: (its experiment, whether it is new).
-
-    Batched unless it needs a transaction of its own: an Idempotency-Key (its reservation
-    must share the transaction of what it names), or a session already holding a connection
-    (spec references read; a waiting request must not hold one).
-    """
-    submitter = KeyRef(id=caller.key_id, label=caller.key_label)
-    if idempotency_key is None and not session.in_transaction():
-        submission = Submission(
-            project_id=caller.project_id, key_id=caller.key_id, spec=spec, queue=queue
-        )
-        return group_commit().submit(session, submission, submitter), True
+) -> tuple[ExperimentCreate, ExperimentRead, bool]:
+    spec = accept_experiment_spec(session, project_id=caller.project_id, document=document)
+    queue_name = spec.queue or settings.queue
     experiment, created = submit_experiment(
         session,
         project_id=caller.project_id,
         key_id=caller.key_id,
         spec=spec,
-        queue=queue,
+        queue=queue_name,
         idempotency_key=idempotency_key,
-        key_ttl_hours=key_ttl_hours,
+        key_ttl_hours=settings.idempotency_ttl_hours,
     )
+    submitter = KeyRef(id=caller.key_id, label=caller.key_label) if created else None
     # Read before the commit: loading anything after it would check a pooled connection out
-    # again and hold it until the session closes, on another thread hop.
-    read = experiment_read(experiment, submitter=submitter if created else None)
-    commit_and_enqueue(session, [experiment.id] if created else [], queue=queue)
-    return read, created
+    # again and hold it until the session closes.
+    read = experiment_read(experiment, submitter=submitter)
+    commit_and_enqueue(session, [experiment.id] if created else [], queue=queue_name)
+    return spec, read, created

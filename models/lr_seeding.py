@@ -61,6 +61,23 @@ def resolve_lr_references(
     return resolved, found
 
 
+def has_lr_references(document: Any) -> bool:
+    """Whether `document` holds a learning-rate reference (resolving it reads the database)."""
+    stack = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            continue
+        if isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key in LR_KEYS and isinstance(value, dict):
+                    return True
+                stack.append((value, depth + 1))
+    return False
+
+
 _Find = Callable[[uuid.UUID], RangeTest | None]
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from models.errors import QuotaError
@@ -62,6 +62,22 @@ class Usage:
         return None
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# Built once: a statement built per call is compiled from its cache key every time.
+_USAGE = select(
+    Project.max_sweep_members,
+    Project.max_request_steps,
+    Project.max_active_experiments,
+    select(func.count())
+    .select_from(Experiment)
+    .where(
+        Experiment.project_id == Project.id,
+        Experiment.status.in_(("queued", "running")),
+    )
+    .scalar_subquery(),
+).where(Project.id == bindparam("project_id"))
+
+
 def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
     """Take the project's quota lock (until the transaction ends), then read its usage.
 
@@ -71,27 +87,8 @@ def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
     settings = get_settings()
     # The lock first: the query after it then counts every submission committed before
     # (and this transaction's own rows).
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"lrlab-project-{project_id}"},
-    )
-    active_count = (
-        select(func.count())
-        .select_from(Experiment)
-        .where(
-            Experiment.project_id == project_id,
-            Experiment.status.in_(("queued", "running")),
-        )
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(
-            Project.max_sweep_members,
-            Project.max_request_steps,
-            Project.max_active_experiments,
-            active_count,
-        ).where(Project.id == project_id)
-    ).one_or_none()
+    session.execute(_LOCK, {"key": f"lrlab-project-{project_id}"})
+    row = session.execute(_USAGE, {"project_id": project_id}).one_or_none()
     if row is None:
         raise ValueError(f"no project {project_id}")
     max_sweep_members, max_request_steps, max_active, active = row

@@ -104,12 +104,20 @@ _recent: dict[str, tuple[float, list[WorkerInfo] | None]] = {}
 _recent_lock = threading.Lock()
 
 
+def recent_listing(broker_url: str) -> tuple[list[WorkerInfo] | None] | None:
+    """This process's listing (in a 1-tuple) if it is under RECENT_SECONDS old; no I/O."""
+    cached = _recent.get(broker_url)
+    if cached is not None and time.monotonic() - cached[0] < RECENT_SECONDS:
+        return (cached[1],)
+    return None
+
+
 def recent_workers(broker_url: str, *, timeout: float) -> list[WorkerInfo] | None:
     """`find_workers`, reusing this process's listing if it is under RECENT_SECONDS old."""
-    now = time.monotonic()
+    recent = recent_listing(broker_url)
+    if recent is not None:
+        return recent[0]
     cached = _recent.get(broker_url)
-    if cached is not None and now - cached[0] < RECENT_SECONDS:
-        return cached[1]
     # One thread lists while the others keep the previous listing (or wait for the first).
     if not _recent_lock.acquire(blocking=cached is None):
         return cached[1] if cached is not None else None

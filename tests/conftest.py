@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated test database, isolated sessions, a live API and a real worker."""
 
+import contextlib
 import os
 import time
 import uuid
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from api.deps import get_session  # noqa: E402
 from api.main import app  # noqa: E402
+from api.submissions import Committer, get_committer  # noqa: E402
 from devtools.processes import WorkerProcess  # noqa: E402
 from models.db import get_engine, session_scope  # noqa: E402
 from models.migrate import prepare_database  # noqa: E402
@@ -142,12 +144,16 @@ def db_session(database: str) -> Iterator[Session]:
 @pytest.fixture
 def client(db_session: Session, keys: SessionKeys) -> Iterator[TestClient]:
     """The API bound to the test's rolled-back session, as the test project's write key."""
+    committer = Committer(lambda: contextlib.nullcontext(db_session))
     app.dependency_overrides[get_session] = lambda: db_session
+    app.dependency_overrides[get_committer] = lambda: committer
     try:
         with TestClient(app, headers=keys.headers(keys.write)) as test_client:
             yield test_client
     finally:
         app.dependency_overrides.pop(get_session, None)
+        app.dependency_overrides.pop(get_committer, None)
+        committer.close()
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, SessionDep, SettingsDep
-from api.dispatch import queue_warnings
+from api.dispatch import queue_warnings_async
 from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
-from api.submissions import accept_experiment
+from api.submissions import CommitterDep, accept_experiment
 from models.experiments import (
-    accept_experiment_spec,
     cancel_experiment,
     experiment_read,
     get_experiment,
@@ -51,10 +50,11 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
     openapi_extra=json_body_schema(ExperimentCreate),
     responses=responses(*BODY, 409, replay=ExperimentAccepted),
 )
-def submit(
+async def submit(
     body: Annotated[dict[str, Any], Body()],
     caller: Writer,
     session: SessionDep,
+    committer: CommitterDep,
     settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -64,19 +64,17 @@ def submit(
     Any learning rate may be `{"from_range_test": id, "suggestion": "valley", "multiplier": 1}`.
     `warnings` lists what the preview would flag, and a queue that no live worker consumes.
     """
-    spec = accept_experiment_spec(session, project_id=caller.project_id, document=body)
-    queue = spec.queue or settings.queue
-    read, created = accept_experiment(
+    spec, read, created = await accept_experiment(
         session,
+        committer,
         caller=caller,
-        spec=spec,
-        queue=queue,
+        document=body,
+        settings=settings,
         idempotency_key=idempotency_key,
-        key_ttl_hours=settings.idempotency_ttl_hours,
     )
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{read.id}"
-    warnings = spec.warnings() + queue_warnings(settings, queue)
+    warnings = spec.warnings() + await queue_warnings_async(settings, spec.queue or settings.queue)
     # Both parts are validated already: built, not validated a second time.
     return ExperimentAccepted.model_construct(**dict(read), warnings=warnings)
 

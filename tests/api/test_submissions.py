@@ -1,6 +1,7 @@
 """Group commit of `POST /experiments`: concurrent submissions share transactions, each one
 admitted, stored, published and answered as if it had been alone."""
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,8 +14,8 @@ import pytest
 import redis
 from sqlalchemy import delete, func, select
 
-from api import submissions as group_commit_module
-from api.submissions import GroupCommit
+from api import submissions as submissions_module
+from api.submissions import Committer
 from devtools.processes import ApiProcess, provision_key
 from models.db import get_sessionmaker, session_scope
 from models.errors import QuotaError
@@ -70,13 +71,13 @@ def _stored(project_id: uuid.UUID) -> int:
         )
 
 
-def test_requests_arriving_during_a_commit_share_the_next_batch(
+def test_submissions_arriving_during_a_commit_share_the_next_batch(
     project: tuple[uuid.UUID, str], queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project_id, _ = project
     batches: list[int] = []
     first_started = threading.Event()
-    store = group_commit_module.store_submissions
+    store = submissions_module.store_submissions
 
     def observed(session: Any, *, submissions: list[Submission]) -> Any:
         batches.append(len(submissions))
@@ -86,21 +87,22 @@ def test_requests_arriving_during_a_commit_share_the_next_batch(
             threading.Event().wait(0.5)
         return store(session, submissions=submissions)
 
-    monkeypatch.setattr(group_commit_module, "store_submissions", observed)
-    commit = GroupCommit()
+    monkeypatch.setattr(submissions_module, "store_submissions", observed)
+    committer = Committer(get_sessionmaker())
     submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
+    submitter = KeyRef(id=uuid.uuid4(), label="t")
 
-    def one(_: int) -> ExperimentRead:
-        with get_sessionmaker()() as session:
-            return commit.submit(session, submission, KeyRef(id=uuid.uuid4(), label="t"))
+    async def submit_all() -> list[ExperimentRead]:
+        first = asyncio.create_task(committer.submit(submission, submitter))
+        assert await asyncio.to_thread(first_started.wait, 10)
+        rest = await asyncio.gather(*(committer.submit(submission, submitter) for _ in range(11)))
+        return [await first, *rest]
 
-    with ThreadPoolExecutor(12) as pool:
-        first = pool.submit(one, 0)
-        assert first_started.wait(10)
-        rest = list(pool.map(one, range(11)))
-    reads = [first.result(), *rest]
-    assert batches[0] == 1 and sum(batches) == 12
-    assert len(batches) < 12 and max(batches[1:]) > 1  # the other eleven were batched
+    try:
+        reads = asyncio.run(submit_all())
+    finally:
+        committer.close()
+    assert batches == [1, 11]  # the other eleven shared one transaction
     assert len({r.id for r in reads}) == 12
     assert _stored(project_id) == 12
     assert _queued_messages(queue) == 12  # each published once, after its commit
@@ -114,21 +116,19 @@ def test_a_refused_submission_does_not_fail_its_batch(
         row = session.get(Project, project_id)
         assert row is not None
         row.max_active_experiments = 1
-    commit = GroupCommit()
+    committer = Committer(get_sessionmaker())
     submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
-    outcomes: list[ExperimentRead | QuotaError] = []
 
-    def one(_: int) -> None:
-        with get_sessionmaker()() as session:
-            try:
-                outcomes.append(
-                    commit.submit(session, submission, KeyRef(id=uuid.uuid4(), label="t"))
-                )
-            except QuotaError as exc:
-                outcomes.append(exc)
+    async def submit_all() -> list[ExperimentRead | BaseException]:
+        submitter = KeyRef(id=uuid.uuid4(), label="t")
+        return await asyncio.gather(
+            *(committer.submit(submission, submitter) for _ in range(6)), return_exceptions=True
+        )
 
-    with ThreadPoolExecutor(6) as pool:
-        list(pool.map(one, range(6)))
+    try:
+        outcomes = asyncio.run(submit_all())
+    finally:
+        committer.close()
     assert sum(isinstance(o, ExperimentRead) for o in outcomes) == 1
     assert sum(isinstance(o, QuotaError) for o in outcomes) == 5
     assert _stored(project_id) == 1 and _queued_messages(queue) == 1
