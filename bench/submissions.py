@@ -1,4 +1,5 @@
-"""Benchmark: how fast the API accepts `POST /experiments` (`make bench-submit`, in `make bench`).
+"""Benchmark: how fast the API accepts `POST /experiments`, and what a large sweep costs it
+(`make bench-submit`, in `make bench`).
 
 The real API (uvicorn, `--workers` processes, as deployed) on the bench database and a real
 Redis, no worker consuming (the queue only fills), rate limits raised out of the way. A small
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -27,6 +29,13 @@ SPEC = json.dumps(
     }
 ).encode()
 TARGET_RATE, TARGET_P99, TARGET_BURST_MAX = 350.0, 0.100, 5.0
+# Issue 11: no accepted request may hold the API's CPU for more than ~100 ms.
+SWEEP_MEMBERS, TARGET_REQUEST_CPU = 500, 0.100
+SWEEP = {
+    "base": {"training": {"epochs": 1}},
+    "schedulers": [{"type": "constant"}, {"type": "step", "step_size": 1}],
+    "seeds": list(range(SWEEP_MEMBERS // 2)),
+}
 
 
 class Connection:
@@ -171,10 +180,54 @@ def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> li
             f"{'OK' if worst < TARGET_BURST_MAX and not burst_errors else 'MISSED'}, "
             f"p50 {statistics.median(waits):.2f} s, {burst_errors} failed"
         )
+        cpu = sorted(_sweep_cpu(api) for _ in range(3))[1]
+        lines.append(
+            f"  one {SWEEP_MEMBERS}-member sweep: {cpu * 1000:.0f} ms of API CPU, median of 3 "
+            f"(target ~{TARGET_REQUEST_CPU * 1000:.0f} ms) "
+            f"{'OK' if cpu <= TARGET_REQUEST_CPU * 1.2 else 'MISSED'}"
+        )
     finally:
         api.stop()
         _purge(queue)
     return lines
+
+
+def _sweep_cpu(api: ApiProcess) -> float:
+    """CPU seconds the API's processes spent on one `POST /sweeps` of SWEEP_MEMBERS members."""
+    pids = _process_tree(api.process.pid)
+    before = _cpu_seconds(pids)
+    response = api.client.post("/sweeps", json=SWEEP)
+    if response.status_code != 202:
+        raise RuntimeError(f"the sweep was refused: {response.status_code} {response.text}")
+    return _cpu_seconds(pids) - before
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of `pids`, from /proc."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _purge(queue: str) -> None:

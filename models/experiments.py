@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, or_, select, tuple_
+from sqlalchemy import String, cast, func, literal, null, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from models.errors import InvalidCursorError, NotFoundError, already_finished
@@ -139,7 +139,7 @@ def new_experiment(
         epochs=spec.training.epochs,
         epochs_done=0,
         attempt=0,
-        enqueued_at=func.now() if enqueued else None,
+        **({} if enqueued else {"enqueued_at": null()}),
     )
 
 

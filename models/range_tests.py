@@ -7,7 +7,7 @@ Functions flush, never commit: the caller owns the transaction. The worker's sid
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
@@ -48,7 +48,7 @@ def create_range_test(
         num_iter=spec.num_iter,
         iterations_done=0,
         attempt=0,
-        enqueued_at=func.now() if enqueued else None,
+        **({} if enqueued else {"enqueued_at": null()}),
     )
     session.add(test)
     session.flush()

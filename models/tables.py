@@ -142,7 +142,12 @@ class _Job:
     # Fencing token: every write of a training attempt names it; older attempts are refused.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a message was handed to the broker; NULL: none was, the reconciler publishes one.
+    # Rows default to the INSERT's now(), their creator publishing right after its commit (a
+    # SQL default, unlike a per-row value, keeps a many-row flush one multi-row INSERT).
+    enqueued_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=func.now()
+    )
     # clock_timestamp(), not now(): rows made in one transaction (a sweep) keep their order.
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
     updated_at: Mapped[datetime] = mapped_column(
