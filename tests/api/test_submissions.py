@@ -51,6 +51,13 @@ def queue() -> Iterator[str]:
     client.close()
 
 
+def _limit_active(project_id: uuid.UUID, limit: int) -> None:
+    with session_scope() as session:
+        row = session.get(Project, project_id)
+        assert row is not None
+        row.max_active_experiments = limit
+
+
 def _queued_messages(queue: str) -> int:
     client = redis.Redis.from_url(get_settings().broker_url)
     try:
@@ -112,10 +119,7 @@ def test_a_refused_submission_does_not_fail_its_batch(
     project: tuple[uuid.UUID, str], queue: str
 ) -> None:
     project_id, _ = project
-    with session_scope() as session:
-        row = session.get(Project, project_id)
-        assert row is not None
-        row.max_active_experiments = 1
+    _limit_active(project_id, 1)
     committer = Committer(get_sessionmaker())
     submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
 
@@ -138,10 +142,7 @@ def test_concurrent_submissions_to_two_api_processes_keep_the_quota_exact(
     database: str, project: tuple[uuid.UUID, str], queue: str, tmp_path: Path
 ) -> None:
     project_id, name = project
-    with session_scope() as session:
-        row = session.get(Project, project_id)
-        assert row is not None
-        row.max_active_experiments = 5
+    _limit_active(project_id, 5)
     api = ApiProcess(
         tmp_path / "api.log",
         env={"LRLAB_QUEUE": queue, "LRLAB_RATE_LIMIT": "off"},
