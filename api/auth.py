@@ -8,6 +8,7 @@ import hmac
 import logging
 import math
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -207,6 +208,8 @@ class _Key:
 
 # secret hash -> (monotonic expiry, row); only found keys are kept.
 _KEYS: dict[str, tuple[float, _Key]] = {}
+# Striped by secret hash: concurrent reads of different keys rarely wait for each other.
+_LOOKUP_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 def _cached(token: str) -> _Key | None:
@@ -224,10 +227,18 @@ def _lookup(token: str) -> _Key | None:
     thread to run its route (with every thread waiting for a connection, that deadlocked).
     """
     digest = hash_key(token)
+    # One reader per key: when an entry expires under load, the requests behind the first
+    # wait for its read instead of each reading the row again.
+    with _LOOKUP_LOCKS[int(digest[:8], 16) % len(_LOOKUP_LOCKS)]:
+        cached = _KEYS.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return _read_key(token, digest)
+
+
+def _read_key(token: str, digest: str) -> _Key | None:
+    """Read the key row of `token` and cache it if found."""
     now = time.monotonic()
-    cached = _KEYS.get(digest)
-    if cached is not None and cached[0] > now:
-        return cached[1]
     with session_scope() as session:
         row = find_key(session, key=token)
         key = (
