@@ -124,23 +124,46 @@ def new_experiment(
     enqueued: bool = False,
 ) -> Experiment:
     """The row of a queued experiment, not yet added to a session (see `create_experiment`)."""
-    return Experiment(
-        id=experiment_id or uuid.uuid4(),
+    values = experiment_values(
         project_id=project_id,
-        submitted_by_key_id=key_id,
+        key_id=key_id,
+        spec=spec,
+        queue=queue,
+        experiment_id=experiment_id,
         sweep_id=sweep_id,
         label=label,
-        name=spec.name,
-        status="queued",
-        scheduler_type=spec.scheduler.type,
-        # The queue is the row's, not the training spec's.
-        spec=spec.model_dump(mode="json", exclude={"queue"}),
-        queue=queue,
-        epochs=spec.training.epochs,
-        epochs_done=0,
-        attempt=0,
-        **({} if enqueued else {"enqueued_at": null()}),
     )
+    return Experiment(**values, **({} if enqueued else {"enqueued_at": null()}))
+
+
+def experiment_values(
+    *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None,
+    spec: ExperimentCreate,
+    queue: str,
+    experiment_id: uuid.UUID | None = None,
+    sweep_id: uuid.UUID | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """The column values of a new queued experiment; the INSERT's defaults set the rest
+    (`enqueued_at` among them: its creator publishes right after committing)."""
+    return {
+        "id": experiment_id or uuid.uuid4(),
+        "project_id": project_id,
+        "submitted_by_key_id": key_id,
+        "sweep_id": sweep_id,
+        "label": label,
+        "name": spec.name,
+        "status": "queued",
+        "scheduler_type": spec.scheduler.type,
+        # The queue is the row's, not the training spec's.
+        "spec": spec.model_dump(mode="json", exclude={"queue"}),
+        "queue": queue,
+        "epochs": spec.training.epochs,
+        "epochs_done": 0,
+        "attempt": 0,
+    }
 
 
 def get_experiment(

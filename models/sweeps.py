@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
-from models.experiments import key_ref, new_experiment
+from models.experiments import experiment_values, key_ref
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiments
 from models.lr_seeding import resolve_lr_references
@@ -141,23 +141,21 @@ def submit_sweep(
     session.add(row)
     session.flush()
     members = [
-        new_experiment(
+        experiment_values(
             project_id=project_id,
             key_id=key_id,
             spec=cell.spec,
             queue=sweep.queue or queue,
             sweep_id=sweep_id,
             label=cell.label,
-            enqueued=True,
         )
         for cell in cells
     ]
-    # One flush: the members go out as multi-row INSERTs (a flush per member cost ~4 ms each,
-    # seconds for a large sweep). Rows are inserted in order, and clock_timestamp() is read
-    # per row, so created_at keeps the grid order.
-    session.add_all(members)
-    session.flush()
-    return row, [m.id for m in members], True
+    # One bulk INSERT of plain values (multi-row, no ORM objects): a flush per member cost ~4
+    # ms each, an ORM flush of them all ~0.5 ms each. Rows are inserted in order and
+    # clock_timestamp() is read per row, so created_at keeps the grid order.
+    session.execute(insert(Experiment), members)
+    return row, [m["id"] for m in members], True
 
 
 def member_warnings(
