@@ -187,3 +187,26 @@ def test_cancel_sweep_locks_members_in_id_order(database: str) -> None:
         holder.close()
         with session_scope() as session:
             session.execute(delete(Sweep).where(Sweep.id == sweep_id))
+
+
+def test_members_are_stored_in_grid_order_with_their_defaults(db_session: Session) -> None:
+    sweep = SweepCreate.model_validate(
+        {
+            "base": {"training": {"epochs": 1}},
+            "schedulers": [{"type": "constant"}, {"type": "step", "step_size": 1}],
+            "seeds": list(range(150)),
+        }
+    )
+    row, members, created = submit_test_sweep(db_session, sweep)
+    assert created and len(members) == 300
+    stored = db_session.execute(
+        select(Experiment.id, Experiment.label, Experiment.spec, Experiment.enqueued_at)
+        .where(Experiment.sweep_id == row.id)
+        .order_by(Experiment.created_at, Experiment.id)
+    ).all()
+    # One multi-row INSERT: created_at still follows the grid, member by member.
+    assert [s.id for s in stored] == members
+    assert [(s.label, s.spec["training"]["seed"]) for s in stored] == [
+        (cell.label, cell.spec.training.seed) for cell in sweep.cells
+    ]
+    assert all(s.enqueued_at is not None for s in stored)
