@@ -2,7 +2,6 @@
 
 import contextlib
 import gc
-import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -27,8 +26,6 @@ from api.routes import (
 from api.routes.ui import install_ui
 from models.settings import get_settings
 
-SWITCH_INTERVAL_SECONDS = 0.001
-
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,10 +34,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The app's ~150k startup objects live as long as the process. Unfrozen, every full
         # collection walks them: 40-60 ms stalls, the p99 of short reads (bench/LEDGER_PLANS.md).
         gc.freeze()
-        # A thread back from the database waits for the GIL up to the switch interval behind
-        # a busy one, and a submission batch makes several round trips while holding its
-        # project's quota lock: 1 ms instead of 5 ms gave ~20% more submissions per second.
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         yield
 
 
