@@ -96,34 +96,6 @@ def create_experiment(
     `enqueued`: the caller publishes its message right after committing (`enqueued_at` is set
     in the INSERT rather than by a second statement; a failed publish clears it again).
     """
-    experiment = new_experiment(
-        project_id=project_id,
-        key_id=key_id,
-        spec=spec,
-        queue=queue,
-        experiment_id=experiment_id,
-        sweep_id=sweep_id,
-        label=label,
-        enqueued=enqueued,
-    )
-    # No change signal: nobody can be following an experiment that does not exist yet.
-    session.add(experiment)
-    session.flush()
-    return experiment
-
-
-def new_experiment(
-    *,
-    project_id: uuid.UUID,
-    key_id: uuid.UUID | None,
-    spec: ExperimentCreate,
-    queue: str,
-    experiment_id: uuid.UUID | None = None,
-    sweep_id: uuid.UUID | None = None,
-    label: str | None = None,
-    enqueued: bool = False,
-) -> Experiment:
-    """The row of a queued experiment, not yet added to a session (see `create_experiment`)."""
     values = experiment_values(
         project_id=project_id,
         key_id=key_id,
@@ -133,6 +105,15 @@ def new_experiment(
         sweep_id=sweep_id,
         label=label,
     )
+    experiment = new_experiment(values, enqueued=enqueued)
+    # No change signal: nobody can be following an experiment that does not exist yet.
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+def new_experiment(values: dict[str, Any], *, enqueued: bool = False) -> Experiment:
+    """The row of `experiment_values`, not yet added to a session (see `create_experiment`)."""
     return Experiment(**values, **({} if enqueued else {"enqueued_at": null()}))
 
 

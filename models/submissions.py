@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from models.errors import QuotaError
-from models.experiments import new_experiment
+from models.experiments import experiment_values, new_experiment
 from models.quotas import Usage, lock_usage
 from models.specs import ExperimentCreate
 from models.tables import Experiment
@@ -41,7 +41,8 @@ def store_submissions(
     """
     rows = [
         new_experiment(
-            project_id=s.project_id, key_id=s.key_id, spec=s.spec, queue=s.queue, enqueued=True
+            experiment_values(project_id=s.project_id, key_id=s.key_id, spec=s.spec, queue=s.queue),
+            enqueued=True,
         )
         for s in submissions
     ]
