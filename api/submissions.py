@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from api.dispatch import commit_and_enqueue, publish_committed
 from models.db import get_sessionmaker
-from models.errors import QuotaError
 from models.experiments import accept_experiment_spec, experiment_read, submit_experiment
 from models.lr_seeding import has_lr_references
 from models.projects import Caller
@@ -49,7 +48,6 @@ class _Waiter:
     """One request's submission and the future its outcome goes to."""
 
     submission: Submission
-    submitter: KeyRef
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[ExperimentRead] = field(init=False)
 
@@ -83,10 +81,10 @@ class Committer:
         self._threads: list[threading.Thread] = []
         self._start = threading.Lock()
 
-    async def submit(self, submission: Submission, submitter: KeyRef) -> ExperimentRead:
+    async def submit(self, submission: Submission) -> ExperimentRead:
         """Store, commit and publish `submission` in the next batch: its experiment, or the
         QuotaError or database error that refused it."""
-        waiter = _Waiter(submission, submitter, asyncio.get_running_loop())
+        waiter = _Waiter(submission, asyncio.get_running_loop())
         with self._start:
             if not self._threads:
                 self._threads = [
@@ -152,11 +150,9 @@ class _Committed:
 def _store(session: Session, batch: Sequence[_Waiter]) -> list[ExperimentRead | Exception]:
     """Store and commit `batch`: each waiter's experiment, or the error that refused it."""
     try:
-        stored = store_submissions(session, submissions=[w.submission for w in batch])
-        reads: list[ExperimentRead | Exception] = [
-            o if isinstance(o, QuotaError) else experiment_read(o, submitter=w.submitter)
-            for w, o in zip(batch, stored, strict=True)
-        ]
+        reads: list[ExperimentRead | Exception] = list(
+            store_submissions(session, submissions=[w.submission for w in batch])
+        )
         session.commit()
         return reads
     except (DataError, IntegrityError) as exc:
@@ -225,8 +221,9 @@ async def accept_experiment(
         key_id=caller.key_id,
         spec=spec,
         queue=spec.queue or settings.queue,
+        submitter=KeyRef(id=caller.key_id, label=caller.key_label),
     )
-    read = await committer.submit(submission, KeyRef(id=caller.key_id, label=caller.key_label))
+    read = await committer.submit(submission)
     return spec, read, True
 
 

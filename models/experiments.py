@@ -6,11 +6,25 @@ lifecycle (claims, leases, epoch records) is the ledger, `models.ledger`.
 
 import base64
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, null, or_, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import Table
 
 from models.errors import InvalidCursorError, NotFoundError, already_finished
 from models.idempotency import request_hash, reserve_key
@@ -115,6 +129,53 @@ def create_experiment(
 def new_experiment(values: dict[str, Any], *, enqueued: bool = False) -> Experiment:
     """The row of `experiment_values`, not yet added to a session (see `create_experiment`)."""
     return Experiment(**values, **({} if enqueued else {"enqueued_at": null()}))
+
+
+# The columns `experiment_values` sets; the INSERT's defaults set the others.
+_VALUE_COLUMNS = (
+    "id",
+    "project_id",
+    "submitted_by_key_id",
+    "sweep_id",
+    "label",
+    "name",
+    "status",
+    "scheduler_type",
+    "spec",
+    "queue",
+    "epochs",
+    "epochs_done",
+    "attempt",
+)
+_TABLE = Experiment.__table__
+assert isinstance(_TABLE, Table)
+_ROWS = select(
+    *(
+        func.unnest(bindparam(name, type_=ARRAY(_TABLE.c[name].type))).label(name)
+        for name in _VALUE_COLUMNS
+    )
+).subquery()
+# One statement whatever the number of rows (a column of values per array parameter), so the
+# driver parses it once and Postgres prepares it once; a VALUES row per experiment did not.
+_INSERT_MANY = (
+    insert(_TABLE)
+    .from_select(_VALUE_COLUMNS, select(*(_ROWS.c[name] for name in _VALUE_COLUMNS)))
+    .returning(_TABLE.c.id, _TABLE.c.created_at, _TABLE.c.updated_at)
+)
+
+
+def insert_experiments(
+    session: Session, rows: Sequence[dict[str, Any]]
+) -> dict[uuid.UUID, tuple[datetime, datetime]]:
+    """Insert `experiment_values` rows in one statement, in order (created_at follows it);
+    each id's (created_at, updated_at)."""
+    if not rows:
+        return {}
+    arrays = {name: [row[name] for row in rows] for name in _VALUE_COLUMNS}
+    return {
+        experiment_id: (created_at, updated_at)
+        for experiment_id, created_at, updated_at in session.execute(_INSERT_MANY, arrays)
+    }
 
 
 def experiment_values(

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
-from models.experiments import experiment_values, key_ref
+from models.experiments import experiment_values, insert_experiments, key_ref
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiments
 from models.lr_seeding import resolve_lr_references
@@ -151,10 +151,9 @@ def submit_sweep(
         )
         for cell in cells
     ]
-    # One bulk INSERT of plain values (multi-row, no ORM objects): a flush per member cost ~4
-    # ms each, an ORM flush of them all ~0.5 ms each. Rows are inserted in order and
-    # clock_timestamp() is read per row, so created_at keeps the grid order.
-    session.execute(insert(Experiment), members)
+    # One INSERT for all of them (a flush per member cost ~4 ms each). Rows go in grid order
+    # and clock_timestamp() is read per row, so created_at keeps that order.
+    insert_experiments(session, members)
     return row, [m["id"] for m in members], True
 
 

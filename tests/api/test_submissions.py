@@ -21,7 +21,7 @@ from models.db import get_sessionmaker, session_scope
 from models.errors import QuotaError
 from models.projects import ProjectCreate, create_project
 from models.settings import get_settings
-from models.specs import ExperimentCreate, ExperimentRead, KeyRef
+from models.specs import ExperimentCreate, ExperimentRead
 from models.submissions import Submission
 from models.tables import Experiment, Project
 from tests.factories import experiment_payload
@@ -97,12 +97,11 @@ def test_submissions_arriving_during_a_commit_share_the_next_batch(
     monkeypatch.setattr(submissions_module, "store_submissions", observed)
     committer = Committer(get_sessionmaker())
     submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
-    submitter = KeyRef(id=uuid.uuid4(), label="t")
 
     async def submit_all() -> list[ExperimentRead]:
-        first = asyncio.create_task(committer.submit(submission, submitter))
+        first = asyncio.create_task(committer.submit(submission))
         assert await asyncio.to_thread(first_started.wait, 10)
-        rest = await asyncio.gather(*(committer.submit(submission, submitter) for _ in range(11)))
+        rest = await asyncio.gather(*(committer.submit(submission) for _ in range(11)))
         return [await first, *rest]
 
     try:
@@ -124,9 +123,8 @@ def test_a_refused_submission_does_not_fail_its_batch(
     submission = Submission(project_id=project_id, key_id=None, spec=SPEC, queue=queue)
 
     async def submit_all() -> list[ExperimentRead | BaseException]:
-        submitter = KeyRef(id=uuid.uuid4(), label="t")
         return await asyncio.gather(
-            *(committer.submit(submission, submitter) for _ in range(6)), return_exceptions=True
+            *(committer.submit(submission) for _ in range(6)), return_exceptions=True
         )
 
     try:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import QuotaError
 from models.projects import ProjectCreate, create_project
-from models.specs import ExperimentCreate
+from models.specs import ExperimentCreate, ExperimentRead
 from models.submissions import Submission, store_submissions
 from models.tables import Experiment
 from tests.factories import experiment_payload
@@ -46,17 +46,30 @@ def test_a_batch_admits_in_order_up_to_each_projects_quota_and_stores_nothing_el
     assert isinstance(refused, QuotaError)
     assert (refused.quota, refused.limit, refused.current) == ("active_experiments", 2, 2)
     assert _stored(db_session, tight) == 2 and _stored(db_session, roomy) == 2
-    stored = [o for o in outcomes if isinstance(o, Experiment)]
-    assert len({e.id for e in stored}) == 4
-    # Set in the INSERT: the caller publishes right after its commit.
-    assert all(e.enqueued_at is not None and e.status == "queued" for e in stored)
+    answered = [o for o in outcomes if isinstance(o, ExperimentRead)]
+    assert len({e.id for e in answered}) == 4
+    rows = {
+        e.id: e
+        for e in db_session.scalars(
+            select(Experiment).where(Experiment.id.in_([a.id for a in answered]))
+        )
+    }
+    for read in answered:
+        row = rows[read.id]
+        # What was answered is what was stored; enqueued_at is set: the caller publishes next.
+        assert (read.created_at, read.updated_at, read.status) == (
+            row.created_at,
+            row.updated_at,
+            "queued",
+        )
+        assert read.spec == row.spec and row.enqueued_at is not None and row.events == []
 
 
 def test_a_batch_counts_what_is_already_active(db_session: Session) -> None:
     project = _project(db_session, max_active=3)
     submission = Submission(project_id=project, key_id=None, spec=SPEC, queue="lrlab-test-unused")
     first = store_submissions(db_session, submissions=[submission, submission])
-    assert all(isinstance(o, Experiment) for o in first)
+    assert all(isinstance(o, ExperimentRead) for o in first)
     second = store_submissions(db_session, submissions=[submission, submission])
-    assert isinstance(second[0], Experiment) and isinstance(second[1], QuotaError)
+    assert isinstance(second[0], ExperimentRead) and isinstance(second[1], QuotaError)
     assert _stored(db_session, project) == 3
