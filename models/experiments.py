@@ -172,10 +172,8 @@ def insert_experiments(
     if not rows:
         return {}
     arrays = {name: [row[name] for row in rows] for name in _VALUE_COLUMNS}
-    return {
-        experiment_id: (created_at, updated_at)
-        for experiment_id, created_at, updated_at in session.execute(_INSERT_MANY, arrays)
-    }
+    inserted = session.connection().execute(_INSERT_MANY, arrays)
+    return {experiment_id: (created, updated) for experiment_id, created, updated in inserted}
 
 
 def experiment_values(

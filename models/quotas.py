@@ -87,8 +87,10 @@ def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
     settings = get_settings()
     # The lock first: the query after it then counts every submission committed before
     # (and this transaction's own rows).
-    session.execute(_LOCK, {"key": f"lrlab-project-{project_id}"})
-    row = session.execute(_USAGE, {"project_id": project_id}).one_or_none()
+    # On the session's connection: plain SQL needs none of the ORM's statement handling.
+    connection = session.connection()
+    connection.execute(_LOCK, {"key": f"lrlab-project-{project_id}"})
+    row = connection.execute(_USAGE, {"project_id": project_id}).one_or_none()
     if row is None:
         raise ValueError(f"no project {project_id}")
     max_sweep_members, max_request_steps, max_active, active = row
