@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     String,
     bindparam,
     cast,
+    column,
     func,
     insert,
     literal,
@@ -150,18 +150,15 @@ _VALUE_COLUMNS = (
 )
 _TABLE = Experiment.__table__
 assert isinstance(_TABLE, Table)
-_ROWS = select(
-    *(
-        # The specs as one JSON array: as a jsonb[] each would be quoted and escaped
-        # (psycopg's text array format) at a cost larger than the INSERT's.
-        func.jsonb_array_elements(bindparam(name, type_=JSONB)).label(name)
-        if name == "spec"
-        else func.unnest(bindparam(name, type_=ARRAY(_TABLE.c[name].type))).label(name)
-        for name in _VALUE_COLUMNS
-    )
-).subquery()
-# One statement whatever the number of rows (a column of values per array parameter), so the
-# driver parses it once and Postgres prepares it once; a VALUES row per experiment did not.
+# The rows as one JSON array read back as typed records, in order: one statement text
+# whatever the number of rows (the driver parses it once, Postgres prepares it once; a VALUES
+# row per experiment did neither) and one JSON document to send (arrays of values were
+# escaped element by element).
+_ROWS = (
+    func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+    .table_valued(*(column(name, _TABLE.c[name].type) for name in _VALUE_COLUMNS))
+    .render_derived(name="new_rows", with_types=True)
+)
 _INSERT_MANY = (
     insert(_TABLE)
     .from_select(_VALUE_COLUMNS, select(*(_ROWS.c[name] for name in _VALUE_COLUMNS)))
@@ -176,9 +173,13 @@ def insert_experiments(
     each id's (created_at, updated_at)."""
     if not rows:
         return {}
-    arrays = {name: [row[name] for row in rows] for name in _VALUE_COLUMNS}
-    inserted = session.connection().execute(_INSERT_MANY, arrays)
+    document = [{name: _jsonable(row[name]) for name in _VALUE_COLUMNS} for row in rows]
+    inserted = session.connection().execute(_INSERT_MANY, {"rows": document})
     return {experiment_id: (created, updated) for experiment_id, created, updated in inserted}
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def experiment_values(
