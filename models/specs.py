@@ -3,9 +3,18 @@
 import math
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # Re-exported so that importers of the per-epoch schemas from here keep working.
@@ -138,12 +147,33 @@ class ExperimentCreate(_Input):
 
     def warnings(self) -> list[str]:
         """The preview's warnings for this schedule in this run: legal but probably unintended."""
-        return schedule_warnings(
-            self.scheduler,
-            learning_rate=self.training.learning_rate,
-            epochs=self.training.epochs,
-            steps_per_epoch=self.steps_per_epoch,
+        return list(
+            _run_warnings(
+                self.scheduler.model_dump_json(),
+                learning_rate=self.training.learning_rate,
+                epochs=self.training.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+            )
         )
+
+
+_SCHEDULER: TypeAdapter[SchedulerSpec] = TypeAdapter(SchedulerSpec)
+
+
+@lru_cache(maxsize=1024)
+def _run_warnings(
+    scheduler_json: str, *, learning_rate: float, epochs: int, steps_per_epoch: int
+) -> tuple[str, ...]:
+    # Computed once per schedule and run geometry: a scripted batch repeats its schedules
+    # (other seeds, names), and each computation walks every step's lr.
+    return tuple(
+        schedule_warnings(
+            _SCHEDULER.validate_json(scheduler_json),
+            learning_rate=learning_rate,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+        )
+    )
 
 
 def check_steps(*, epochs: int, steps_per_epoch: int) -> None:

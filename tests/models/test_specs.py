@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from models.schedules import schedule_warnings
 from models.specs import ExperimentCreate
 from tests.factories import experiment_payload
 
@@ -114,3 +115,27 @@ def test_a_seeded_spec_validates_again_from_its_stored_json() -> None:
     )
     again = ExperimentCreate.model_validate(spec.model_dump(mode="json"))
     assert again == spec
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        {"type": "step", "step_size": 1, "gamma": 0.5},
+        {"type": "multistep", "milestones": [1, 2], "gamma": 0.1},
+        {"type": "cosine", "t_max": 1, "eta_min": 0.5},
+        {"type": "cyclic", "base_lr": 0.001, "max_lr": 0.1, "step_size_up": 2000},
+        {"type": "plateau", "patience": 0},
+        {"type": "constant"},
+    ],
+)
+def test_accepted_warnings_are_the_schedules_own(scheduler: dict[str, object]) -> None:
+    spec = ExperimentCreate.model_validate(experiment_payload(scheduler=scheduler))
+    expected = schedule_warnings(
+        spec.scheduler,
+        learning_rate=spec.training.learning_rate,
+        epochs=spec.training.epochs,
+        steps_per_epoch=spec.steps_per_epoch,
+    )
+    # Computed once per schedule and geometry, then reused: the same either way.
+    assert spec.warnings() == expected
+    assert spec.warnings() == expected
