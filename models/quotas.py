@@ -10,13 +10,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.errors import QuotaError
 from models.settings import get_settings
 from models.specs import ExperimentCreate
-from models.tables import Experiment, Project
 
 # Training samples each dataset has; `train_samples` beyond it trains on this many.
 DATASET_TRAIN_SAMPLES = {"mnist": 60_000}
@@ -63,19 +62,14 @@ class Usage:
 
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-# Built once: a statement built per call is compiled from its cache key every time.
-_USAGE = select(
-    Project.max_sweep_members,
-    Project.max_request_steps,
-    Project.max_active_experiments,
-    select(func.count())
-    .select_from(Experiment)
-    .where(
-        Experiment.project_id == Project.id,
-        Experiment.status.in_(("queued", "running")),
-    )
-    .scalar_subquery(),
-).where(Project.id == bindparam("project_id"))
+# Fixed SQL, so that the driver and Postgres prepare it once: built with `in_()`, the status
+# list was expanded into new SQL text on every execution.
+_USAGE = text(
+    "SELECT p.max_sweep_members, p.max_request_steps, p.max_active_experiments,"
+    " (SELECT count(*) FROM experiment e"
+    "  WHERE e.project_id = p.id AND e.status IN ('queued', 'running'))"
+    " FROM project p WHERE p.id = :project_id"
+)
 
 
 def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
