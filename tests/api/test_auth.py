@@ -252,3 +252,26 @@ def test_route_answers_each_caller_as_its_policy_says(
             assert response.headers.get("www-authenticate") == "Bearer"
             assert set(response.json()) == {"detail"} and "\n" not in response.json()["detail"]
     assert wrong == []
+
+
+def test_an_expired_key_row_serves_only_while_it_is_being_read_again(
+    keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import auth
+
+    row = auth._lookup(keys.write)
+    assert row is not None
+    digest = row.secret_hash
+    now = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+
+    def read(age: float) -> object:
+        auth._KEYS[digest] = (1000.0 - age + auth.KEY_CACHE_SECONDS, row)
+        return auth._cached(keys.write)
+
+    assert read(0.1) is row  # fresh
+    assert read(0.6) is None  # expired, nobody reading it again: the request reads it
+    with auth._stripe(digest):  # another request is reading it again
+        assert read(0.6) is row
+        assert read(auth.KEY_STALE_SECONDS + 0.01) is None  # never past the bound
+    assert auth.KEY_STALE_SECONDS < 1
