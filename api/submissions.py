@@ -130,12 +130,29 @@ class Committer:
             self._committed.put(_Committed(batch, outcomes))
 
     def _publish(self) -> None:
-        while (committed := self._committed.get()) is not None:
+        stopping = False
+        while not stopping:
+            first = self._committed.get()
+            if first is None:
+                return
+            # Every batch committed meanwhile goes out in the same round.
+            ready = [first]
+            while True:
+                try:
+                    more = self._committed.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                ready.append(more)
+            batch = [w for committed in ready for w in committed.batch]
+            outcomes = [o for committed in ready for o in committed.outcomes]
             try:
-                _publish(committed.batch, committed.outcomes)
+                _publish(batch, outcomes)
             finally:
                 # Answered once published (as alone): a 202 means the message is out too.
-                for waiter, outcome in zip(committed.batch, committed.outcomes, strict=True):
+                for waiter, outcome in zip(batch, outcomes, strict=True):
                     waiter.answer(outcome)
 
 
