@@ -1,22 +1,19 @@
 """Claims and keys against the real Postgres: grouping, lock order, blobs, key expiry."""
 
 import re
-import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, event, select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
-from models.db import get_sessionmaker, session_scope
 from models.experiments import create_experiment, submit_experiment
 from models.idempotency import purge_expired_keys
 from models.ledger import claim_group, mark_enqueued, record_epoch, renew_leases
 from models.specs import ExperimentCreate
 from models.tables import Experiment, IdempotencyKey
 from tests.factories import epoch_metrics, experiment_payload, home_project_id
+from tests.models.lock_order import assert_locks_in_id_order
 
 
 def _queued(session: Session, queue: str, **overrides: Any) -> uuid.UUID:
@@ -93,73 +90,20 @@ def test_the_claim_compares_checkpoint_epochs_without_loading_blobs(
     assert not [s for s in touching if re.search(r"checkpoint\.data(?! IS)", s)], touching
 
 
-def _locks_in_id_order(
-    prepare: Callable[[Session, list[uuid.UUID]], None],
-    act: Callable[[Session, list[uuid.UUID]], object],
-) -> None:
-    """`act` waiting for the smallest id's lock holds no other row's lock meanwhile."""
-    # Created in the reverse of their id order: a scan in heap order locks the largest first.
-    ids = sorted((uuid.uuid4() for _ in range(3)), reverse=True)
-    spec = ExperimentCreate.model_validate(experiment_payload())
-    with session_scope() as session:
-        project_id = home_project_id(session)
-        for experiment_id in ids:
-            create_experiment(
-                session, project_id=project_id, spec=spec, queue="q", experiment_id=experiment_id
-            )
-        prepare(session, ids)
-    holder = get_sessionmaker()()
-    try:
-        holder.execute(select(Experiment).where(Experiment.id == min(ids)).with_for_update())
-        done = threading.Event()
-
-        def run() -> None:
-            with session_scope() as session:
-                act(session, ids)
-            done.set()
-
-        actor = threading.Thread(target=run)
-        actor.start()
-        with session_scope() as probe:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not probe.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            ):
-                time.sleep(0.05)
-        assert not done.is_set()
-        with session_scope() as probe:
-            others = probe.scalars(
-                select(Experiment.id)
-                .where(Experiment.id.in_(ids[:-1]))
-                .with_for_update(skip_locked=True)
-            ).all()
-            assert sorted(others) == sorted(ids[:-1])
-        holder.rollback()
-        actor.join(30)
-        assert done.is_set()
-    finally:
-        holder.close()
-        with session_scope() as session:
-            session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
-
-
-def test_mark_enqueued_locks_in_id_order(database: str) -> None:
-    _locks_in_id_order(
+def test_mark_enqueuedassert_locks_in_id_order(database: str) -> None:
+    assert_locks_in_id_order(
         lambda _s, _ids: None,
         lambda session, ids: mark_enqueued(session, experiment_ids=ids),
     )
 
 
-def test_renew_leases_locks_in_id_order(database: str) -> None:
+def test_renew_leasesassert_locks_in_id_order(database: str) -> None:
     def running(session: Session, ids: list[uuid.UUID]) -> None:
         session.execute(
             update(Experiment).where(Experiment.id.in_(ids)).values(status="running", attempt=1)
         )
 
-    _locks_in_id_order(
+    assert_locks_in_id_order(
         running,
         lambda session, ids: renew_leases(session, claims=[(i, 1) for i in ids], lease_seconds=60),
     )

@@ -1,19 +1,15 @@
 """Sweeps stored and read against the real Postgres, each test rolled back."""
 
-import threading
-import time
 import uuid
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from models.db import get_sessionmaker, session_scope
+from models.db import session_scope
 from models.errors import ConflictError
-from models.experiments import create_experiment
 from models.ledger import record_epoch
 from models.metrics import MetricRead
-from models.specs import ExperimentCreate
 from models.sweep_grid import SweepCreate
 from models.sweeps import (
     SWEEP_METRIC_FIELDS,
@@ -25,10 +21,10 @@ from models.tables import Experiment, Sweep
 from tests.factories import (
     claim,
     epoch_metrics,
-    experiment_payload,
     home_project_id,
     submit_test_sweep,
 )
+from tests.models.lock_order import assert_locks_in_id_order
 
 SWEEP = SweepCreate.model_validate(
     {
@@ -125,66 +121,24 @@ def test_status_comes_from_the_members(
             )
 
 
-def _waiting_for_a_lock(session: Session) -> bool:
-    return bool(
-        session.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    )
-
-
 def test_cancel_sweep_locks_members_in_id_order(database: str) -> None:
-    # Members created in the reverse of their id order: locking by creation order would hold
-    # the others while it waits for the smallest id, the deadlock pattern against a renewal.
-    ids = sorted((uuid.uuid4() for _ in range(3)), reverse=True)
-    spec = ExperimentCreate.model_validate(experiment_payload())
-    with session_scope() as session:
+    # Locking members by creation order would hold the others while it waits for the smallest
+    # id: the deadlock pattern against a lease renewal.
+    sweep_id = uuid.uuid4()
+
+    def members_of_a_sweep(session: Session, ids: list[uuid.UUID]) -> None:
         project_id = home_project_id(session)
-        sweep = Sweep(id=uuid.uuid4(), project_id=project_id, name="lock order", spec={})
-        session.add(sweep)
+        session.add(Sweep(id=sweep_id, project_id=project_id, name="lock order", spec={}))
         session.flush()
-        for experiment_id in ids:
-            create_experiment(
-                session,
-                project_id=project_id,
-                spec=spec,
-                queue="q",
-                experiment_id=experiment_id,
-                sweep_id=sweep.id,
-            )
-    sweep_id = sweep.id
-    holder = get_sessionmaker()()
+        session.execute(update(Experiment).where(Experiment.id.in_(ids)).values(sweep_id=sweep_id))
+
+    def cancel(session: Session, _ids: list[uuid.UUID]) -> object:
+        project_id = home_project_id(session)
+        return cancel_sweep(session, project_id=project_id, key_id=None, sweep_id=sweep_id)
+
     try:
-        holder.execute(select(Experiment).where(Experiment.id == min(ids)).with_for_update())
-        done = threading.Event()
-
-        def cancel() -> None:
-            with session_scope() as session:
-                cancel_sweep(session, project_id=project_id, key_id=None, sweep_id=sweep_id)
-            done.set()
-
-        canceller = threading.Thread(target=cancel)
-        canceller.start()
-        with session_scope() as probe:
-            deadline = time.monotonic() + 30
-            while not _waiting_for_a_lock(probe) and time.monotonic() < deadline:
-                time.sleep(0.05)
-        # While it waits for the smallest id it holds no other member's lock.
-        with session_scope() as probe:
-            others = probe.scalars(
-                select(Experiment.id)
-                .where(Experiment.id.in_(ids[:-1]))
-                .with_for_update(skip_locked=True)
-            ).all()
-            assert sorted(others) == sorted(ids[:-1])
-        holder.rollback()
-        canceller.join(30)
-        assert done.is_set()
+        assert_locks_in_id_order(members_of_a_sweep, cancel)
     finally:
-        holder.close()
         with session_scope() as session:
             session.execute(delete(Sweep).where(Sweep.id == sweep_id))
 
