@@ -1,5 +1,6 @@
 """Fault-injection harness: its own redis-server, API and worker processes, all killable."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,12 +14,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, delete, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from devtools.processes import ApiProcess, WorkerProcess, free_port
 from models.migrate import prepare_database
 from models.tables import Experiment
+from tests.faults.proxy import CuttableProxy
 
 pytestmark = pytest.mark.faults
 
@@ -132,6 +134,19 @@ class Stack:
         experiment_id = str(response.json()["id"])
         self.experiment_ids.append(experiment_id)
         return experiment_id
+
+    @contextlib.contextmanager
+    def database_proxy(self) -> Iterator[tuple[CuttableProxy, str]]:
+        """A proxy in front of this stack's Postgres that a test can cut, and its URL."""
+        real = make_url(self.database_url)
+        proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+        try:
+            yield (
+                proxy,
+                real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+            )
+        finally:
+            proxy.close()
 
     def close(self) -> None:
         for worker in self.workers:

@@ -1,22 +1,15 @@
 """The CLI's exit codes against a real API: 3 when the API answers 5xx, 1 for a run that failed."""
 
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from lrlab_client.cli import EXIT_RUN_FAILED, EXIT_UNAVAILABLE, app
 from tests.faults.conftest import Stack, experiment_spec
-from tests.faults.proxy import CuttableProxy
 
 
 def test_exit_3_while_the_api_answers_5xx_and_1_for_a_run_that_did_not_succeed(
     stack: Stack,
 ) -> None:
-    real = make_url(stack.database_url)
-    proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
-    try:
-        via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
-            hide_password=False
-        )
+    with stack.database_proxy() as (proxy, via_proxy):
         api = stack.api(LRLAB_DATABASE_URL=via_proxy)
         experiment_id = stack.submit(api, **experiment_spec(2, train_samples=500))
         runner = CliRunner()
@@ -33,5 +26,3 @@ def test_exit_3_while_the_api_answers_5xx_and_1_for_a_run_that_did_not_succeed(
         assert api.client.post(f"/experiments/{experiment_id}/cancel").status_code == 200
         watched = runner.invoke(app, ["watch", experiment_id, "--api", api.url], env=env)
         assert watched.exit_code == EXIT_RUN_FAILED, watched.output
-    finally:
-        proxy.close()

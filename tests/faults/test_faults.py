@@ -17,7 +17,6 @@ from tests.faults.conftest import (
     experiment_spec,
     wait_status,
 )
-from tests.faults.proxy import CuttableProxy
 
 pytestmark = pytest.mark.faults
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -275,14 +274,7 @@ def test_a_run_that_kills_its_worker_every_time_fails_after_max_attempts(stack: 
 
 
 def test_database_outage_gives_503_then_recovers_without_losing_rows(stack: Stack) -> None:
-    from sqlalchemy.engine import make_url
-
-    real = make_url(stack.database_url)
-    proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
-    try:
-        via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
-            hide_password=False
-        )
+    with stack.database_proxy() as (proxy, via_proxy):
         api = stack.api(LRLAB_DATABASE_URL=via_proxy)
         stack.worker(LRLAB_DATABASE_URL=via_proxy)
         experiment_id = stack.submit(api, **experiment_spec(6, train_samples=4000))
@@ -304,5 +296,3 @@ def test_database_outage_gives_503_then_recovers_without_losing_rows(stack: Stac
         assert body["status"] == "succeeded", body["error"]
         assert [epoch for epoch, _ in _rows(stack, experiment_id)] == [1, 2, 3, 4, 5, 6]
         assert_ledger_invariants(stack)
-    finally:
-        proxy.close()
