@@ -1,13 +1,14 @@
 """Plain factory functions for test data."""
 
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.experiments import create_experiment
-from models.ledger import claim_group
+from models.ledger import claim_group, record_epoch
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate
 from models.sweep_grid import SweepCreate
@@ -82,3 +83,23 @@ def claim(session: Session, experiment_id: uuid.UUID) -> Experiment | None:
         session, experiment_id=experiment_id, lease_seconds=60, group_size=1, max_attempts=3
     )
     return session.get(Experiment, claims[0].experiment_id) if claims else None
+
+
+def record_epochs(
+    session: Session,
+    experiment_id: uuid.UUID,
+    epochs: Iterable[int],
+    *,
+    checkpoint: Callable[[int], bytes | None] = lambda _epoch: None,
+) -> None:
+    """Record `epochs` as attempt 1 would (plausible metrics, `checkpoint(epoch)` with each);
+    every record must be accepted."""
+    for epoch in epochs:
+        assert record_epoch(
+            session,
+            experiment_id=experiment_id,
+            attempt=1,
+            metrics=epoch_metrics(epoch),
+            lease_seconds=60,
+            checkpoint=checkpoint(epoch),
+        )

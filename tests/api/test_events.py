@@ -16,10 +16,10 @@ from sqlalchemy import delete, select, text
 from devtools.processes import ApiProcess, WorkerProcess
 from lrlab_client.events import SseEvent, parse_sse
 from models.db import session_scope
-from models.ledger import finish_experiment, record_epoch
+from models.ledger import finish_experiment
 from models.tables import Experiment, Metric, Sweep
 from tests.conftest import SessionKeys, wait_for
-from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
+from tests.factories import claim, create_queued, epoch_metrics, experiment_payload, record_epochs
 
 
 @pytest.fixture
@@ -64,13 +64,7 @@ def _running(epochs: int = 3) -> uuid.UUID:
 
 def _record(experiment_id: uuid.UUID, epoch: int) -> None:
     with session_scope() as session:
-        assert record_epoch(
-            session,
-            experiment_id=experiment_id,
-            attempt=1,
-            metrics=epoch_metrics(epoch),
-            lease_seconds=60,
-        )
+        record_epochs(session, experiment_id, [epoch])
 
 
 def _finish(experiment_id: uuid.UUID) -> None:

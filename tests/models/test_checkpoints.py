@@ -20,9 +20,8 @@ from models.checkpoints import (
     sweep_checkpoint_files,
 )
 from models.experiments import cancel_experiment
-from models.ledger import record_epoch
 from models.settings import get_settings
-from tests.factories import claim, create_queued, epoch_metrics, home_project_id
+from tests.factories import claim, create_queued, home_project_id, record_epochs
 
 
 @pytest.fixture
@@ -39,15 +38,12 @@ def _running(session: Session, epochs_recorded: int) -> uuid.UUID:
         session, training={"epochs": 10, "batch_size": 64, "learning_rate": 0.01}
     )
     claim(session, experiment.id)
-    for epoch in range(1, epochs_recorded + 1):
-        assert record_epoch(
-            session,
-            experiment_id=experiment.id,
-            attempt=1,
-            metrics=epoch_metrics(epoch),
-            lease_seconds=60,
-            checkpoint=f"state-{epoch}".encode(),
-        )
+    record_epochs(
+        session,
+        experiment.id,
+        range(1, epochs_recorded + 1),
+        checkpoint=lambda epoch: f"state-{epoch}".encode(),
+    )
     return experiment.id
 
 

@@ -28,7 +28,7 @@ from models.ledger import (
 )
 from models.settings import get_settings
 from models.tables import Experiment, Metric
-from tests.factories import claim, create_queued, epoch_metrics, home_project_id
+from tests.factories import claim, create_queued, epoch_metrics, home_project_id, record_epochs
 
 
 def test_claim_moves_to_running_once(db_session: Session) -> None:
@@ -145,15 +145,7 @@ def test_recording_the_last_epoch_finishes_the_run_in_the_same_transaction(
 ) -> None:
     experiment = create_queued(db_session)
     claim(db_session, experiment.id)
-    for epoch in (1, 2):
-        assert record_epoch(
-            db_session,
-            experiment_id=experiment.id,
-            attempt=1,
-            metrics=epoch_metrics(epoch),
-            lease_seconds=60,
-            checkpoint=b"state",
-        )
+    record_epochs(db_session, experiment.id, (1, 2), checkpoint=lambda _epoch: b"state")
     row = get_experiment(
         db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
     )

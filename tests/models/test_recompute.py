@@ -4,24 +4,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.checkpoints import load_checkpoint
-from models.ledger import fail_experiment, record_epoch, record_recomputed_epoch
+from models.ledger import fail_experiment, record_recomputed_epoch
 from models.tables import Experiment, Metric
-from tests.factories import claim, create_queued, epoch_metrics
+from tests.factories import claim, create_queued, epoch_metrics, record_epochs
 
 
 def _killed_after(db_session: Session, epochs: int, *, checkpoint_at: int | None) -> Experiment:
     """A run whose first attempt recorded `epochs` epochs and then lost its lease."""
     experiment = create_queued(db_session, training={"epochs": 6, "batch_size": 64})
     claim(db_session, experiment.id)
-    for epoch in range(1, epochs + 1):
-        assert record_epoch(
-            db_session,
-            experiment_id=experiment.id,
-            attempt=1,
-            metrics=epoch_metrics(epoch),
-            lease_seconds=60,
-            checkpoint=b"state" if epoch == checkpoint_at else None,
-        )
+    record_epochs(
+        db_session,
+        experiment.id,
+        range(1, epochs + 1),
+        checkpoint=lambda epoch: b"state" if epoch == checkpoint_at else None,
+    )
     experiment.status = "queued"  # what the reconciler does when the lease expires
     db_session.flush()
     return experiment
