@@ -12,14 +12,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.processes import ApiProcess
+from devtools.processes import ROOT, ApiProcess
 
 BENCH_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab_bench_submit"
 SPEC = json.dumps(
@@ -29,6 +35,9 @@ SPEC = json.dumps(
     }
 ).encode()
 TARGET_RATE, TARGET_P99, TARGET_BURST_MAX = 350.0, 0.100, 5.0
+# Issue 11's "5x faster", as a ratio measured in one run: main just before its first change
+# (ec3ecf2's first parent), the code whose 69 accepted/s the issue reported.
+BASELINE_REV, TARGET_RATIO = "46d935b", 5.0
 # Issue 11: no accepted request may hold the API's CPU for more than ~100 ms.
 SWEEP_MEMBERS, TARGET_REQUEST_CPU = 500, 0.100
 SWEEP = {
@@ -136,8 +145,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> list[str]:
-    """Start the API, measure, stop it; return the result lines."""
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured (seconds); `burst_waits` empty when no burst was sent."""
+
+    rate: float
+    p50: float
+    p99: float
+    errors: int
+    burst_waits: list[float]
+    burst_errors: int
+    sweep_cpu: float
+
+
+def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> tuple[str, Figures]:
+    """Start the API, measure, stop it; return a line that says how it ran, and the figures."""
     from models.migrate import prepare_database
 
     prepare_database(BENCH_DB, recreate=True)
@@ -152,10 +174,10 @@ def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> li
     }
     logs = Path(tempfile.mkdtemp(prefix="lrlab-bench-submit-"))
     api = ApiProcess(logs / "api.log", env=env, workers=workers)
-    lines = [
+    header = (
         f"submissions: uvicorn --workers {workers}, no worker consuming, "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, logs {logs}"
-    ]
+    )
     try:
         api.wait_healthy(timeout=120)
         # Warm every process: connection pools, first-request imports.
@@ -163,33 +185,90 @@ def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> li
         accepted, latencies, errors = asyncio.run(
             sustained(api.port, api.api_key, clients=clients, seconds=seconds)
         )
-        rate = accepted / seconds
-        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-        lines.append(
-            f"  {clients} concurrent clients for {seconds:.0f} s: {rate:.0f} accepted/s "
-            f"(target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}; "
-            f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
-            f"(target < {TARGET_P99 * 1000:.0f}) {'OK' if p99 < TARGET_P99 else 'MISSED'}; "
-            f"{errors} non-202"
+        waits, burst_errors = (
+            asyncio.run(burst(api.port, api.api_key, clients=burst_clients))
+            if burst_clients
+            else ([], 0)
         )
-        waits, burst_errors = asyncio.run(burst(api.port, api.api_key, clients=burst_clients))
-        worst = max(waits) if waits else float("inf")
-        lines.append(
-            f"  burst of {burst_clients} clients at once: {len(waits)} accepted, max wait "
-            f"{worst:.2f} s (target < {TARGET_BURST_MAX:.0f}) "
-            f"{'OK' if worst < TARGET_BURST_MAX and not burst_errors else 'MISSED'}, "
-            f"p50 {statistics.median(waits):.2f} s, {burst_errors} failed"
-        )
-        cpu = sorted(_sweep_cpu(api) for _ in range(3))[1]
-        lines.append(
-            f"  one {SWEEP_MEMBERS}-member sweep: {cpu * 1000:.0f} ms of API CPU, median of 3 "
-            f"(target ~{TARGET_REQUEST_CPU * 1000:.0f} ms) "
-            f"{'OK' if cpu <= TARGET_REQUEST_CPU * 1.2 else 'MISSED'}"
+        figures = Figures(
+            rate=accepted / seconds,
+            p50=statistics.median(latencies),
+            p99=percentile(latencies, 0.99),
+            errors=errors,
+            burst_waits=waits,
+            burst_errors=burst_errors,
+            sweep_cpu=sorted(_sweep_cpu(api) for _ in range(3))[1],
         )
     finally:
         api.stop()
         _purge(queue)
+    return header, figures
+
+
+def report(figures: Figures, *, clients: int, seconds: float, burst_clients: int) -> list[str]:
+    """The result lines, each against its target."""
+    lines = [
+        f"  {clients} concurrent clients for {seconds:.0f} s: {figures.rate:.0f} accepted/s "
+        f"(target >= {TARGET_RATE:.0f}) {_verdict(figures.rate >= TARGET_RATE)}; "
+        f"p50 {figures.p50 * 1000:.1f} ms, p99 {figures.p99 * 1000:.1f} ms "
+        f"(target < {TARGET_P99 * 1000:.0f}) {_verdict(figures.p99 < TARGET_P99)}; "
+        f"{figures.errors} non-202"
+    ]
+    if burst_clients:
+        waits = figures.burst_waits
+        worst = max(waits) if waits else float("inf")
+        lines.append(
+            f"  burst of {burst_clients} clients at once: {len(waits)} accepted, max wait "
+            f"{worst:.2f} s (target < {TARGET_BURST_MAX:.0f}) "
+            f"{_verdict(worst < TARGET_BURST_MAX and not figures.burst_errors)}, "
+            f"p50 {statistics.median(waits) if waits else float('inf'):.2f} s, "
+            f"{figures.burst_errors} failed"
+        )
+    lines.append(
+        f"  one {SWEEP_MEMBERS}-member sweep: {figures.sweep_cpu * 1000:.0f} ms of API CPU, "
+        f"median of 3 (target ~{TARGET_REQUEST_CPU * 1000:.0f} ms) "
+        f"{_verdict(figures.sweep_cpu <= TARGET_REQUEST_CPU * 1.2)}"
+    )
     return lines
+
+
+def _verdict(met: bool) -> str:
+    return "OK" if met else "MISSED"
+
+
+def baseline(rev: str, *, workers: int, clients: int, seconds: float) -> Figures | str:
+    """Figures of the code at `rev`, measured by this harness; or why they could not be.
+
+    The revision's tree is exported to a scratch folder, this bench and its process helper are
+    laid over it (one harness measures both), and the bench runs there in a child process,
+    which imports that tree's `api` and `models`. No burst: before 5108ad5 a 1,000-client
+    burst deadlocked the API.
+    """
+    with tempfile.TemporaryDirectory(prefix="lrlab-bench-baseline-") as scratch:
+        tree = Path(scratch)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True)
+        if archive.returncode != 0:
+            return f"`git archive {rev}` failed: {archive.stderr.decode(errors='replace').strip()}"
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        for harness in ("bench/submissions.py", "devtools/processes.py"):
+            shutil.copy(ROOT / harness, tree / harness)
+        command = [
+            sys.executable, "-m", "bench.submissions", "--baseline", "none", "--json",
+            "--burst", "0", "--workers", str(workers), "--clients", str(clients),
+            "--seconds", str(seconds),
+        ]  # fmt: skip
+        child = subprocess.Popen(
+            command, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            out, err = child.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            child.terminate()  # its SIGTERM handler stops the API it started
+            child.communicate()
+            return f"the run at {rev} took over 900 s"
+        if child.returncode != 0:
+            return f"the run at {rev} failed: {err[-1000:]}"
+        return Figures(**json.loads(out.splitlines()[-1]))
 
 
 def _sweep_cpu(api: ApiProcess) -> float:
@@ -244,12 +323,39 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn processes (one per core)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--burst", type=int, default=1000, help="0: no burst")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE_REV,
+        help="a git revision to measure the same way, for the ratio; `none`: skip it",
+    )
+    parser.add_argument("--json", action="store_true", help="print only the figures, as JSON")
     args = parser.parse_args()
-    for line in run(
-        workers=args.workers, clients=args.clients, seconds=args.seconds, burst_clients=args.burst
-    ):
+    # A stop by SIGTERM unwinds like Ctrl-C does, so the API it started is stopped too (it
+    # runs in a session of its own and would outlive this process).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    shape = {"clients": args.clients, "seconds": args.seconds}
+    header, figures = run(workers=args.workers, burst_clients=args.burst, **shape)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(figures)))
+        return
+    print(header, flush=True)
+    for line in report(figures, burst_clients=args.burst, **shape):
         print(line, flush=True)
+    if args.baseline == "none":
+        return
+    before = baseline(args.baseline, workers=args.workers, **shape)
+    if isinstance(before, str):
+        print(f"  baseline {args.baseline}: not measured, {before}", flush=True)
+        return
+    ratio = figures.rate / before.rate
+    print(
+        f"  baseline {args.baseline} (main before issue 11), same harness, just after: "
+        f"{before.rate:.0f} accepted/s, p99 {before.p99 * 1000:.1f} ms, "
+        f"{before.sweep_cpu * 1000:.0f} ms of CPU per sweep; now {ratio:.1f}x its rate "
+        f"(target >= {TARGET_RATIO:.0f}x) {_verdict(ratio >= TARGET_RATIO)}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
