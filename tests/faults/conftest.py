@@ -2,10 +2,7 @@
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +14,8 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-from devtools.processes import ApiProcess, WorkerProcess, free_port
+from devtools.processes import ApiProcess, WorkerProcess
+from devtools.redis_server import RedisServer
 from models.migrate import prepare_database
 from models.tables import Experiment
 from tests.faults.proxy import CuttableProxy
@@ -33,61 +31,6 @@ FAULT_ENV = {
     "LRLAB_BROKER_TIMEOUT_SECONDS": "1",
     "LRLAB_GROUP_SIZE": "4",
 }
-
-
-class RedisServer:
-    """A private redis-server without persistence, stoppable and restartable on one port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def command(self, *args: str) -> bytes:
-        """Send one inline command (e.g. FLUSHALL) and return the raw reply."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall((" ".join(args) + "\r\n").encode())
-            return s.recv(1024)
 
 
 class Stack:
