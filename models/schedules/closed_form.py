@@ -36,17 +36,31 @@ FACTOR = Bound(gt=0, le=1)
 """A multiplier of the base lr that only lowers it, and never to 0."""
 
 
+_SPLIT = 12  # k = q·2^12 + r
+
+
 def _power(gamma: float, exponent: IntArray) -> FloatArray:
-    """gamma^k for non-negative integer k, within 2 ulp of pow(gamma, k)."""
-    # np.power is the slowest op in the preview; k = q·4096 + r turns it into two lookups
-    # into tables of powers. Both tables lie on the same side of 1, so 0·inf cannot occur.
+    """gamma^k for non-negative integer k, as pow(gamma, q·4096) · pow(gamma, r) with
+    k = q·4096 + r: within 2 ulp of pow(gamma, k), and the same bits however many k at once."""
+    # np.power is the slowest op in the preview: for many k, each factor is looked up in a
+    # table of powers. Both factors lie on the same side of 1, so 0·inf cannot occur.
     if exponent.size == 0:
         return np.empty(0, dtype=np.float64)
-    high = exponent >> 12
+    high = exponent >> _SPLIT
+    low = exponent & ((1 << _SPLIT) - 1)
     with np.errstate(over="ignore", under="ignore"):
-        low_table = np.power(gamma, np.arange(4096, dtype=np.float64))
-        high_table = np.power(gamma, 4096.0 * np.arange(int(high.max()) + 1, dtype=np.float64))
-        result: FloatArray = high_table[high] * low_table[exponent & 4095]
+        if exponent.size <= 1 << (_SPLIT - 1):
+            # Two pow calls per k beat a 4096-entry table: a bound checks 2 k, and a sweep
+            # validates hundreds of bounds (the table was ~0.2 ms each).
+            few: FloatArray = np.power(gamma, float(1 << _SPLIT) * high) * np.power(
+                gamma, low.astype(np.float64)
+            )
+            return few
+        low_table = np.power(gamma, np.arange(1 << _SPLIT, dtype=np.float64))
+        high_table = np.power(
+            gamma, float(1 << _SPLIT) * np.arange(int(high.max()) + 1, dtype=np.float64)
+        )
+        result: FloatArray = high_table[high] * low_table[low]
     return result
 
 

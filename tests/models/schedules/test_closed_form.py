@@ -182,3 +182,32 @@ def test_sequential_cut_off_warmup_jumps_to_next_child() -> None:
         "milestones": [2],
     }
     assert run_lrs(spec, epochs=3, base=1.0) == pytest.approx([0.1, 0.19, 1.0])
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.5, 0.9999, 1.0001, 1.7, 1e-5])
+def test_power_has_the_same_bits_for_few_and_many_exponents(gamma: float) -> None:
+    """A bound or one epoch asks for few k, a preview for many: the lr of a step is one value."""
+    from models.schedules.closed_form import _power
+
+    many = np.concatenate([np.arange(0, 20_000), np.arange(10_000_000 - 5_000, 10_000_000)])
+    table = _power(gamma, many)
+    assert many.size > 2048  # the table path
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        picked = np.sort(rng.choice(many.size, size=int(rng.integers(1, 2048)), replace=False))
+        few = _power(gamma, many[picked])
+        assert np.array_equal(few, table[picked], equal_nan=True)
+    # Within 2 ulp of pow where pow is finite and normal.
+    exact = np.array(
+        [math.pow(gamma, int(k)) if _finite_pow(gamma, int(k)) else 0.0 for k in many[:20_000]]
+    )
+    normal = (exact > np.finfo(np.float64).tiny) & np.isfinite(exact)
+    ulps = np.abs(table[:20_000][normal] - exact[normal]) / np.spacing(exact[normal])
+    assert ulps.max() <= 2
+
+
+def _finite_pow(gamma: float, k: int) -> bool:
+    try:
+        return math.isfinite(math.pow(gamma, k))
+    except OverflowError:
+        return False
