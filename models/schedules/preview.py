@@ -110,7 +110,7 @@ def preview_arrays(request: PreviewRequest) -> tuple[FloatArray, FloatArray, lis
         request.learning_rate,
         request.steps_per_epoch,
         run,
-        steps,
+        _first_low(steps),
         metrics=request.metrics,
     )
     return epochs, steps, warnings
@@ -123,11 +123,23 @@ def schedule_warnings(
     run = build_run(
         scheduler, base_lr=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch
     )
-    steps: FloatArray | None = None
-    # The low-lr scan needs every step's lr: bounded like a preview, skipped beyond that.
-    if run.closed_form is not None and epochs * steps_per_epoch <= MAX_PREVIEW_VALUES:
-        steps = run.lrs_for_epochs(0, epochs).reshape(-1)
-    return _warnings(scheduler, learning_rate, steps_per_epoch, run, steps, metrics=None)
+    first_low: int | None = None
+    closed = run.closed_form
+    if closed is not None and run.interval == "epoch":
+        # Constant within an epoch: each epoch's lr stands for its steps (a 1875-step epoch
+        # is scanned once, not 1875 times).
+        epoch = _first_low(closed.lrs(np.arange(epochs, dtype=np.int64), run.base_lr))
+        first_low = None if epoch is None else epoch * steps_per_epoch
+    elif closed is not None and epochs * steps_per_epoch <= MAX_PREVIEW_VALUES:
+        # The low-lr scan needs every step's lr: bounded like a preview, skipped beyond that.
+        first_low = _first_low(run.lrs_for_epochs(0, epochs).reshape(-1))
+    return _warnings(scheduler, learning_rate, steps_per_epoch, run, first_low, metrics=None)
+
+
+def _first_low(lrs: FloatArray) -> int | None:
+    """The index of the first lr below LOW_LR, or None."""
+    low = np.flatnonzero(lrs < LOW_LR)
+    return int(low[0]) if low.size else None
 
 
 def _warnings(
@@ -135,7 +147,7 @@ def _warnings(
     base_lr: float,
     steps_per_epoch: int,
     run: ScheduleRun,
-    steps: FloatArray | None,
+    first_low: int | None,
     *,
     metrics: list[float] | None,
 ) -> list[str]:
@@ -160,13 +172,10 @@ def _warnings(
             )
     elif metrics is not None:
         found.append(f"`metrics` are ignored: only `plateau` reads them, not `{spec.type}`.")
-    low = np.flatnonzero(steps < LOW_LR) if steps is not None else np.empty(0, dtype=np.int64)
-    if low.size:
-        first = int(low[0])
-        epoch = first // steps_per_epoch + 1
-        where = f"epoch {epoch}"
+    if first_low is not None:
+        where = f"epoch {first_low // steps_per_epoch + 1}"
         if steps_per_epoch > 1:
-            where += f" (step {first + 1})"
+            where += f" (step {first_low + 1})"
         found.append(f"The learning rate falls below 1e-8 at {where}.")
     return found
 

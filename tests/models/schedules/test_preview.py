@@ -153,6 +153,47 @@ def test_schedule_warnings_match_the_preview_without_building_the_curve() -> Non
     assert big[0].startswith("`eta_min` (0.1) equals the learning rate")
 
 
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        {"type": "exponential", "gamma": 0.01},
+        {"type": "exponential", "gamma": 0.01, "interval": "step"},
+        {"type": "step", "step_size": 2, "gamma": 1e-3},
+        {"type": "cosine", "t_max": 7, "eta_min": 0.0},
+        {"type": "cosine", "t_max": 5, "eta_min": 0.0, "interval": "step"},
+    ],
+)
+@pytest.mark.parametrize("steps_per_epoch", [1, 3])
+def test_schedule_warnings_find_the_low_lr_step_the_preview_finds(
+    scheduler: dict[str, Any], steps_per_epoch: int
+) -> None:
+    """Epoch-interval runs are scanned an epoch at a time: the same step as the full curve."""
+    request = PreviewRequest.model_validate(
+        {
+            "scheduler": scheduler,
+            "learning_rate": 0.1,
+            "epochs": 10,
+            "steps_per_epoch": steps_per_epoch,
+        }
+    )
+    expected = preview(request).warnings
+    assert any("falls below 1e-8" in w for w in expected), expected
+    got = schedule_warnings(
+        request.scheduler, learning_rate=0.1, epochs=10, steps_per_epoch=steps_per_epoch
+    )
+    assert got == expected
+
+
+def test_a_long_epoch_interval_run_is_still_scanned_for_a_low_lr() -> None:
+    """Past the preview's bound of steps, an epoch-interval run costs one lr per epoch."""
+    scheduler = PreviewRequest.model_validate(
+        {"scheduler": {"type": "exponential", "gamma": 0.5}, "learning_rate": 0.1, "epochs": 1}
+    ).scheduler
+    got = schedule_warnings(scheduler, learning_rate=0.1, epochs=100, steps_per_epoch=20_000)
+    # 0.1 * 0.5^24 < 1e-8 <= 0.1 * 0.5^23: the 25th epoch, its first step.
+    assert got == ["The learning rate falls below 1e-8 at epoch 25 (step 480001)."]
+
+
 def test_sequential_child_warnings_use_the_child_segment() -> None:
     spec = {
         "type": "sequential",
