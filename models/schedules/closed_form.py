@@ -84,6 +84,10 @@ class ClosedForm(Protocol):
         """An upper bound of lr(t) over 0 <= t < length."""
         ...
 
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """A lower bound of lr(t) over 0 <= t < length (up to rounding)."""
+        ...
+
 
 class _LengthFree:
     """A schedule whose curve does not depend on the length of the run."""
@@ -94,11 +98,15 @@ class _LengthFree:
 
 
 class _Monotone(_LengthFree):
-    """A schedule whose lr only moves one way, so its bound is the larger of both ends."""
+    """A schedule whose lr only moves one way, so its bounds are its two ends."""
 
     def max_lr_bound(self: ClosedForm, base_lr: float, length: int) -> float:
         """Monotone, so the larger of both ends."""
         return float(self.lrs(np.array([0, length - 1], dtype=np.int64), base_lr).max())
+
+    def min_lr_bound(self: ClosedForm, base_lr: float, length: int) -> float:
+        """Monotone, so the smaller of both ends."""
+        return float(self.lrs(np.array([0, length - 1], dtype=np.int64), base_lr).min())
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,10 @@ class ConstantSchedule(_LengthFree):
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Never above base."""
         return base_lr
+
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """base·factor at the lowest (factor <= 1)."""
+        return base_lr * self.factor
 
 
 @dataclass(frozen=True)
@@ -196,6 +208,10 @@ class CosineSchedule(_LengthFree):
         """Between eta_min and base."""
         return max(base_lr, self.eta_min)
 
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """Between eta_min and base."""
+        return min(base_lr, self.eta_min)
+
 
 @dataclass(frozen=True)
 class CosineWarmRestartsSchedule(_LengthFree):
@@ -235,6 +251,10 @@ class CosineWarmRestartsSchedule(_LengthFree):
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Between eta_min and base."""
         return max(base_lr, self.eta_min)
+
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """Between eta_min and base."""
+        return min(base_lr, self.eta_min)
 
 
 @dataclass(frozen=True)
@@ -292,6 +312,10 @@ class CyclicSchedule(_LengthFree):
         if self.mode == "exp_range" and self.gamma > 1.0:
             growth = float(_power(self.gamma, np.array([length - 1], dtype=np.int64))[0])
         return self.base_lr + (self.max_lr - self.base_lr) * growth
+
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """The cyclic base_lr: s and scale are never negative."""
+        return self.base_lr
 
 
 @dataclass(frozen=True)
@@ -392,6 +416,11 @@ class OneCycleSchedule:
         """Never above max_lr within total_steps."""
         return self.max_lr
 
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """Each phase moves between two of max_lr, its initial and its minimum lr."""
+        initial = self.max_lr / self.div_factor
+        return min(self.max_lr, initial, initial / self.final_div_factor)
+
 
 @dataclass(frozen=True)
 class LinearSchedule(_LengthFree):
@@ -413,6 +442,10 @@ class LinearSchedule(_LengthFree):
         """Factors are at most 1."""
         return base_lr
 
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """The smaller of the start and end factors."""
+        return base_lr * min(self.start_factor, self.end_factor)
+
 
 @dataclass(frozen=True)
 class PolynomialSchedule(_LengthFree):
@@ -432,6 +465,10 @@ class PolynomialSchedule(_LengthFree):
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """Never above base."""
         return base_lr
+
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """Non-increasing, so its value at the run's last step."""
+        return float(self.lrs(np.array([length - 1], dtype=np.int64), base_lr)[0])
 
 
 @dataclass(frozen=True)
@@ -491,6 +528,14 @@ class SequentialSchedule:
         """The largest child bound over its segment."""
         return max(
             child.max_lr_bound(base_lr, segment)
+            for child, segment in zip(self.schedulers, self.segments(length), strict=True)
+            if segment > 0
+        )
+
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """The smallest child bound over its segment."""
+        return min(
+            child.min_lr_bound(base_lr, segment)
             for child, segment in zip(self.schedulers, self.segments(length), strict=True)
             if segment > 0
         )

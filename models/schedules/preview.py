@@ -123,17 +123,25 @@ def schedule_warnings(
     run = build_run(
         scheduler, base_lr=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch
     )
-    first_low: int | None = None
+    first_low = _first_low_step(run)
+    return _warnings(scheduler, learning_rate, steps_per_epoch, run, first_low, metrics=None)
+
+
+def _first_low_step(run: ScheduleRun) -> int | None:
+    """The run's first step whose lr is below LOW_LR, or None (plateau: unknown in advance)."""
     closed = run.closed_form
-    if closed is not None and run.interval == "epoch":
+    if closed is None or closed.min_lr_bound(run.base_lr, run.length) >= LOW_LR * (1 + 1e-9):
+        # Never that low (the margin covers rounding): most runs, with nothing to scan, so a
+        # 500-member sweep does not walk its millions of steps.
+        return None
+    if run.interval == "epoch":
         # Constant within an epoch: each epoch's lr stands for its steps (a 1875-step epoch
         # is scanned once, not 1875 times).
-        epoch = _first_low(closed.lrs(np.arange(epochs, dtype=np.int64), run.base_lr))
-        first_low = None if epoch is None else epoch * steps_per_epoch
-    elif closed is not None and epochs * steps_per_epoch <= MAX_PREVIEW_VALUES:
-        # The low-lr scan needs every step's lr: bounded like a preview, skipped beyond that.
-        first_low = _first_low(run.lrs_for_epochs(0, epochs).reshape(-1))
-    return _warnings(scheduler, learning_rate, steps_per_epoch, run, first_low, metrics=None)
+        epoch = _first_low(closed.lrs(np.arange(run.epochs, dtype=np.int64), run.base_lr))
+        return None if epoch is None else epoch * run.steps_per_epoch
+    if run.epochs * run.steps_per_epoch > MAX_PREVIEW_VALUES:
+        return None  # every step's lr is needed: bounded like a preview, skipped beyond
+    return _first_low(run.lrs_for_epochs(0, run.epochs).reshape(-1))
 
 
 def _first_low(lrs: FloatArray) -> int | None:

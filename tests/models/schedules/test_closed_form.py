@@ -1,6 +1,7 @@
 """Closed-form schedules: each matches its torch counterpart, edge cases included."""
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from models.schedules import (
     OneCycleSchedule,
     StepSchedule,
 )
-from tests.models.schedules.examples import lrs, run_lrs
+from tests.models.schedules.examples import EXAMPLES, SPEC, lrs, run_lrs
 
 
 def test_constant_default_is_flat_baseline() -> None:
@@ -211,3 +212,36 @@ def _finite_pow(gamma: float, k: int) -> bool:
         return math.isfinite(math.pow(gamma, k))
     except OverflowError:
         return False
+
+
+BOUNDED = [spec for name, spec in EXAMPLES.items() if name != "plateau"] + [
+    {"type": "step", "step_size": 2, "gamma": 1.5},
+    {"type": "exponential", "gamma": 0.5},
+    {"type": "cosine", "t_max": 4, "eta_min": 0.5},
+    {"type": "cosine_warm_restarts", "t_0": 3, "eta_min": 0.001},
+    {"type": "cyclic", "base_lr": 0.0, "max_lr": 0.1, "step_size_up": 2, "mode": "triangular2"},
+    {"type": "cyclic", "base_lr": 1e-3, "max_lr": 0.1, "mode": "exp_range", "gamma": 0.9},
+    {"type": "one_cycle", "max_lr": 0.1, "three_phase": True, "anneal_strategy": "linear"},
+    {"type": "one_cycle", "max_lr": 0.1, "final_div_factor": 0.5},
+    {"type": "linear", "start_factor": 1.0, "end_factor": 0.0, "total_iters": 6},
+    {"type": "polynomial", "total_iters": 100, "power": 0.5},
+    {
+        "type": "sequential",
+        "schedulers": [
+            {"type": "exponential", "gamma": 0.5},
+            {"type": "cyclic", "base_lr": 1e-4, "max_lr": 0.1, "step_size_up": 3},
+        ],
+        "milestones": [20],
+    },
+]
+
+
+@pytest.mark.parametrize("spec", BOUNDED, ids=lambda spec: str(spec["type"]))
+@pytest.mark.parametrize("length", [1, 2, 7, 50, 333])
+@pytest.mark.parametrize("base_lr", [1e-3, 0.1, 2.0])
+def test_lr_bounds_enclose_the_curve(spec: dict[str, Any], length: int, base_lr: float) -> None:
+    """The warnings skip the low-lr scan on min_lr_bound, and training checks max_lr_bound."""
+    schedule = SPEC.validate_python(spec).schedule().for_length(length)  # type: ignore[union-attr]
+    curve = schedule.lrs(np.arange(length, dtype=np.int64), base_lr)
+    assert schedule.min_lr_bound(base_lr, length) <= curve.min() * (1 + 1e-12)
+    assert curve.max() <= schedule.max_lr_bound(base_lr, length) * (1 + 1e-12)
