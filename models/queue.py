@@ -56,7 +56,8 @@ def enqueue_experiments(
     Call only after the experiments are committed: the message is a hint, Postgres the record.
     The producer and its broker connection come from the app's pool, kept between calls:
     opening a connection per request cost more than everything else a submission does. The
-    messages go out in one batch; a failed flush sends none of them.
+    messages go out in one batch; a failed flush may have sent some of them, so all are left to
+    the reconciler (a second message for a job is harmless: claims are fenced).
     """
     app = get_producer()
     amqp = app.amqp

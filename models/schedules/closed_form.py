@@ -186,8 +186,22 @@ class ExponentialSchedule(_Monotone):
         return base_lr * _power(self.gamma, t)
 
 
+class _Cosine(_LengthFree):
+    """A cosine between base and eta_min, in either direction: those are its bounds."""
+
+    eta_min: float
+
+    def max_lr_bound(self, base_lr: float, length: int) -> float:
+        """Between eta_min and base."""
+        return max(base_lr, self.eta_min)
+
+    def min_lr_bound(self, base_lr: float, length: int) -> float:
+        """Between eta_min and base."""
+        return min(base_lr, self.eta_min)
+
+
 @dataclass(frozen=True)
-class CosineSchedule(_LengthFree):
+class CosineSchedule(_Cosine):
     """CosineAnnealingLR: lr(t) = eta_min + (base - eta_min)·(1 + cos(π·t / t_max))/2.
 
     No clamping: past t_max the curve climbs back to base at 2·t_max (period 2·t_max).
@@ -204,17 +218,9 @@ class CosineSchedule(_LengthFree):
         cos = np.cos(math.pi * t / self.t_max)
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + cos) / 2.0
 
-    def max_lr_bound(self, base_lr: float, length: int) -> float:
-        """Between eta_min and base."""
-        return max(base_lr, self.eta_min)
-
-    def min_lr_bound(self, base_lr: float, length: int) -> float:
-        """Between eta_min and base."""
-        return min(base_lr, self.eta_min)
-
 
 @dataclass(frozen=True)
-class CosineWarmRestartsSchedule(_LengthFree):
+class CosineWarmRestartsSchedule(_Cosine):
     """CosineAnnealingWarmRestarts: cosine from base to eta_min, restarting every cycle.
 
     Cycle i lasts T_i = t_0·t_mult^i and starts at S_i = Σ_{j<i} T_j; with T_cur = t - S_i,
@@ -247,14 +253,6 @@ class CosineWarmRestartsSchedule(_LengthFree):
             t_i = np.diff(start_arr)[cycle]
         cos = np.cos(math.pi * t_cur / t_i)
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + cos) / 2.0
-
-    def max_lr_bound(self, base_lr: float, length: int) -> float:
-        """Between eta_min and base."""
-        return max(base_lr, self.eta_min)
-
-    def min_lr_bound(self, base_lr: float, length: int) -> float:
-        """Between eta_min and base."""
-        return min(base_lr, self.eta_min)
 
 
 @dataclass(frozen=True)
