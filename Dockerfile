@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Three targets from one file (docker compose builds each by `target`):
-#   api         FastAPI + the migrations; no TensorFlow
+#   api         FastAPI + the migrations + the dashboard; no TensorFlow
 #   worker      the Celery worker on CPU (tensorflow-cpu)
 #   worker-gpu  the Celery worker on an NVIDIA GPU: `tensorflow[and-cuda]` brings its own CUDA and
 #               cuDNN wheels, so the base stays python:3.11-slim (no second CUDA underneath);
@@ -28,6 +28,12 @@ for extra in sys.argv[1:]:
 subprocess.run([sys.executable, "-m", "pip", "install", *wanted], check=True)
 PY
 
+# The dashboard's chart library, as pinned in ui/package-lock.json (what `make install` runs).
+FROM node:20-slim AS ui
+WORKDIR /ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM base AS source
 COPY README.md alembic.ini ./
 COPY api ./api
@@ -35,6 +41,9 @@ COPY models ./models
 COPY worker ./worker
 COPY migrations ./migrations
 COPY lrlab_client ./lrlab_client
+# The dashboard at /ui/: its modules and uPlot (the API refuses to start without them).
+COPY ui/static ./ui/static
+COPY --from=ui /ui/node_modules/uplot/dist ./ui/node_modules/uplot/dist
 
 FROM base AS api
 RUN install-deps
