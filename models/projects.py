@@ -50,6 +50,7 @@ class Quotas(_Input):
     max_active_experiments: int | None = Field(default=None, ge=0, le=10_000_000)
     max_sweep_members: int | None = Field(default=None, ge=1, le=100_000)
     max_request_steps: int | None = Field(default=None, ge=1, le=10**15)
+    max_active_range_tests: int | None = Field(default=None, ge=0, le=100_000)
 
 
 class ProjectCreate(Quotas):
@@ -75,6 +76,7 @@ class ProjectRead(BaseModel):
     max_active_experiments: int | None
     max_sweep_members: int | None
     max_request_steps: int | None
+    max_active_range_tests: int | None
     created_at: datetime
 
 

@@ -72,6 +72,18 @@ _USAGE = text(
 )
 
 
+_RANGE_TEST_USAGE = text(
+    "SELECT p.max_active_range_tests,"
+    " (SELECT count(*) FROM range_test r"
+    "  WHERE r.project_id = p.id AND r.status IN ('queued', 'running'))"
+    " FROM project p WHERE p.id = :project_id"
+)
+
+
+def _lock(session: Session, project_id: uuid.UUID) -> None:
+    session.connection().execute(_LOCK, {"key": f"lrlab-project-{project_id}"})
+
+
 def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
     """Take the project's quota lock (until the transaction ends), then read its usage.
 
@@ -82,9 +94,8 @@ def lock_usage(session: Session, *, project_id: uuid.UUID) -> Usage:
     # The lock first: the query after it then counts every submission committed before
     # (and this transaction's own rows).
     # On the session's connection: plain SQL needs none of the ORM's statement handling.
-    connection = session.connection()
-    connection.execute(_LOCK, {"key": f"lrlab-project-{project_id}"})
-    row = connection.execute(_USAGE, {"project_id": project_id}).one_or_none()
+    _lock(session, project_id)
+    row = session.connection().execute(_USAGE, {"project_id": project_id}).one_or_none()
     if row is None:
         raise ValueError(f"no project {project_id}")
     max_sweep_members, max_request_steps, max_active, active = row
@@ -106,6 +117,20 @@ def check_quotas(
     refusal = lock_usage(session, project_id=project_id).refusal(specs, sweep=sweep)
     if refusal is not None:
         raise refusal
+
+
+def check_range_test_quota(session: Session, *, project_id: uuid.UUID) -> None:
+    """Raise QuotaError if one more queued range test would exceed the project's quota.
+
+    Under the project's quota lock, held to the caller's commit, like `check_quotas`.
+    """
+    _lock(session, project_id)
+    row = session.connection().execute(_RANGE_TEST_USAGE, {"project_id": project_id}).one()
+    limit = _limit(row[0], get_settings().quota_active_range_tests)
+    if row[1] + 1 > limit:
+        raise _refusal(
+            "active_range_tests", limit, row[1], "queued and running range tests (already active)"
+        )
 
 
 def _limit(override: int | None, default: int) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
 from models.ledger import close_job
+from models.quotas import check_range_test_quota
 from models.range_test_specs import (
     CurvePoint,
     RangeTestCreate,
@@ -32,11 +33,13 @@ def create_range_test(
     queue: str,
     enqueued: bool = False,
 ) -> RangeTest:
-    """Store a validated spec as a queued range test of the project.
+    """Store a validated spec as a queued range test of the project (QuotaError past its
+    active range-test quota).
 
     `enqueued`: the caller publishes its message right after committing (see
     `create_experiment`).
     """
+    check_range_test_quota(session, project_id=project_id)
     test = RangeTest(
         id=uuid.uuid4(),
         project_id=project_id,

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     quota_active_experiments: int = Field(default=1000, ge=0)
     quota_sweep_members: int = Field(default=500, ge=1)
     quota_request_steps: int = Field(default=10_000_000, ge=1)
+    quota_active_range_tests: int = Field(default=100, ge=0)
     # Per key on every mutating route, held in the broker's Redis; "off" disables.
     rate_limit: str = "50/second"
     # Origins allowed cross-site (comma-separated); none: no CORS headers at all.

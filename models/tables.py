@@ -49,6 +49,7 @@ class Project(Base):
     max_active_experiments: Mapped[int | None] = mapped_column(Integer)
     max_sweep_members: Mapped[int | None] = mapped_column(Integer)
     max_request_steps: Mapped[int | None] = mapped_column(BigInteger)
+    max_active_range_tests: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
 
 

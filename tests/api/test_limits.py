@@ -14,7 +14,8 @@ from models.projects import KeyCreate, create_key
 from models.quotas import request_steps
 from models.settings import get_settings
 from models.specs import ExperimentCreate
-from models.tables import Experiment, Project, Sweep
+from models.tables import Experiment, Project, RangeTest, Sweep
+from tests.conftest import SessionKeys
 from tests.factories import claim, experiment_payload, home_project_id
 
 SWEEP = {"base": {"training": {"epochs": 1}}, "schedulers": [{"type": "constant"}]}
@@ -70,6 +71,63 @@ def test_active_experiments_quota_is_exact_and_frees_on_cancel_and_finish(
     assert client.post("/experiments", json=experiment_payload()).status_code == 429  # running
     finish_experiment(db_session, experiment_id=experiment_id, attempt=1)
     assert client.post("/experiments", json=experiment_payload()).status_code == 202
+
+
+def test_active_range_tests_quota_is_exact_and_frees_on_cancel(
+    client: TestClient, db_session: Session
+) -> None:
+    """Range tests are jobs too: a key cannot queue them without bound."""
+    active = (
+        db_session.scalar(
+            select(func.count())
+            .select_from(RangeTest)
+            .where(
+                RangeTest.project_id == home_project_id(db_session),
+                RangeTest.status.in_(("queued", "running")),
+            )
+        )
+        or 0
+    )
+    _project(db_session).max_active_range_tests = active + 1
+    db_session.flush()
+    body = {"dataset": {"name": "mnist", "train_samples": 512}, "num_iter": 100}
+    first = client.post("/range-tests", json=body)
+    assert first.status_code == 202, first.text
+    stored = _count(db_session, RangeTest)
+    refused = client.post("/range-tests", json=body)
+    assert refused.status_code == 429
+    assert refused.json() | {"detail": ""} == {
+        "detail": "",
+        "quota": "active_range_tests",
+        "limit": active + 1,
+        "current": active + 1,
+    }
+    assert _count(db_session, RangeTest) == stored
+    # Experiments have their own quota: a full range-test quota does not refuse them.
+    assert client.post("/experiments", json=experiment_payload()).status_code == 202
+    assert client.post(f"/range-tests/{first.json()['id']}/cancel").status_code == 200
+    assert client.post("/range-tests", json=body).status_code == 202
+
+
+def test_the_operator_sets_and_resets_the_range_test_quota(
+    client: TestClient, db_session: Session, keys: SessionKeys
+) -> None:
+    operator_headers = keys.headers(keys.operator)
+    name = _project(db_session).name
+    patched = client.patch(
+        f"/admin/projects/{name}", json={"max_active_range_tests": 3}, headers=operator_headers
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["max_active_range_tests"] == 3
+    assert _project(db_session).max_active_range_tests == 3
+    reset = client.patch(
+        f"/admin/projects/{name}", json={"max_active_range_tests": None}, headers=operator_headers
+    )
+    assert reset.json()["max_active_range_tests"] is None
+    negative = client.patch(
+        f"/admin/projects/{name}", json={"max_active_range_tests": -1}, headers=operator_headers
+    )
+    assert negative.status_code == 422
 
 
 def test_a_sweep_larger_than_the_members_quota_is_refused_whole(
