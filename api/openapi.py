@@ -16,6 +16,20 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class TooManyBody(ErrorBody):
+    """A 429: the key's rate limit, or a project quota (then which, its limit and the count)."""
+
+    quota: str | None = Field(
+        default=None, description="The quota a submission would exceed; absent for the rate limit."
+    )
+    limit: int | None = Field(default=None, description="That quota's limit.")
+    current: int | None = Field(
+        default=None,
+        description="The count checked: the project's active jobs, or this request's members or "
+        "optimizer steps.",
+    )
+
+
 class ValidationIssue(BaseModel):
     """One invalid input: where (`loc`), what (`msg`) and the error `type`."""
 
@@ -50,7 +64,7 @@ class ReadinessBody(BaseModel):
 
 _RETRY_AFTER = {
     "Retry-After": {
-        "description": "Seconds to wait before retrying.",
+        "description": "Seconds to wait before retrying (a rate limit; a quota has none).",
         "schema": {"type": "integer"},
     }
 }
@@ -69,7 +83,12 @@ _ERRORS: dict[int, tuple[str, type[BaseModel], bool]] = {
     413: ("The request body is larger than `LRLAB_MAX_BODY_BYTES`.", ErrorBody, False),
     415: ("The request body is not `application/json`.", ErrorBody, False),
     422: ("Invalid input; every problem with its location.", ValidationErrorBody, False),
-    429: ("Too many requests; retry after `Retry-After` seconds.", ErrorBody, True),
+    429: (
+        "Too many requests: the key's rate limit (retry after `Retry-After` seconds), or on a "
+        "submission a project quota (`quota`, `limit`, `current`; nothing was stored).",
+        TooManyBody,
+        True,
+    ),
     503: ("The database is unavailable; retry after `Retry-After` seconds.", ErrorBody, True),
 }
 
