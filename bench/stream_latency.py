@@ -25,8 +25,9 @@ import httpx  # noqa: E402
 from devtools.processes import ApiProcess  # noqa: E402
 from lrlab_client.events import parse_sse  # noqa: E402
 from models.db import session_scope  # noqa: E402
+from models.epoch_records import record_epoch  # noqa: E402
 from models.experiments import create_experiment  # noqa: E402
-from models.ledger import claim_group, finish_experiment, record_epoch  # noqa: E402
+from models.ledger import claim_group, finish_experiment  # noqa: E402
 from models.metrics import EpochMetrics  # noqa: E402
 from models.migrate import prepare_database  # noqa: E402
 from models.specs import ExperimentCreate  # noqa: E402

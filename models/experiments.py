@@ -1,7 +1,8 @@
 """Experiments as the API sees them: submit, read, list, cancel, and the read model.
 
 Functions flush, never commit: the caller owns the transaction. The worker's side of the
-lifecycle (claims, leases, epoch records) is the ledger, `models.ledger`.
+lifecycle is the ledger: claims and leases in `models.ledger`, epoch records in
+`models.epoch_records`.
 """
 
 import base64

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.epoch_records import record_epoch
 from models.experiments import create_experiment
-from models.ledger import claim_group, record_epoch
+from models.ledger import claim_group
 from models.metrics import EpochMetrics
 from models.specs import ExperimentCreate
 from models.sweep_grid import SweepCreate

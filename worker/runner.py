@@ -22,14 +22,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models.checkpoints import remove_checkpoint_files
 from models.db import session_scope
+from models.epoch_records import record_dataset, record_epoch, record_recomputed_epoch
 from models.ledger import (
     Claim,
     claim_group,
     fail_experiment,
     finish_experiment,
-    record_dataset,
-    record_epoch,
-    record_recomputed_epoch,
     release_experiment,
     renew_leases,
     resume_point,

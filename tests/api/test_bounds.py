@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.ledger import record_epoch
+from models.epoch_records import record_epoch
 from models.settings import get_settings
 from models.tables import Experiment
 from tests.conftest import SessionKeys

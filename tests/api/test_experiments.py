@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
-from models.ledger import record_epoch
+from models.epoch_records import record_epoch
 from models.settings import get_settings
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
 from models.db import session_scope
-from models.ledger import finish_experiment, record_epoch
+from models.epoch_records import record_epoch
+from models.ledger import finish_experiment
 from models.tables import Experiment, Sweep
 from tests.conftest import SessionKeys
 from tests.factories import claim, epoch_metrics, experiment_payload

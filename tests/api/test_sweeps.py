@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from models.comparison import sweep_curves
 from models.db import session_scope
-from models.ledger import finish_experiment, record_epoch
+from models.epoch_records import record_epoch
+from models.ledger import finish_experiment
 from models.tables import Experiment, Sweep
 from tests.factories import claim, epoch_metrics, home_project_id
 

@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
+from models.epoch_records import record_epoch
 from models.experiments import create_experiment, submit_experiment
 from models.idempotency import purge_expired_keys
-from models.ledger import claim_group, mark_enqueued, record_epoch, renew_leases
+from models.ledger import claim_group, mark_enqueued, renew_leases
 from models.specs import ExperimentCreate
 from models.tables import Experiment, IdempotencyKey
 from tests.factories import epoch_metrics, experiment_payload, home_project_id

@@ -9,9 +9,10 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from models import experiments
+from models.epoch_records import record_epoch
 from models.errors import ConflictError, InvalidCursorError, NotFoundError
 from models.experiments import cancel_experiment, get_experiment, list_experiments, list_metrics
-from models.ledger import fail_experiment, record_epoch
+from models.ledger import fail_experiment
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 

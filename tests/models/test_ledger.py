@@ -1,6 +1,5 @@
 """The worker's ledger against the real Postgres: claims, fenced epoch records, finishing."""
 
-import functools
 import threading
 import time
 import uuid
@@ -14,21 +13,19 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from models.db import get_sessionmaker, session_scope
-from models.experiments import experiment_read, get_experiment, list_metrics
+from models.epoch_records import record_dataset, record_epoch
+from models.experiments import experiment_read, get_experiment
 from models.ledger import (
     claim_group,
-    expire_leases,
     fail_experiment,
     finish_experiment,
     mark_enqueued,
-    record_dataset,
-    record_epoch,
     release_experiment,
     unsignalled_queued,
 )
 from models.settings import get_settings
 from models.tables import Experiment, Metric
-from tests.factories import claim, create_queued, epoch_metrics, home_project_id, record_epochs
+from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 
 
 def test_claim_moves_to_running_once(db_session: Session) -> None:
@@ -40,36 +37,6 @@ def test_claim_moves_to_running_once(db_session: Session) -> None:
     assert claimed.lease_expires_at is not None
     assert claimed.started_at is not None
     assert claim(db_session, experiment.id) is None
-
-
-def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
-    experiment = create_queued(db_session)
-    claim(db_session, experiment.id)
-    for epoch in (1, 2):
-        assert record_epoch(
-            db_session,
-            experiment_id=experiment.id,
-            attempt=1,
-            metrics=epoch_metrics(epoch, val_accuracy=[0.9, 0.8][epoch - 1]),
-            lease_seconds=60,
-        )
-    row = get_experiment(
-        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
-    )
-    assert row.status == "succeeded"
-    assert row.epochs_done == 2
-    assert row.result == {
-        "final_val_accuracy": 0.8,
-        "best_val_accuracy": 0.9,
-        "best_epoch": 1,
-        "train_seconds": 1.0,
-    }
-    assert [
-        m.epoch
-        for m in list_metrics(
-            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
-        )
-    ] == [1, 2]
 
 
 def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:
@@ -87,24 +54,6 @@ def test_writes_from_a_stale_attempt_are_refused(db_session: Session) -> None:
     assert (
         db_session.scalars(select(Metric).where(Metric.experiment_id == experiment.id)).all() == []
     )
-
-
-def test_recording_an_epoch_again_is_a_no_op(db_session: Session) -> None:
-    experiment = create_queued(db_session)
-    claim(db_session, experiment.id)
-    record = functools.partial(
-        record_epoch,
-        db_session,
-        experiment_id=experiment.id,
-        attempt=1,
-        lease_seconds=60,
-    )
-    assert record(metrics=epoch_metrics(1, loss=0.5))
-    assert record(metrics=epoch_metrics(1, loss=0.25))
-    stored = list_metrics(
-        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
-    )
-    assert [(m.epoch, m.loss) for m in stored] == [(1, 0.5)]
 
 
 def test_claim_waits_for_a_short_lock_instead_of_dropping_the_delivery(database: str) -> None:
@@ -138,27 +87,6 @@ def test_claim_waits_for_a_short_lock_instead_of_dropping_the_delivery(database:
     finally:
         with session_scope() as session:
             session.execute(sa_delete(Experiment).where(Experiment.id == experiment_id))
-
-
-def test_recording_the_last_epoch_finishes_the_run_in_the_same_transaction(
-    db_session: Session,
-) -> None:
-    experiment = create_queued(db_session)
-    claim(db_session, experiment.id)
-    record_epochs(db_session, experiment.id, (1, 2), checkpoint=lambda _epoch: b"state")
-    row = get_experiment(
-        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
-    )
-    assert (row.status, row.lease_expires_at) == ("succeeded", None)
-    assert row.result is not None and row.result["best_epoch"] == 2
-    # A lapsed lease of a finished member can no longer send it round again.
-    assert expire_leases(db_session, max_attempts=3) == []
-    assert (
-        get_experiment(
-            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
-        ).status
-        == "succeeded"
-    )
 
 
 def _one_epoch_then_hand_back(session: Session, experiment_id: uuid.UUID) -> None:

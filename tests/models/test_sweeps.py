@@ -7,8 +7,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
+from models.epoch_records import record_epoch
 from models.errors import ConflictError
-from models.ledger import record_epoch
 from models.metrics import MetricRead
 from models.sweep_grid import SweepCreate
 from models.sweeps import (

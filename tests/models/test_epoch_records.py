@@ -1,12 +1,86 @@
-"""Epochs trained again after a resume: compared with the recorded rows, never overwriting them."""
+"""Epoch records: fenced and idempotent, the last one finishes the run; epochs trained again
+after a resume are compared with the recorded rows, never overwriting them."""
+
+import functools
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.checkpoints import load_checkpoint
-from models.ledger import fail_experiment, record_recomputed_epoch
+from models.epoch_records import record_epoch, record_recomputed_epoch
+from models.experiments import get_experiment, list_metrics
+from models.ledger import expire_leases, fail_experiment
 from models.tables import Experiment, Metric
-from tests.factories import claim, create_queued, epoch_metrics, record_epochs
+from tests.factories import claim, create_queued, epoch_metrics, home_project_id, record_epochs
+
+
+def test_epochs_are_recorded_and_summarised(db_session: Session) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    for epoch in (1, 2):
+        assert record_epoch(
+            db_session,
+            experiment_id=experiment.id,
+            attempt=1,
+            metrics=epoch_metrics(epoch, val_accuracy=[0.9, 0.8][epoch - 1]),
+            lease_seconds=60,
+        )
+    row = get_experiment(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert row.status == "succeeded"
+    assert row.epochs_done == 2
+    assert row.result == {
+        "final_val_accuracy": 0.8,
+        "best_val_accuracy": 0.9,
+        "best_epoch": 1,
+        "train_seconds": 1.0,
+    }
+    assert [
+        m.epoch
+        for m in list_metrics(
+            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+        )
+    ] == [1, 2]
+
+
+def test_recording_an_epoch_again_is_a_no_op(db_session: Session) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    record = functools.partial(
+        record_epoch,
+        db_session,
+        experiment_id=experiment.id,
+        attempt=1,
+        lease_seconds=60,
+    )
+    assert record(metrics=epoch_metrics(1, loss=0.5))
+    assert record(metrics=epoch_metrics(1, loss=0.25))
+    stored = list_metrics(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert [(m.epoch, m.loss) for m in stored] == [(1, 0.5)]
+
+
+def test_recording_the_last_epoch_finishes_the_run_in_the_same_transaction(
+    db_session: Session,
+) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    record_epochs(db_session, experiment.id, (1, 2), checkpoint=lambda _epoch: b"state")
+    row = get_experiment(
+        db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+    )
+    assert (row.status, row.lease_expires_at) == ("succeeded", None)
+    assert row.result is not None and row.result["best_epoch"] == 2
+    # A lapsed lease of a finished member can no longer send it round again.
+    assert expire_leases(db_session, max_attempts=3) == []
+    assert (
+        get_experiment(
+            db_session, project_id=home_project_id(db_session), experiment_id=experiment.id
+        ).status
+        == "succeeded"
+    )
 
 
 def _killed_after(db_session: Session, epochs: int, *, checkpoint_at: int | None) -> Experiment:
