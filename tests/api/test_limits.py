@@ -31,14 +31,15 @@ def _count(session: Session, table: Any) -> int:
     return session.scalar(select(func.count()).select_from(table)) or 0
 
 
-def _active(session: Session) -> int:
+def _active(session: Session, table: Any = Experiment) -> int:
+    """Queued and running jobs of the test project in `table` (experiments or range tests)."""
     return (
         session.scalar(
             select(func.count())
-            .select_from(Experiment)
+            .select_from(table)
             .where(
-                Experiment.project_id == home_project_id(session),
-                Experiment.status.in_(("queued", "running")),
+                table.project_id == home_project_id(session),
+                table.status.in_(("queued", "running")),
             )
         )
         or 0
@@ -77,17 +78,7 @@ def test_active_range_tests_quota_is_exact_and_frees_on_cancel(
     client: TestClient, db_session: Session
 ) -> None:
     """Range tests are jobs too: a key cannot queue them without bound."""
-    active = (
-        db_session.scalar(
-            select(func.count())
-            .select_from(RangeTest)
-            .where(
-                RangeTest.project_id == home_project_id(db_session),
-                RangeTest.status.in_(("queued", "running")),
-            )
-        )
-        or 0
-    )
+    active = _active(db_session, RangeTest)
     _project(db_session).max_active_range_tests = active + 1
     db_session.flush()
     body = {"dataset": {"name": "mnist", "train_samples": 512}, "num_iter": 100}
