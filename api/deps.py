@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from models.db import get_sessionmaker
+from models.db import Sessions, get_sessionmaker, session_scope
 from models.settings import Settings, get_settings
 from models.specs import SafeStr
 
@@ -41,6 +41,13 @@ def _close(session: Session) -> None:
         log.warning("closing a session on a lost connection: %s", str(exc).splitlines()[0])
 
 
+async def get_sessions() -> Sessions:
+    """Short sessions for work done after the route returns (a streamed answer's pages).
+
+    A dependency, so that tests hand out their own rolled-back session instead."""
+    return session_scope
+
+
 async def current_settings() -> Settings:
     """The process settings, without a hop to a thread."""
     return get_settings()
@@ -50,6 +57,7 @@ async def current_settings() -> Settings:
 # (event streams, large CSVs) never holds a pooled connection while it is being sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(current_settings)]
+SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 # Bounded so that a page costs at most a bounded scan and the values fit Postgres' bigint.
 PageLimit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]

@@ -2,10 +2,12 @@
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 from fastapi import Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 
@@ -25,6 +27,47 @@ def csv_response(
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )
+
+
+def stream_csv(
+    pages: Iterable[Iterable[Sequence[Any]]], filename: str, *, fields: Sequence[str]
+) -> StreamingResponse:
+    """CSV with a header row of `fields`, each page of rows sent as soon as it is read."""
+
+    def chunks() -> Iterator[str]:
+        yield _csv_lines([fields])
+        for rows in pages:
+            yield _csv_lines(rows)
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+def stream_json_array(
+    pages: Iterable[Iterable[Sequence[Any]]], *, fields: Sequence[str]
+) -> StreamingResponse:
+    """A JSON array of objects keyed by `fields`, each page of rows sent as soon as it is read."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        first = True
+        for rows in pages:
+            body = orjson.dumps([dict(zip(fields, row, strict=True)) for row in rows])[1:-1]
+            if body:
+                yield body if first else b"," + body
+                first = False
+        yield b"]"
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+def _csv_lines(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def mark_replay(response: Response, *, replayed: bool) -> None:

@@ -16,7 +16,7 @@ import queue
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any
@@ -27,7 +27,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from api.dispatch import commit_and_enqueue, publish_committed
-from models.db import get_sessionmaker
+from models.db import Sessions, get_sessionmaker
 from models.experiments import accept_experiment_spec, experiment_read, submit_experiment
 from models.lr_seeding import has_lr_references
 from models.projects import Caller
@@ -39,8 +39,6 @@ log = logging.getLogger("lrlab.api")
 
 # Bounds one transaction (and so the wait of the submissions in it).
 MAX_BATCH = 64
-
-Sessions = Callable[[], contextlib.AbstractContextManager[Session]]
 
 
 @dataclass

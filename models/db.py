@@ -1,7 +1,7 @@
 """SQLAlchemy engine, session factory and declarative base."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 
 import orjson
@@ -55,6 +55,10 @@ def get_engine() -> Engine:
 def get_sessionmaker() -> sessionmaker[Session]:
     """Return the session factory bound to the process engine."""
     return sessionmaker(get_engine(), expire_on_commit=False)
+
+
+# Where short sessions come from: `session_scope`, or in tests their rolled-back session.
+Sessions = Callable[[], AbstractContextManager[Session]]
 
 
 @contextmanager

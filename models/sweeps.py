@@ -15,11 +15,10 @@ from models.experiments import experiment_values, insert_experiments, key_ref
 from models.idempotency import request_hash, reserve_key
 from models.ledger import close_experiments
 from models.lr_seeding import resolve_lr_references
-from models.metrics import MetricRead
 from models.quotas import check_quotas
 from models.specs import KeyRef
 from models.sweep_grid import SweepCreate
-from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Metric, Sweep
+from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, Sweep
 
 
 class SweepCounts(BaseModel):
@@ -292,47 +291,6 @@ def _sweep_read(sweep: Sweep, rows: Sequence[Any]) -> SweepRead:
         submitted_by=key_ref(sweep.submitted_by),
         cancelled_by=key_ref(sweep.cancelled_by),
     )
-
-
-class SweepMetricRow(MetricRead):
-    """One member's epoch, in the long format of `GET /sweeps/<id>/metrics`."""
-
-    sweep: uuid.UUID
-    experiment: uuid.UUID
-    label: str
-    seed: int
-    status: str
-
-
-# CSV columns: which member first, then the epoch's metrics.
-SWEEP_METRIC_FIELDS = (
-    *(f for f in SweepMetricRow.model_fields if f not in MetricRead.model_fields),
-    *MetricRead.model_fields,
-)
-
-
-def sweep_metric_rows(
-    session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID
-) -> list[SweepMetricRow]:
-    """Every member's per-epoch rows, by member then epoch."""
-    get_sweep(session, project_id=project_id, sweep_id=sweep_id)
-    rows = session.execute(
-        select(Experiment, Metric)
-        .join(Metric, Metric.experiment_id == Experiment.id)
-        .where(Experiment.sweep_id == sweep_id)
-        .order_by(Experiment.created_at, Metric.epoch)
-    ).all()
-    return [
-        SweepMetricRow(
-            sweep=sweep_id,
-            experiment=e.id,
-            label=e.label or e.scheduler_type,
-            seed=e.spec["training"]["seed"],
-            status=e.status,
-            **{name: getattr(m, name) for name in MetricRead.model_fields},
-        )
-        for e, m in rows
-    ]
 
 
 def _member_ids(session: Session, sweep_id: uuid.UUID) -> list[uuid.UUID]:

@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from api.deps import get_session  # noqa: E402
+from api.deps import get_session, get_sessions  # noqa: E402
 from api.main import app  # noqa: E402
 from api.submissions import Committer, get_committer  # noqa: E402
 from devtools.processes import WorkerProcess  # noqa: E402
@@ -144,14 +144,20 @@ def db_session(database: str) -> Iterator[Session]:
 @pytest.fixture
 def client(db_session: Session, keys: SessionKeys) -> Iterator[TestClient]:
     """The API bound to the test's rolled-back session, as the test project's write key."""
-    committer = Committer(lambda: contextlib.nullcontext(db_session))
+
+    def sessions() -> contextlib.AbstractContextManager[Session]:
+        return contextlib.nullcontext(db_session)
+
+    committer = Committer(sessions)
     app.dependency_overrides[get_session] = lambda: db_session
+    app.dependency_overrides[get_sessions] = lambda: sessions
     app.dependency_overrides[get_committer] = lambda: committer
     try:
         with TestClient(app, headers=keys.headers(keys.write)) as test_client:
             yield test_client
     finally:
         app.dependency_overrides.pop(get_session, None)
+        app.dependency_overrides.pop(get_sessions, None)
         app.dependency_overrides.pop(get_committer, None)
         committer.close()
 

@@ -6,18 +6,30 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 
 from api.auth import Reader, Writer
-from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
+from api.deps import (
+    IdempotencyKeyHeader,
+    PageLimit,
+    PageOffset,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+)
 from api.dispatch import commit_and_enqueue, queue_warnings
 from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
-from api.responses import csv_response, json_body_schema, mark_replay
+from api.responses import (
+    csv_response,
+    json_body_schema,
+    mark_replay,
+    stream_csv,
+    stream_json_array,
+)
 from api.routing import JsonBodyRoute
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
 from models.plots import render_metric_curves
 from models.sweep_grid import SweepCreate
+from models.sweep_metrics import SWEEP_METRIC_FIELDS, SweepMetricRow, metric_pages, sweep_members
 from models.sweeps import (
-    SWEEP_METRIC_FIELDS,
     SweepAccepted,
-    SweepMetricRow,
     SweepPage,
     SweepRead,
     accept_sweep_spec,
@@ -26,7 +38,6 @@ from models.sweeps import (
     list_sweeps,
     member_warnings,
     submit_sweep,
-    sweep_metric_rows,
     sweep_read,
     sweep_reads,
 )
@@ -152,16 +163,15 @@ def metrics(
     sweep_id: uuid.UUID,
     caller: Reader,
     session: SessionDep,
+    sessions: SessionsDep,
     format: Literal["json", "csv"] = "csv",
 ) -> Response:
-    """Every member's per-epoch rows in long format."""
-    rows = sweep_metric_rows(session, project_id=caller.project_id, sweep_id=sweep_id)
+    """Every member's per-epoch rows in long format, sent page by page as they are read."""
+    members = sweep_members(session, project_id=caller.project_id, sweep_id=sweep_id)
+    rows = metric_pages(sessions, members=members)
     if format == "csv":
-        return csv_response(rows, f"{sweep_id}-metrics", fields=SWEEP_METRIC_FIELDS)
-    return Response(
-        content="[" + ",".join(r.model_dump_json() for r in rows) + "]",
-        media_type="application/json",
-    )
+        return stream_csv(rows, f"{sweep_id}-metrics", fields=SWEEP_METRIC_FIELDS)
+    return stream_json_array(rows, fields=SWEEP_METRIC_FIELDS)
 
 
 @router.get(

@@ -1,5 +1,7 @@
 """The sweeps API: submission, idempotency (also under concurrency), cancel, comparison."""
 
+import csv
+import io
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -9,10 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from models import sweep_metrics
 from models.comparison import sweep_curves
 from models.db import session_scope
 from models.epoch_records import record_epoch
 from models.ledger import finish_experiment
+from models.sweep_metrics import SWEEP_METRIC_FIELDS
 from models.tables import Experiment, Sweep
 from tests.factories import claim, epoch_metrics, home_project_id
 
@@ -177,6 +181,39 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
         assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
     svg = client.get(f"/sweeps/{sweep['id']}/plots/accuracy.svg")
     assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content[:500]
+
+
+def test_metrics_are_sent_page_by_page_in_member_then_epoch_order(
+    client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page holds about ROWS_PER_PAGE epochs: here 3, so the 4 members go out one by one."""
+    monkeypatch.setattr(sweep_metrics, "ROWS_PER_PAGE", 3)
+    sweep = client.post("/sweeps", json=SWEEP).json()
+    ids = [uuid.UUID(i) for i in sweep["experiments"]]
+    for experiment_id in ids:
+        _finish(db_session, experiment_id, [0.5, 0.75])
+    response = client.get(f"/sweeps/{sweep['id']}/metrics", params={"format": "csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    assert f"{sweep['id']}-metrics.csv" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(row["experiment"], row["epoch"]) for row in rows] == [
+        (str(i), str(epoch)) for i in ids for epoch in (1, 2)
+    ]
+    as_json = client.get(f"/sweeps/{sweep['id']}/metrics", params={"format": "json"}).json()
+    assert len(as_json) == len(rows)
+    for row, expected in zip(rows, as_json, strict=True):
+        assert set(row) == set(expected)
+        for field, value in expected.items():
+            assert (float(row[field]) if isinstance(value, float) else row[field]) == (
+                value if isinstance(value, float) else str(value)
+            ), field
+    # A sweep whose members recorded nothing yet: the header, and an empty array.
+    empty = client.post("/sweeps", json={**SWEEP, "name": "empty"}).json()["id"]
+    assert client.get(f"/sweeps/{empty}/metrics").text.splitlines() == [
+        ",".join(SWEEP_METRIC_FIELDS)
+    ]
+    assert client.get(f"/sweeps/{empty}/metrics", params={"format": "json"}).json() == []
+    assert client.get(f"/sweeps/{uuid.uuid4()}/metrics").status_code == 404
 
 
 def test_list_sweeps(client: TestClient) -> None:

@@ -7,20 +7,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models.db import session_scope
-from models.epoch_records import record_epoch
 from models.errors import ConflictError
-from models.metrics import MetricRead
 from models.sweep_grid import SweepCreate
-from models.sweeps import (
-    SWEEP_METRIC_FIELDS,
-    cancel_sweep,
-    sweep_metric_rows,
-    sweep_read,
-)
+from models.sweeps import cancel_sweep, sweep_read
 from models.tables import Experiment, Sweep
 from tests.factories import (
     claim,
-    epoch_metrics,
     home_project_id,
     submit_test_sweep,
 )
@@ -43,28 +35,6 @@ def test_submit_stores_every_member_and_a_repeated_key_returns_them(db_session: 
     assert read.status == "queued" and read.counts.queued == 4 and read.experiments == members
     again, same, created_again = submit_test_sweep(db_session, SWEEP, idempotency_key="k1")
     assert not created_again and again.id == row.id and same == members
-
-
-def test_metric_rows_name_the_member_then_copy_the_epoch(db_session: Session) -> None:
-    row, members, _ = submit_test_sweep(db_session, SWEEP)
-    claim(db_session, members[1])
-    recorded = epoch_metrics(1, lr=0.02, seconds=1.5)
-    assert record_epoch(
-        db_session, experiment_id=members[1], attempt=1, metrics=recorded, lease_seconds=60
-    )
-    (only,) = sweep_metric_rows(db_session, project_id=home_project_id(db_session), sweep_id=row.id)
-    assert (only.sweep, only.experiment, only.label, only.seed, only.status) == (
-        row.id,
-        members[1],
-        "constant",
-        7,
-        "running",
-    )
-    assert MetricRead.model_validate(only.model_dump(include=set(MetricRead.model_fields))) == (
-        MetricRead.model_validate(recorded.model_dump(exclude={"step_lrs"}))
-    )
-    assert SWEEP_METRIC_FIELDS[:5] == ("sweep", "experiment", "label", "seed", "status")
-    assert SWEEP_METRIC_FIELDS[5:] == tuple(MetricRead.model_fields)
 
 
 def test_cancel_stops_pending_members_once(db_session: Session) -> None:
