@@ -126,6 +126,9 @@ def draw_lr_curve(
     return figure
 
 
+# A legend of more entries does not fit the figure (and placing it costs more than the lines).
+_MAX_LEGEND = 20
+
 _METRIC_LABELS = {
     "lr": "learning rate",
     "val_loss": "validation loss",
@@ -175,8 +178,12 @@ def draw_metric_curves(curves: Sequence[Curve], *, metric: str, log_scale: bool)
     _integer_epochs(axes)
     axes.set_xlabel("epoch")
     axes.set_ylabel(_METRIC_LABELS.get(metric, metric))
-    axes.set_title(f"{_METRIC_LABELS.get(metric, metric)} per epoch (mean over seeds, band ±1 std)")
+    title = f"{_METRIC_LABELS.get(metric, metric)} per epoch (mean over seeds, band ±1 std)"
+    if len(curves) > _MAX_LEGEND:
+        # More names than fit beside the lines: the comparison names and ranks them.
+        title += f"\n{len(curves)} configurations, too many to name: see the comparison"
+    axes.set_title(title)
     axes.grid(True, alpha=0.3)
-    if curves:
+    if 0 < len(curves) <= _MAX_LEGEND:
         axes.legend(fontsize="small", loc="best")
     return figure

@@ -49,3 +49,23 @@ def test_epochs_to_target_counts_runs_that_never_reach_it_as_censored() -> None:
     assert slow_but_sure["reached_fraction"] == 1.0
     # Ranked by the fraction that reached the target first, then by epochs among them.
     assert rank_key(slow_but_sure) < rank_key(fast_but_rare)
+
+
+def test_a_curve_averages_each_epoch_over_the_runs_that_recorded_it() -> None:
+    """Runs of uneven length (a member still running): each epoch over those that have it."""
+    from models.comparison import _curve
+
+    runs = [([1, 2, 3], [0.5, 0.7, 0.9]), ([1, 2], [0.6, 0.8]), ([2, 1], [0.9, 0.4])]
+    curve = _curve("c", runs, runs=4)
+    assert (curve.label, curve.epochs, curve.runs) == ("c", [1, 2, 3], 4)
+    by_epoch = {1: [0.5, 0.6, 0.4], 2: [0.7, 0.8, 0.9], 3: [0.9]}
+    means = [sum(v) / len(v) for v in by_epoch.values()]
+    assert curve.mean == pytest.approx(means)
+    spreads = [
+        math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+        for v, m in zip(by_epoch.values(), means, strict=True)
+    ]
+    assert curve.high == pytest.approx([m + s for m, s in zip(means, spreads, strict=True)])
+    assert curve.low == pytest.approx([m - s for m, s in zip(means, spreads, strict=True)])
+    empty = _curve("none yet", [], runs=2)
+    assert (empty.epochs, empty.mean, empty.low, empty.high) == ([], [], [], [])

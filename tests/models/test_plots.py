@@ -74,3 +74,29 @@ def test_sweep_curves_vary_line_styles_and_draw_lrs_as_stairs() -> None:
     assert {line.get_drawstyle() for line in lines} == {"steps-post"}
     accuracy = draw_metric_curves(curves, metric="val_accuracy", log_scale=False)
     assert {line.get_drawstyle() for line in accuracy.axes[0].lines} == {"default"}
+
+
+def test_a_legend_names_up_to_twenty_configurations_and_the_title_says_when_it_cannot() -> None:
+    from models.comparison import Curve
+    from models.plots import draw_metric_curves
+
+    def curves(n: int) -> list[Curve]:
+        return [
+            Curve(
+                label=f"c{i}",
+                epochs=[1, 2],
+                mean=[0.5, 0.6],
+                low=[0.4, 0.5],
+                high=[0.6, 0.7],
+                runs=2,
+            )
+            for i in range(n)
+        ]
+
+    named = draw_metric_curves(curves(20), metric="val_accuracy", log_scale=False).axes[0]
+    assert len(named.get_legend().get_texts()) == 20
+    assert "see the comparison" not in named.get_title()
+    many = draw_metric_curves(curves(21), metric="val_accuracy", log_scale=False).axes[0]
+    assert many.get_legend() is None
+    assert len(many.lines) == 21
+    assert "21 configurations, too many to name: see the comparison" in many.get_title()
