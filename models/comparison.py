@@ -173,19 +173,8 @@ def sweep_curves(
     groups = _groups(session, project_id, sweep_id)
     succeeded = {label: {e.id for e in members if e.status == "succeeded"}
                  for label, members in groups.items()}  # fmt: skip
-    # One row of two arrays per run, as for the comparison: 500 rows, not 50,000.
-    values = {
-        experiment_id: (epochs, points)
-        for experiment_id, epochs, points in session.connection().execute(
-            select(
-                Metric.experiment_id,
-                func.array_agg(aggregate_order_by(Metric.epoch, Metric.epoch)),
-                func.array_agg(aggregate_order_by(getattr(Metric, metric), Metric.epoch)),
-            )
-            .where(Metric.experiment_id.in_([i for ids in succeeded.values() for i in ids]))
-            .group_by(Metric.experiment_id)
-        )
-    }
+    members = [i for ids in succeeded.values() for i in ids]
+    values = _per_run(session, members, Metric.epoch, getattr(Metric, metric))
     curves = []
     for label, ids in succeeded.items():
         if ids:
@@ -193,9 +182,7 @@ def sweep_curves(
     return curves
 
 
-def _curve(
-    label: str, curves: Sequence[tuple[Sequence[int], Sequence[float]]], *, runs: int
-) -> Curve:
+def _curve(label: str, curves: Sequence[tuple[Any, ...]], *, runs: int) -> Curve:
     """Mean and mean ± sample std per epoch, over the runs that recorded the epoch."""
     epochs = sorted({epoch for run_epochs, _ in curves for epoch in run_epochs})
     column = {epoch: k for k, epoch in enumerate(epochs)}
@@ -233,20 +220,27 @@ def _groups(
 def _val_accuracy_curves(
     session: Session, experiment_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[float, float]]]:
-    # One row of two arrays per run: 500 × 100 epochs come back as 500 rows, not 50,000.
-    rows = session.execute(
+    arrays = _per_run(session, experiment_ids, Metric.val_accuracy, Metric.val_loss)
+    return {
+        experiment_id: list(zip(accuracy, loss, strict=True))
+        for experiment_id, (accuracy, loss) in arrays.items()
+    }
+
+
+def _per_run(
+    session: Session, experiment_ids: Sequence[uuid.UUID], *columns: Any
+) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """Each run's `columns` as arrays in epoch order: 500 × 100 epochs come back as 500 rows
+    of arrays, not 50,000 rows."""
+    rows = session.connection().execute(
         select(
             Metric.experiment_id,
-            func.array_agg(aggregate_order_by(Metric.val_accuracy, Metric.epoch)),
-            func.array_agg(aggregate_order_by(Metric.val_loss, Metric.epoch)),
+            *(func.array_agg(aggregate_order_by(column, Metric.epoch)) for column in columns),
         )
         .where(Metric.experiment_id.in_(experiment_ids))
         .group_by(Metric.experiment_id)
-    ).all()
-    return {
-        experiment_id: list(zip(accuracy, loss, strict=True))
-        for experiment_id, accuracy, loss in rows
-    }
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def _run_figures(curve: list[tuple[float, float]], target: float) -> dict[str, float | None]:
