@@ -25,7 +25,7 @@ def csv_response(
     return Response(
         content=buffer.getvalue(),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        headers=_attachment(f"{filename}.csv"),
     )
 
 
@@ -42,7 +42,7 @@ def stream_csv(
     return StreamingResponse(
         chunks(),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        headers=_attachment(f"{filename}.csv"),
     )
 
 
@@ -62,6 +62,11 @@ def stream_json_array(
         yield b"]"
 
     return StreamingResponse(chunks(), media_type="application/json")
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    """The header that makes a browser save the answer as `filename`."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 def _csv_lines(rows: Iterable[Sequence[Any]]) -> str:
