@@ -58,12 +58,14 @@ def _running_attempt(api_client, experiment_id: str) -> int | None:  # type: ign
 def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(stack: Stack) -> None:
     api = stack.api()
     # A checkpoint after every epoch: only the epoch in flight is lost.
-    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
     experiment_id = stack.submit(api, **experiment_spec(6, train_samples=8000))
-    wait_for(lambda: _epochs_done(api.client, experiment_id) >= 2, timeout=180)
-    worker.stop(signal.SIGKILL)  # the whole process group, in the middle of the next epoch
+    with stack.epoch_held(experiment_id, 3) as waiting:
+        worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
+        wait_for(waiting, timeout=180)
+        worker.stop(signal.SIGKILL)  # the whole process group, before epoch 3 commits
     killed_at = time.monotonic()
     done_at_kill = _epochs_done(api.client, experiment_id)
+    assert done_at_kill == 2
     stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
     wait_for(lambda: len(_rows(stack, experiment_id)) > done_at_kill, timeout=120)
     resumed_after = time.monotonic() - killed_at
@@ -84,12 +86,13 @@ def test_a_kill_that_lost_several_epochs_recomputes_them_equal_to_the_record(
 ) -> None:
     api = stack.api()
     # No checkpoint within the hour: the kill loses every epoch trained so far.
-    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
-    # Long enough that the kill lands mid-run however fast this machine trains.
     experiment_id = stack.submit(api, **experiment_spec(40, train_samples=1000))
-    wait_for(lambda: _epochs_done(api.client, experiment_id) >= 3, timeout=180)
-    worker.stop(signal.SIGKILL)
+    with stack.epoch_held(experiment_id, 4) as waiting:
+        worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
+        wait_for(waiting, timeout=180)
+        worker.stop(signal.SIGKILL)
     recorded = _rows(stack, experiment_id)
+    assert [epoch for epoch, _ in recorded] == [1, 2, 3]
     stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
     body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
     assert body["status"] == "succeeded", body["error"]
@@ -104,12 +107,13 @@ def test_a_kill_that_lost_several_epochs_recomputes_them_equal_to_the_record(
 
 def test_sigterm_checkpoints_and_hands_back_without_recomputation(stack: Stack) -> None:
     api = stack.api()
-    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
-    # Long enough that the SIGTERM lands mid-run however fast this machine trains (6 epochs
-    # of 2,000 samples once finished before the warm shutdown reached the loop).
     epochs = 40
     experiment_id = stack.submit(api, **experiment_spec(epochs, train_samples=1000))
-    wait_for(lambda: _epochs_done(api.client, experiment_id) >= 1, timeout=180)
+    # The SIGTERM arrives while epoch 2 waits at its commit, however fast this machine trains.
+    with stack.epoch_held(experiment_id, 2) as waiting:
+        worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
+        wait_for(waiting, timeout=180)
+        os.killpg(worker.process.pid, signal.SIGTERM)
     worker.stop(signal.SIGTERM, timeout=120)  # warm shutdown: checkpoint at the epoch end
     handed_back_after = _epochs_done(api.client, experiment_id)
     assert 1 <= handed_back_after < epochs

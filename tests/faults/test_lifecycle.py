@@ -34,11 +34,14 @@ def _epochs_done(stack: Stack, api: Any, experiment_id: str) -> int:
 def test_killed_and_resumed_equals_an_uninterrupted_twin(stack: Stack) -> None:
     api = stack.api()
     spec = experiment_spec(5, train_samples=3000, seed=11)
-    worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
     killed = stack.submit(api, **spec)
-    wait_for(lambda: _epochs_done(stack, api, killed) >= 2, timeout=180)
-    worker.stop(signal.SIGKILL)
-    assert api.client.get(f"/experiments/{killed}").json()["status"] == "running"
+    # Epochs 1-2 commit, epoch 3 waits at its commit: the kill lands mid-run on any machine.
+    with stack.epoch_held(killed, 3) as waiting:
+        worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
+        wait_for(waiting, timeout=180)
+        worker.stop(signal.SIGKILL)
+    killed_body = api.client.get(f"/experiments/{killed}").json()
+    assert (killed_body["status"], killed_body["progress"]["epochs_done"]) == ("running", 2)
     stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
     body = wait_status(api, [killed], statuses=TERMINAL, timeout=240)[killed]
     assert body["status"] == "succeeded", body["error"]
