@@ -38,7 +38,8 @@ FAULT_ENV = {
 _HOLD_FUNCTION = """
 CREATE OR REPLACE FUNCTION lrlab_test_hold_epoch() RETURNS trigger AS $$
 BEGIN
-    IF NEW.experiment_id = TG_ARGV[0]::uuid AND NEW.epoch = TG_ARGV[1]::int THEN
+    IF NEW.experiment_id = ANY(string_to_array(TG_ARGV[0], ',')::uuid[])
+        AND NEW.epoch = TG_ARGV[1]::int THEN
         PERFORM pg_advisory_xact_lock(TG_ARGV[2]::bigint);
     END IF;
     RETURN NEW;
@@ -105,13 +106,14 @@ class Stack:
             proxy.close()
 
     @contextlib.contextmanager
-    def epoch_held(self, experiment_id: str, epoch: int) -> Iterator[Callable[[], bool]]:
-        """Hold the commit of one epoch of one run, and yield whether a worker waits on it.
+    def epoch_held(self, ids: str | list[str], epoch: int) -> Iterator[Callable[[], bool]]:
+        """Hold the commit of one epoch of these runs, and yield whether a worker waits on it.
 
-        A trigger makes that epoch's metric insert wait on an advisory lock this test holds,
+        A trigger makes that epoch's metric inserts wait on an advisory lock this test holds,
         so a kill lands after the epochs before it are committed and before this one is,
         however fast the machine trains. Leaving releases the lock and drops the trigger.
         """
+        held = ",".join(str(uuid.UUID(i)) for i in ([ids] if isinstance(ids, str) else ids))
         key = secrets.randbelow(2**31 - 1) + 1
         trigger = f"hold_{uuid.uuid4().hex[:12]}"
         holder = self.engine.connect()
@@ -121,7 +123,7 @@ class Stack:
                 conn.execute(
                     text(
                         f"CREATE TRIGGER {trigger} BEFORE INSERT ON metric FOR EACH ROW "
-                        f"EXECUTE FUNCTION lrlab_test_hold_epoch('{uuid.UUID(experiment_id)}', "
+                        f"EXECUTE FUNCTION lrlab_test_hold_epoch('{held}', "
                         f"'{int(epoch)}', '{key}')"
                     )
                 )

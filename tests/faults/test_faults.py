@@ -156,15 +156,14 @@ def test_repeated_kills_during_a_sweep(stack: Stack) -> None:
     # Every kill costs each member of the running group an attempt; allow enough of them.
     patient = {"LRLAB_MAX_ATTEMPTS": "10"}
     killed_claims: set[tuple[str, int]] = set()
-    for _ in range(3):
-        worker = stack.worker(**patient)
-        before = sum(len(_rows(stack, i)) for i in ids)
-        wait_for(lambda b=before: sum(len(_rows(stack, i)) for i in ids) > b, timeout=180)
-        # Freeze the worker, then read which claims the kill will cut short.
-        os.killpg(worker.process.pid, signal.SIGSTOP)
-        time.sleep(0.5)
-        killed_claims |= _running_claims(stack, ids)
-        worker.stop(signal.SIGKILL)
+    for epoch in (2, 3, 4):
+        # Each kill lands while the worker waits to commit that epoch of some member: its
+        # claims cannot change meanwhile, however fast the machine trains.
+        with stack.epoch_held(ids, epoch) as waiting:
+            worker = stack.worker(**patient)
+            wait_for(waiting, timeout=180)
+            killed_claims |= _running_claims(stack, ids)
+            worker.stop(signal.SIGKILL)
     stack.worker(**patient)
     bodies = wait_status(api, ids, statuses=TERMINAL, timeout=300)
     assert {b["status"] for b in bodies.values()} == {"succeeded"}
