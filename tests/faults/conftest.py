@@ -2,11 +2,10 @@
 
 import contextlib
 import os
-import secrets
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,6 @@ FAULT_ENV = {
     "LRLAB_BROKER_TIMEOUT_SECONDS": "1",
     "LRLAB_GROUP_SIZE": "4",
 }
-
-
-# Test-only: makes one epoch's metric insert wait on an advisory lock (see Stack.epoch_held).
-_HOLD_FUNCTION = """
-CREATE OR REPLACE FUNCTION lrlab_test_hold_epoch() RETURNS trigger AS $$
-BEGIN
-    IF NEW.experiment_id = ANY(string_to_array(TG_ARGV[0], ',')::uuid[])
-        AND NEW.epoch = TG_ARGV[1]::int THEN
-        PERFORM pg_advisory_xact_lock(TG_ARGV[2]::bigint);
-    END IF;
-    RETURN NEW;
-END $$ LANGUAGE plpgsql
-"""
 
 
 class Stack:
@@ -104,52 +90,6 @@ class Stack:
             )
         finally:
             proxy.close()
-
-    @contextlib.contextmanager
-    def epoch_held(self, ids: str | list[str], epoch: int) -> Iterator[Callable[[], bool]]:
-        """Hold the commit of one epoch of these runs, and yield whether a worker waits on it.
-
-        A trigger makes that epoch's metric inserts wait on an advisory lock this test holds,
-        so a kill lands after the epochs before it are committed and before this one is,
-        however fast the machine trains. Leaving releases the lock and drops the trigger.
-        """
-        held = ",".join(str(uuid.UUID(i)) for i in ([ids] if isinstance(ids, str) else ids))
-        key = secrets.randbelow(2**31 - 1) + 1
-        trigger = f"hold_{uuid.uuid4().hex[:12]}"
-        holder = self.engine.connect()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(text(_HOLD_FUNCTION))
-                conn.execute(
-                    text(
-                        f"CREATE TRIGGER {trigger} BEFORE INSERT ON metric FOR EACH ROW "
-                        f"EXECUTE FUNCTION lrlab_test_hold_epoch('{held}', "
-                        f"'{int(epoch)}', '{key}')"
-                    )
-                )
-            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            holder.commit()
-
-            def waiting() -> bool:
-                with self.engine.connect() as conn:
-                    return bool(
-                        conn.scalar(
-                            text(
-                                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                "AND NOT granted AND classid = 0 AND objid = CAST(:k AS oid)"
-                            ),
-                            {"k": key},
-                        )
-                    )
-
-            yield waiting
-        finally:
-            # Unlock first: a killed worker's backend then finishes its statement, finds its
-            # client gone and rolls back, and the trigger can be dropped.
-            holder.execute(text("SELECT pg_advisory_unlock_all()"))
-            holder.close()
-            with self.engine.begin() as conn:
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {trigger} ON metric"))
 
     def close(self) -> None:
         for worker in self.workers:
