@@ -51,10 +51,14 @@ def projects(live_client: TestClient, keys: SessionKeys) -> Iterator[dict[str, d
         )
 
 
-def _submit(client: TestClient, headers: dict[str, str], index: int) -> dict[str, Any]:
+def _submit(
+    client: TestClient, headers: dict[str, str], index: int, **experiment: Any
+) -> dict[str, Any]:
     key = {"Idempotency-Key": f"shared-{index}"}  # the same keys in both projects
     experiment = client.post(
-        "/experiments", json=experiment_payload(name=f"e{index}"), headers=headers | key
+        "/experiments",
+        json=experiment_payload(name=f"e{index}", **experiment),
+        headers=headers | key,
     )
     sweep = client.post("/sweeps", json=SWEEP, headers=headers | key)
     assert experiment.status_code == 202 and sweep.status_code == 202, (experiment, sweep)
@@ -126,7 +130,15 @@ def test_two_projects_never_see_each_other(
 def test_cancelling_another_projects_resources_is_404_and_changes_nothing(
     live_client: TestClient, projects: dict[str, dict[str, str]]
 ) -> None:
-    theirs = _submit(live_client, projects["b"], 99)
+    # Far longer than this test (250,000 steps), so the owner's cancel below finds it queued or
+    # running even when a session-wide test worker has picked it up.
+    theirs = _submit(
+        live_client,
+        projects["b"],
+        99,
+        training={"epochs": 1000, "batch_size": 32, "learning_rate": 0.01},
+        dataset={"name": "mnist", "train_samples": 8000},
+    )
     for path in (
         f"/experiments/{theirs['experiment']}/cancel",
         f"/sweeps/{theirs['sweep']['id']}/cancel",
