@@ -60,7 +60,7 @@ def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(stack: Stack) -> Non
     api = stack.api()
     # A checkpoint after every epoch: only the epoch in flight is lost.
     experiment_id = stack.submit(api, **experiment_spec(6, train_samples=8000))
-    with epoch_held(stack.engine, experiment_id, 3) as waiting:
+    with epoch_held(stack.engine, 3, ids=[experiment_id]) as waiting:
         worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
         wait_for(waiting, timeout=180)
         worker.stop(signal.SIGKILL)  # the whole process group, before epoch 3 commits
@@ -88,7 +88,7 @@ def test_a_kill_that_lost_several_epochs_recomputes_them_equal_to_the_record(
     api = stack.api()
     # No checkpoint within the hour: the kill loses every epoch trained so far.
     experiment_id = stack.submit(api, **experiment_spec(40, train_samples=1000))
-    with epoch_held(stack.engine, experiment_id, 4) as waiting:
+    with epoch_held(stack.engine, 4, ids=[experiment_id]) as waiting:
         worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
         wait_for(waiting, timeout=180)
         worker.stop(signal.SIGKILL)
@@ -111,7 +111,7 @@ def test_sigterm_checkpoints_and_hands_back_without_recomputation(stack: Stack) 
     epochs = 40
     experiment_id = stack.submit(api, **experiment_spec(epochs, train_samples=1000))
     # The SIGTERM arrives while epoch 2 waits at its commit, however fast this machine trains.
-    with epoch_held(stack.engine, experiment_id, 2) as waiting:
+    with epoch_held(stack.engine, 2, ids=[experiment_id]) as waiting:
         worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="3600")
         wait_for(waiting, timeout=180)
         os.killpg(worker.process.pid, signal.SIGTERM)
@@ -160,7 +160,7 @@ def test_repeated_kills_during_a_sweep(stack: Stack) -> None:
     for epoch in (2, 3, 4):
         # Each kill lands while the worker waits to commit that epoch of some member: its
         # claims cannot change meanwhile, however fast the machine trains.
-        with epoch_held(stack.engine, ids, epoch) as waiting:
+        with epoch_held(stack.engine, epoch, ids=ids) as waiting:
             worker = stack.worker(**patient)
             wait_for(waiting, timeout=180)
             killed_claims |= _running_claims(stack, ids)

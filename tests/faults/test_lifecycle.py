@@ -37,7 +37,7 @@ def test_killed_and_resumed_equals_an_uninterrupted_twin(stack: Stack) -> None:
     spec = experiment_spec(5, train_samples=3000, seed=11)
     killed = stack.submit(api, **spec)
     # Epochs 1-2 commit, epoch 3 waits at its commit: the kill lands mid-run on any machine.
-    with epoch_held(stack.engine, killed, 3) as waiting:
+    with epoch_held(stack.engine, 3, ids=[killed]) as waiting:
         worker = stack.worker(LRLAB_CHECKPOINT_EVERY_SECONDS="0")
         wait_for(waiting, timeout=180)
         worker.stop(signal.SIGKILL)

@@ -78,13 +78,7 @@ def test_an_open_experiment_page_grows_as_epochs_arrive(
     page: Page, ui_api: ApiProcess, worker: WorkerProcess, artifacts: Path
 ) -> None:
     epochs = 12
-    experiment_id = _submit(
-        ui_api,
-        name="live page",
-        scheduler={"type": "cosine", "t_max": epochs, "eta_min": 0.0001},
-        training={"epochs": epochs, "batch_size": 32, "learning_rate": 0.01},
-        dataset={"name": "mnist", "train_samples": 2000},
-    )
+    name = f"live page {uuid.uuid4().hex[:8]}"
     metrics_reads: list[str] = []
     page.on(
         "request",
@@ -92,7 +86,15 @@ def test_an_open_experiment_page_grows_as_epochs_arrive(
     )
     loss = page.locator('figure[data-chart="Loss"]')
     # The page opens while epoch 4 waits at its commit: three points, then the rest arrive.
-    with epoch_held(get_engine(), experiment_id, 4) as waiting:
+    # Held by name from before the submission, since the session's worker may be waiting.
+    with epoch_held(get_engine(), 4, names=[name]) as waiting:
+        experiment_id = _submit(
+            ui_api,
+            name=name,
+            scheduler={"type": "cosine", "t_max": epochs, "eta_min": 0.0001},
+            training={"epochs": epochs, "batch_size": 32, "learning_rate": 0.01},
+            dataset={"name": "mnist", "train_samples": 2000},
+        )
         wait_for(waiting, timeout=180)
         with page.expect_response(re.compile(rf"/experiments/{experiment_id}/events$")) as opened:
             page.goto(f"/ui/experiments/{experiment_id}")
@@ -143,10 +145,10 @@ def test_the_list_rows_update_while_runs_progress(
     page: Page, ui_api: ApiProcess, worker: WorkerProcess
 ) -> None:
     token = uuid.uuid4().hex[:8]
-    experiment_id = _submit(ui_api, name=f"{token}-row", scheduler={"type": "constant"})
-    row = page.locator(f'tr[data-id="{experiment_id}"]')
     # The page first shows the run mid-training, however fast this machine trains.
-    with epoch_held(get_engine(), experiment_id, 1) as waiting:
+    with epoch_held(get_engine(), 1, names=[f"{token}-row"]) as waiting:
+        experiment_id = _submit(ui_api, name=f"{token}-row", scheduler={"type": "constant"})
+        row = page.locator(f'tr[data-id="{experiment_id}"]')
         wait_for(waiting, timeout=180)
         page.goto(f"/ui/experiments?name={token}")
         expect(row).to_have_attribute("data-status", "running")
