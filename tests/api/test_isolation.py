@@ -52,12 +52,12 @@ def projects(live_client: TestClient, keys: SessionKeys) -> Iterator[dict[str, d
 
 
 def _submit(
-    client: TestClient, headers: dict[str, str], index: int, **experiment: Any
+    client: TestClient, headers: dict[str, str], index: int, **overrides: Any
 ) -> dict[str, Any]:
     key = {"Idempotency-Key": f"shared-{index}"}  # the same keys in both projects
     experiment = client.post(
         "/experiments",
-        json=experiment_payload(name=f"e{index}", **experiment),
+        json=experiment_payload(name=f"e{index}", **overrides),
         headers=headers | key,
     )
     sweep = client.post("/sweeps", json=SWEEP, headers=headers | key)
