@@ -397,6 +397,8 @@ def experiment_read(experiment: Experiment, *, submitter: KeyRef | None = None) 
         status=experiment.status,
         scheduler_type=experiment.scheduler_type,
         spec=experiment.spec,
+        sweep_id=experiment.sweep_id,
+        label=experiment.label,
         progress=Progress(epochs_done=experiment.epochs_done, epochs=experiment.epochs),
         attempt=experiment.attempt,
         dataset=experiment.dataset,

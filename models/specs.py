@@ -220,6 +220,10 @@ class ExperimentRead(BaseModel):
     status: str
     scheduler_type: str
     spec: dict[str, Any]
+    sweep_id: uuid.UUID | None = Field(default=None, description="The sweep it belongs to.")
+    label: str | None = Field(
+        default=None, description="A sweep member's configuration (scheduler and grid point)."
+    )
     progress: Progress
     attempt: int
     dataset: dict[str, Any] | None

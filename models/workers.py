@@ -29,6 +29,13 @@ MAX_WORKERS = 1000
 RECENT_SECONDS = 1.0
 
 
+class DatasetSize(BaseModel):
+    """How many samples a worker's copy of a dataset holds."""
+
+    train_samples: int = Field(description="Training samples (a larger `train_samples` is capped).")
+    val_samples: int = Field(description="Validation samples (the test split).")
+
+
 class WorkerInfo(BaseModel):
     """One live worker as its last heartbeat described it."""
 
@@ -41,6 +48,9 @@ class WorkerInfo(BaseModel):
     current_experiments: list[str]
     dataset_error: str | None = Field(
         default=None, description="Why the worker cannot load its dataset (readiness check)."
+    )
+    datasets: dict[str, DatasetSize] = Field(
+        default_factory=dict, description="The size of each dataset it loaded, by name."
     )
     started_at: datetime
     last_heartbeat: datetime

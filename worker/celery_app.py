@@ -3,6 +3,7 @@
 import gc
 import logging
 import os
+import sys
 import threading
 from typing import Any
 
@@ -10,6 +11,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 
 from models.settings import Settings, get_settings
+from models.workers import DatasetSize
 from worker import metrics, reconciler
 from worker.presence import Presence
 from worker.shutdown import request_stop
@@ -65,6 +67,8 @@ def _ready(sender: Any = None, **_: Any) -> None:
     _presence.append(presence)
     # Readiness: a worker that cannot load its data says so in its heartbeat (and /readyz).
     presence.dataset_error = _check_dataset(settings)
+    if presence.dataset_error is None:
+        presence.datasets = _dataset_sizes(settings)
     presence.start()
     if settings.warm_up and presence.dataset_error is None:
         _warm_up(settings)
@@ -108,6 +112,15 @@ def _check_dataset(settings: Settings) -> str | None:
         log.error("the worker cannot load its dataset: %s", exc)
         return f"DatasetError: {exc}"
     return None
+
+
+def _dataset_sizes(settings: Settings) -> dict[str, DatasetSize]:
+    """What the data holds, for clients that size a run (steps per epoch) before submitting."""
+    from worker.datasets import load_dataset
+
+    # Any request above the size is capped to it: ask for more than any data holds.
+    info = load_dataset("mnist", train_samples=sys.maxsize, mnist_path=settings.mnist_path).info
+    return {"mnist": DatasetSize(train_samples=info.train_samples, val_samples=info.val_samples)}
 
 
 def _warm_up(settings: Settings) -> None:

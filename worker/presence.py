@@ -11,6 +11,7 @@ from importlib import metadata
 from models.settings import get_settings
 from models.workers import (
     HEARTBEAT_SECONDS,
+    DatasetSize,
     WorkerInfo,
     publish_heartbeat,
     redis_client,
@@ -54,6 +55,7 @@ class Presence:
         self._client = redis_client(settings.broker_url, timeout=settings.broker_timeout_seconds)
         self._stop = threading.Event()
         self.dataset_error: str | None = None
+        self.datasets: dict[str, DatasetSize] = {}
         self._info = WorkerInfo(
             name=name,
             host=socket.gethostname(),
@@ -74,6 +76,7 @@ class Presence:
             update={
                 "current_experiments": current,
                 "dataset_error": self.dataset_error,
+                "datasets": self.datasets,
                 "last_heartbeat": datetime.now(UTC),
             }
         )

@@ -1,12 +1,15 @@
 // The one way the dashboard talks to lrlab: fetch with the bearer key, errors as readable text.
 
 const KEY = "lrlab.apiKey";
+// Whether the API refused the key entered (or its absence); the header reads this.
+let keyRejected = false;
 
 export function getKey() {
   return sessionStorage.getItem(KEY) || "";
 }
 
 export function setKey(value) {
+  keyRejected = false;
   if (value) sessionStorage.setItem(KEY, value);
   else sessionStorage.removeItem(KEY);
 }
@@ -37,6 +40,21 @@ export function describeErrors(detail) {
   }));
 }
 
+// Where a user finds a key: `make up` writes it, the CLI reads and makes them.
+export const KEY_HELP =
+  "Your API key is in .lrlab/credentials.json (field api_key, written by `make up`); `lrlab keys create <label>` makes another.";
+
+export function isKeyRejected() {
+  return keyRejected;
+}
+
+function noteKey(status) {
+  const rejected = status === 401;
+  if (rejected === keyRejected) return;
+  keyRejected = rejected;
+  window.dispatchEvent(new Event("lrlab:key"));
+}
+
 async function toError(response) {
   let detail = null;
   try {
@@ -45,9 +63,14 @@ async function toError(response) {
     // Not JSON (a proxy's page, an empty body): the status line is all there is.
   }
   const errors = describeErrors(detail);
-  const message = errors.length
+  let message = errors.length
     ? errors.map((e) => (e.loc.length ? `${e.loc.join(".")}: ${e.msg}` : e.msg)).join("\n")
     : `${response.status} ${response.statusText || "error"}`;
+  if (response.status === 401) {
+    message = getKey()
+      ? `The API refused this key (${message}). Paste a valid key in the API key field above.\n${KEY_HELP}`
+      : `No API key entered: paste yours in the API key field above.\n${KEY_HELP}`;
+  }
   return new ApiError(response.status, message, errors);
 }
 
@@ -65,6 +88,8 @@ export async function request(path, { method = "GET", body, headers = {}, signal
     if (exc.name === "AbortError") throw exc;
     throw new ApiError(0, "The API cannot be reached; is it running?");
   }
+  // Any answer but a 401 means the key (if any) was accepted as far as authentication goes.
+  noteKey(response.status);
   if (!response.ok) throw await toError(response);
   return response;
 }

@@ -1,6 +1,6 @@
 // The dashboard's entry: the API-key form, and a router from /ui/... addresses to pages.
 
-import { getKey, setKey } from "./api.js";
+import { getKey, isKeyRejected, setKey } from "./api.js";
 import { h, notice } from "./dom.js";
 import { navigate } from "./nav.js";
 import * as experiment from "./pages/experiment.js";
@@ -41,7 +41,8 @@ async function show() {
     else current.cleanup = cleanup;
   } catch (exc) {
     if (exc.name === "AbortError" || controller.signal.aborted) return;
-    main.replaceChildren(h("h1", {}, exc.status === 404 ? "Not found" : "Something went wrong"), notice(exc.message), h("p", {}, h("a", { href: "/ui/experiments" }, "Back to the experiments")));
+    const heading = exc.status === 404 ? "Not found" : exc.status === 401 ? "An API key is needed" : "Something went wrong";
+    main.replaceChildren(h("h1", {}, heading), notice(exc.message), h("p", {}, h("a", { href: "/ui/experiments" }, "Back to the experiments")));
   } finally {
     main.removeAttribute("aria-busy");
   }
@@ -81,10 +82,14 @@ const keyForm = document.getElementById("key-form");
 const keyInput = document.getElementById("api-key");
 const keyState = document.getElementById("key-state");
 function showKeyState() {
-  keyState.textContent = getKey() ? "key set" : "no key";
+  // "key set" only for a key the API has not refused.
+  const state = !getKey() ? "no key" : isKeyRejected() ? "key rejected" : "key set";
+  keyState.textContent = state;
+  keyState.dataset.state = state.replace(" ", "-");
   keyInput.value = "";
-  keyInput.placeholder = getKey() ? "•••••• (saved for this tab)" : "paste your key";
+  keyInput.placeholder = getKey() ? "saved for this tab" : "paste your key";
 }
+window.addEventListener("lrlab:key", showKeyState);
 keyForm.addEventListener("submit", (event) => {
   event.preventDefault();
   setKey(keyInput.value.trim());

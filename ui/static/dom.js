@@ -25,13 +25,13 @@ export function statusBadge(status) {
   return h("span", { class: `badge badge-${status}`, "data-status": status }, status);
 }
 
-export function progressBar(done, total, label) {
-  const pct = total ? Math.round((100 * done) / total) : 0;
+/** A progress bar with its one text, e.g. "81/1000 epochs" (the unit says what is counted). */
+export function progressBar(done, total, label, unit = "epochs") {
   return h(
     "span",
     { class: "progress" },
     h("progress", { max: total || 1, value: done, "aria-label": label }),
-    h("span", { class: "progress-text" }, `${done}/${total}`),
+    h("span", { class: "progress-text" }, `${done}/${total} ${unit}`),
   );
 }
 
@@ -81,9 +81,39 @@ export function notice(text, kind = "error") {
 
 export function schedulerSummary(scheduler) {
   const params = Object.entries(scheduler)
-    .filter(([k]) => k !== "type")
+    // An unset optional parameter (null) takes the scheduler's default: nothing to show.
+    .filter(([k, v]) => k !== "type" && v !== null && v !== undefined)
     .map(([k, v]) => `${k}=${Array.isArray(v) || typeof v === "object" ? JSON.stringify(v) : short(v)}`);
   return params.length ? `${scheduler.type} (${params.join(", ")})` : scheduler.type;
+}
+
+/**
+ * Throttle: call fn at most once every `ms`, and at least once every `ms` while calls keep
+ * coming: the first call of a quiet spell runs at once, later ones are folded into one call
+ * at the end of the interval (a debounce would wait for a pause that a busy stream never has).
+ */
+export function throttle(fn, ms) {
+  let timer = null;
+  let last = -Infinity;
+  let pending = false;
+  const run = () => {
+    timer = null;
+    pending = false;
+    last = Date.now();
+    fn();
+  };
+  const wrapped = () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0 && timer === null) return run();
+    pending = true;
+    if (timer === null) timer = setTimeout(() => pending && run(), Math.max(0, wait));
+  };
+  wrapped.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+    pending = false;
+  };
+  return wrapped;
 }
 
 /** Debounce: call fn once, `ms` after the last of a burst of calls. */

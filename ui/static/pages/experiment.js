@@ -44,7 +44,7 @@ export async function render(root, { id, signal }) {
     h("div", { class: "two-col" }, h("section", { class: "card", "aria-labelledby": "spec-title" }, h("h2", { id: "spec-title" }, "Spec"), summary), h("section", { class: "card", "aria-labelledby": "prov-title" }, h("h2", { id: "prov-title" }, "Provenance and result"), provenance)),
   );
 
-  const lrChart = new Chart(charts, { title: "Learning rate", yLabel: "lr", series: [{ label: "lr", colour: colour(0) }] });
+  const lrChart = new Chart(charts, { title: "Learning rate", yLabel: "lr", series: [{ label: "lr", colour: colour(0), stepped: true }] });
   const lossChart = new Chart(charts, { title: "Loss", yLabel: "loss", series: [{ label: "train", colour: colour(0) }, { label: "validation", colour: colour(1) }] });
   const accChart = new Chart(charts, { title: "Accuracy", yLabel: "accuracy", series: [{ label: "train", colour: colour(0) }, { label: "validation", colour: colour(1) }] });
   logToggle.addEventListener("change", () => lrChart.setLog(logToggle.checked));
@@ -62,13 +62,23 @@ export async function render(root, { id, signal }) {
     accChart.setData([xs, sorted.map((m) => m.accuracy), sorted.map((m) => m.val_accuracy)]);
   }
 
+  /** What an empty chart waits for, in this run's state. */
+  function waitingText(e, done) {
+    if (done > 0) return "";
+    if (e.status === "queued") return "Queued: the curves appear when a worker starts the run and finishes its first epoch.";
+    if (e.status === "running") return "Running: the curves appear when the first epoch finishes.";
+    return `No epoch was recorded (${e.status}).`;
+  }
+
   function drawHeader() {
     const e = experiment;
     document.title = `${e.name || e.id.slice(0, 8)} · lrlab`;
     title.textContent = e.name || `Experiment ${e.id.slice(0, 8)}`;
     badge.replaceChildren(statusBadge(e.status));
     const done = Math.max(e.progress.epochs_done, rows.size);
-    progress.replaceChildren(progressBar(done, e.progress.epochs, "epochs done"), h("span", { class: "muted", id: "epochs-done" }, ` epoch ${done} of ${e.progress.epochs}`));
+    progress.replaceChildren(progressBar(done, e.progress.epochs, "epochs done"));
+    const waiting = waitingText(e, done);
+    for (const chart of [lrChart, lossChart, accChart]) chart.setEmpty(waiting);
     cancel.hidden = TERMINAL.has(e.status);
     const s = e.spec;
     summary.replaceChildren(

@@ -83,7 +83,14 @@ export async function render(root, { signal }) {
     return h(
       "tr",
       { "data-id": e.id, "data-status": e.status },
-      h("td", {}, h("a", { href: `/ui/experiments/${e.id}` }, e.name || e.id.slice(0, 8)), e.name ? null : h("span", { class: "muted" }, " (no name)")),
+      h(
+        "td",
+        {},
+        h("a", { href: `/ui/experiments/${e.id}` }, e.name || e.id.slice(0, 8)),
+        e.name ? null : h("span", { class: "muted" }, " (no name)"),
+        // A sweep's members share its name: their configuration and seed tell them apart.
+        e.sweep_id ? h("span", { class: "sub member-of" }, h("a", { href: `/ui/sweeps/${e.sweep_id}` }, "sweep"), ` member · ${e.label ?? e.scheduler_type} · seed ${e.spec.training?.seed ?? "–"}`) : null,
+      ),
       h("td", {}, statusBadge(e.status)),
       h("td", {}, e.scheduler_type),
       h("td", {}, progressBar(e.progress.epochs_done, e.progress.epochs, `epochs of ${e.name || e.id}`)),
@@ -102,11 +109,13 @@ export async function render(root, { signal }) {
       else q.delete("offset");
       return h("a", { class: "button secondary", href: `/ui/experiments${q.size ? `?${q}` : ""}`, rel }, label);
     };
-    pager.replaceChildren(
+    // replaceChildren() would write a null as the text "null": leave absent links out.
+    const parts = [
       filters.offset > 0 ? link(Math.max(0, filters.offset - PAGE), "← Newer", "prev") : null,
       h("span", { class: "muted" }, `${from}–${to} of ${total}`),
       to < total ? link(filters.offset + PAGE, "Older →", "next") : null,
-    );
+    ];
+    pager.replaceChildren(...parts.filter(Boolean));
   }
 
   await load();

@@ -7,7 +7,8 @@ import { debounce, h, notice } from "../dom.js";
 import { navigate } from "../nav.js";
 import { clearErrors, readFields, schemaFields, showError } from "../schema-form.js";
 
-const MNIST_TRAIN = 60_000;
+// Published training-set sizes, where the API cannot say what the workers loaded.
+const PUBLISHED = { mnist: 60_000 };
 const MAX_POINTS = 4000;
 // Starting values for parameters the schema requires but gives no default for.
 const SUGGEST = { t_max: 20, step_size: 5, milestones: "5, 10", max_lr: 0.01, t_0: 5, total_iters: 5, gamma: 0.9 };
@@ -15,7 +16,16 @@ const SUGGEST = { t_max: 20, step_size: 5, milestones: "5, 10", max_lr: 0.01, t_
 export async function render(root, { kind, signal }) {
   const sweep = kind === "sweep";
   document.title = sweep ? "New sweep · lrlab" : "New experiment · lrlab";
-  const [catalog, openapi] = await Promise.all([api("/schedulers", { signal }), api("/openapi.json", { signal })]);
+  const [catalog, openapi, datasets] = await Promise.all([
+    api("/schedulers", { signal }),
+    api("/openapi.json", { signal }),
+    // The samples the workers' data really holds (a smaller offline copy, say): steps per epoch.
+    api("/datasets", { signal }).catch((exc) => {
+      if (exc.name === "AbortError") throw exc;
+      return [];
+    }),
+  ]);
+  const sizes = new Map(datasets.map((d) => [d.name, d]));
   // The submit bodies are documented inline (the API resolves range-test references before it
   // validates), so their models live in the request schema's `$defs`, not in components.
   const body = openapi.paths["/experiments"].post.requestBody.content["application/json"].schema;
@@ -202,7 +212,9 @@ export async function render(root, { kind, signal }) {
     const epochs = Number.isInteger(t.epochs) ? t.epochs : 20;
     const batch = Number.isInteger(t.batch_size) && t.batch_size > 0 ? t.batch_size : 32;
     const samples = Number.isInteger(d.train_samples) && d.train_samples > 0 ? d.train_samples : 10_000;
-    const steps = Math.max(1, Math.ceil(Math.min(samples, MNIST_TRAIN) / batch));
+    const name = d.name ?? "mnist";
+    const held = sizes.get(name)?.train_samples ?? PUBLISHED[name] ?? samples;
+    const steps = Math.max(1, Math.ceil(Math.min(samples, held) / batch));
     const stepsPerEpoch = epochs * steps <= 200_000 ? steps : 1;
     const results = await Promise.all(
       blocks.map(async (block) => {
@@ -237,7 +249,8 @@ export async function render(root, { kind, signal }) {
       }
     }
     warnings.replaceChildren(...items);
-    previewNote.textContent = `${epochs} epochs × ${stepsPerEpoch} steps per epoch${stepsPerEpoch === 1 && steps > 1 ? " (per-epoch view: too many steps to draw)" : ""}; ${items.length ? "" : "no warnings."}`;
+    const capped = samples > held ? ` (${name} holds ${held} training samples${sizes.get(name)?.source === "workers" ? " on the workers" : ""}: ${samples} requested)` : "";
+    previewNote.textContent = `${epochs} epochs × ${steps} steps per epoch${capped}${stepsPerEpoch === 1 && steps > 1 ? "; drawn per epoch (too many steps to draw)" : ""}; ${items.length ? "" : "no warnings."}`;
     drawPreview(ok, stepsPerEpoch);
   }
 

@@ -3,7 +3,7 @@
 
 import { api, download } from "../api.js";
 import { Chart, colour, swatchLegend } from "../charts.js";
-import { debounce, h, notice, num, progressBar, schedulerSummary, statusBadge, when } from "../dom.js";
+import { debounce, h, notice, num, progressBar, schedulerSummary, statusBadge, TERMINAL, throttle, when } from "../dom.js";
 import { follow } from "../sse.js";
 
 const METRICS = { val_accuracy: "val accuracy", val_loss: "val loss", accuracy: "train accuracy", loss: "train loss", lr: "learning rate" };
@@ -14,6 +14,11 @@ const STATS = [
   ["epochs_to_target", "Epochs to target", 1],
   ["auc_val_accuracy", "Mean val acc (AUC)", 4],
 ];
+// Redraw at most, and while events keep coming at least, this often.
+const REDRAW_MS = 1000;
+// The sweep's summary and comparison change when members end: reread them at most this often.
+const SUMMARY_MS = 2000;
+const MEMBER_PAGE = 500;
 const MODES = { stream: "live: event stream", polling: "live: polling every 2 s", reconnecting: "connection lost, retrying…", done: "finished" };
 
 /** Per configuration and epoch: mean and sample std over the members that reached it. */
@@ -43,8 +48,12 @@ export function bands(rows, metric) {
 export async function render(root, { id, signal }) {
   let sweep = await api(`/sweeps/${id}`, { signal });
   let comparison = null;
+  // Every member's epochs, keyed by member and epoch: the first load, then the stream's
+  // events append (a replay after a reconnect overwrites rather than duplicates).
+  const epochRows = new Map();
+  // Per member: label, seed, status and epochs done, from the API and then the events.
+  const members = new Map();
   let rows = [];
-  const members = new Map(); // id → experiment JSON for members with no epoch yet
   let sort = { key: "rank", dir: 1 };
 
   const title = h("h1", {});
@@ -100,17 +109,32 @@ export async function render(root, { id, signal }) {
   let memberChart = null;
   const labels = () => (comparison ? comparison.rows.map((r) => r.label) : [...new Set(rows.map((r) => r.label))]);
 
+  /** Counts and epochs over the members as the page knows them (events included). */
+  function memberProgress() {
+    const counts = {};
+    let epochsDone = 0;
+    let finished = 0;
+    for (const eid of sweep.experiments) {
+      const m = members.get(eid);
+      const status = m?.status ?? "queued";
+      counts[status] = (counts[status] ?? 0) + 1;
+      epochsDone += m?.epochs_done ?? 0;
+      if (TERMINAL.has(status)) finished += 1;
+    }
+    return { counts, epochsDone, finished, total: sweep.experiments.length };
+  }
+
   function drawHeader() {
     document.title = `${sweep.name || `Sweep ${id.slice(0, 8)}`} · lrlab`;
     title.textContent = sweep.name || `Sweep ${id.slice(0, 8)}`;
     badge.replaceChildren(statusBadge(sweep.status));
-    const p = sweep.progress;
-    const c = sweep.counts;
+    const p = memberProgress();
+    const epochs = Math.max(sweep.progress.epochs, p.epochsDone);
     progress.replaceChildren(
-      progressBar(p.epochs_done, p.epochs, "epochs done over all members"),
-      h("span", { class: "muted" }, ` ${p.experiments_done} of ${p.experiments} members finished · ${Object.entries(c).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(", ")} · created ${when(sweep.created_at)}`),
+      progressBar(p.epochsDone, epochs, "epochs done over all members"),
+      h("span", { class: "muted" }, ` · members: ${p.finished}/${p.total} finished (${Object.entries(p.counts).map(([s, n]) => `${n} ${s}`).join(", ")}) · created ${when(sweep.created_at)}`),
     );
-    cancel.hidden = p.experiments_done === p.experiments;
+    cancel.hidden = p.finished === p.total;
   }
 
   function stat(s, digits) {
@@ -182,20 +206,29 @@ export async function render(root, { id, signal }) {
       const s = stats.get(label);
       const c = colour(labels().indexOf(label));
       const at = (x, f) => (s.has(x) ? f(s.get(x)) : null);
-      series.push({ label, colour: c }, { label: `${label} + sd`, colour: "transparent", width: 0, points: false }, { label: `${label} − sd`, colour: "transparent", width: 0, points: false });
+      series.push({ label, colour: c, stepped: metric === "lr" }, { label: `${label} + sd`, colour: "transparent", width: 0, points: false }, { label: `${label} − sd`, colour: "transparent", width: 0, points: false });
       data.push(xs.map((x) => at(x, (v) => v.mean)), xs.map((x) => at(x, (v) => v.mean + v.std)), xs.map((x) => at(x, (v) => v.mean - v.std)));
       bandOpts.push({ series: [3 * i + 2, 3 * i + 3], colour: c });
     });
     const key = `${metric}|${keys.join("|")}|${logToggle.checked}`;
     if (!bandChart || bandChart.key !== key) {
       bandChart?.destroy();
-      bandChart = new Chart(bandHolder, { title: `${METRICS[metric]}: mean ± sd per configuration`, yLabel: METRICS[metric], series, bands: bandOpts, legend: false, log: logToggle.checked, height: 300 });
+      bandChart = new Chart(bandHolder, { title: `${METRICS[metric]}: mean ± sd per configuration`, yLabel: METRICS[metric], series, bands: bandOpts, legend: false, log: logToggle.checked, height: 300, empty: waitingText() });
       bandChart.key = key;
       bandChart.figure.dataset.bands = String(keys.length);
       bandLegend.replaceChildren(swatchLegend(keys.map((label) => ({ label, colour: colour(labels().indexOf(label)) }))));
     }
+    bandChart.setEmpty(waitingText());
     bandChart.setData(data);
     if (memberChart) drawMembersChart();
+  }
+
+  /** What the empty curves wait for: queued members, or a first epoch. */
+  function waitingText() {
+    const p = memberProgress();
+    if (p.counts.queued === p.total) return `Queued: ${p.total} members wait for a worker; the curves appear as their first epochs finish.`;
+    if (p.finished < p.total) return "Running: the curves appear when a member finishes its first epoch.";
+    return "No member recorded an epoch.";
   }
 
   function drawMembersChart() {
@@ -207,7 +240,7 @@ export async function render(root, { id, signal }) {
     }
     const entries = [...byMember.entries()];
     const xs = [...new Set(rows.map((r) => r.epoch))].sort((a, b) => a - b);
-    const series = entries.map(([, m]) => ({ label: `${m.label} · seed ${m.seed}`, colour: colour(labels().indexOf(m.label)), width: 1.5, dash: m.seed % 2 ? [6, 4] : undefined }));
+    const series = entries.map(([, m]) => ({ label: `${m.label} · seed ${m.seed}`, colour: colour(labels().indexOf(m.label)), width: 1.5, dash: m.seed % 2 ? [6, 4] : undefined, stepped: metric === "lr" }));
     const key = `${metric}|${series.map((s) => s.label).join("|")}|${logToggle.checked}`;
     if (!memberChart || memberChart.key !== key) {
       memberChart?.destroy();
@@ -233,16 +266,15 @@ export async function render(root, { id, signal }) {
             {},
             sweep.experiments.map((eid) => {
               const r = last.get(eid);
-              const e = members.get(eid);
-              const status = r?.status ?? e?.status ?? "queued";
+              const m = members.get(eid);
               return h(
                 "tr",
                 { "data-id": eid },
                 h("td", {}, h("a", { href: `/ui/experiments/${eid}`, class: "mono" }, eid.slice(0, 8))),
-                h("td", {}, r?.label ?? (e ? schedulerSummary(e.spec.scheduler) : "–")),
-                h("td", { class: "num" }, String(r?.seed ?? e?.spec.training.seed ?? "–")),
-                h("td", {}, statusBadge(status)),
-                h("td", { class: "num" }, String(r?.epoch ?? e?.progress.epochs_done ?? 0)),
+                h("td", {}, m?.label ?? r?.label ?? "–"),
+                h("td", { class: "num" }, String(m?.seed ?? r?.seed ?? "–")),
+                h("td", {}, statusBadge(m?.status ?? "queued")),
+                h("td", { class: "num" }, String(m?.epochs_done ?? 0)),
                 h("td", { class: "num" }, num(r?.val_accuracy)),
               );
             }),
@@ -252,37 +284,69 @@ export async function render(root, { id, signal }) {
     );
   }
 
-  let lastCounts = "";
-  async function refresh() {
+  /** Rows as the charts want them: each member's label, seed and latest status. */
+  function currentRows() {
+    return [...epochRows.values()].map((r) => {
+      const m = members.get(r.experiment);
+      return m ? { ...r, label: m.label ?? r.label, seed: m.seed ?? r.seed, status: m.status } : r;
+    });
+  }
+
+  function addRow(row) {
+    epochRows.set(`${row.experiment}:${row.epoch}`, row);
+    const m = members.get(row.experiment);
+    if (m && row.epoch > m.epochs_done) m.epochs_done = row.epoch;
+  }
+
+  /** Every member's label, seed and status: one request per 500 members. */
+  async function loadMembers() {
+    let after = null;
+    do {
+      const q = new URLSearchParams({ sweep_id: id, limit: String(MEMBER_PAGE) });
+      if (after) q.set("after", after);
+      const page = await api(`/experiments?${q}`, { signal });
+      for (const e of page.items) {
+        const old = members.get(e.id);
+        members.set(e.id, { label: e.label, seed: e.spec.training?.seed, status: e.status, epochs_done: Math.max(e.progress.epochs_done, old?.epochs_done ?? 0) });
+      }
+      after = page.items.length ? page.next : null;
+    } while (after);
+  }
+
+  async function readComparison() {
     const t = Number(target.value);
-    const targetOk = Number.isFinite(t) && t > 0 && t <= 1;
-    const [s, metricRows, cmp] = await Promise.all([
-      api(`/sweeps/${id}`, { signal }),
-      api(`/sweeps/${id}/metrics?format=json`, { signal }),
-      targetOk ? api(`/sweeps/${id}/comparison?target=${t}`, { signal }) : Promise.resolve(comparison),
-    ]);
-    sweep = s;
-    rows = metricRows;
-    comparison = cmp;
-    // Members with no epoch yet have no row to name them: read them when the counts change.
-    const counts = JSON.stringify(sweep.counts);
-    const seen = new Set(rows.map((r) => r.experiment));
-    const missing = sweep.experiments.filter((e) => !seen.has(e)).slice(0, 50);
-    if (counts !== lastCounts && missing.length) {
-      const read = await Promise.all(missing.map((eid) => api(`/experiments/${eid}`, { signal })));
-      read.forEach((e) => members.set(e.id, e));
-    }
-    lastCounts = counts;
+    if (Number.isFinite(t) && t > 0 && t <= 1) comparison = await api(`/sweeps/${id}/comparison?target=${t}`, { signal });
+  }
+
+  function drawLive() {
+    rows = currentRows();
     drawHeader();
-    drawComparison();
     drawBands();
     drawMembers();
+  }
+
+  /** Everything from the API: the first load, the polling fallback, after a cancel. */
+  async function refresh() {
+    const [s, metricRows] = await Promise.all([api(`/sweeps/${id}`, { signal }), api(`/sweeps/${id}/metrics?format=json`, { signal }), readComparison()]);
+    sweep = s;
+    await loadMembers();
+    for (const r of metricRows) addRow(r);
+    drawComparison();
+    drawLive();
+  }
+
+  /** The sweep's status and the comparison, which change as members end. */
+  async function refreshSummary() {
+    const [s] = await Promise.all([api(`/sweeps/${id}`, { signal }), readComparison()]);
+    sweep = s;
+    drawComparison();
+    drawHeader();
   }
 
   target.addEventListener("input", debounce(() => {
     const t = Number(target.value);
     target.toggleAttribute("aria-invalid", !(t > 0 && t <= 1));
-    if (t > 0 && t <= 1) refresh().catch((e) => actionMessage.replaceChildren(notice(e.message)));
+    if (t > 0 && t <= 1) readComparison().then(drawComparison).catch((e) => actionMessage.replaceChildren(notice(e.message)));
   }, 400));
   metricSelect.addEventListener("change", drawBands);
   logToggle.addEventListener("change", drawBands);
@@ -305,8 +369,9 @@ export async function render(root, { id, signal }) {
   });
 
   await refresh();
-  const isDone = () => sweep.progress.experiments_done === sweep.progress.experiments;
-  const eventRefresh = debounce(() => refresh().catch(() => {}), 500);
+  const isDone = () => sweep.experiments.every((eid) => TERMINAL.has(members.get(eid)?.status));
+  const redraw = throttle(drawLive, REDRAW_MS);
+  const summaryLater = throttle(() => refreshSummary().catch(() => {}), SUMMARY_MS);
   if (isDone()) live.textContent = MODES.done;
   else {
     follow({
@@ -315,18 +380,32 @@ export async function render(root, { id, signal }) {
       isDone,
       onMode: (mode) => {
         live.textContent = MODES[mode] || "";
-        if (mode === "done") refresh().catch(() => {});
+        if (mode === "done") {
+          redraw.cancel();
+          drawLive();
+          refreshSummary().catch(() => {});
+        }
       },
       onEvent: (event) => {
-        // Events name the member, not its label: redraw from the API (debounced).
-        eventRefresh();
+        // Appended to what is drawn; the redraw is throttled, never starved by a busy stream.
+        const data = JSON.parse(event.data);
+        const { experiment_id: experiment, ...rest } = data;
+        if (event.type === "epoch") {
+          addRow({ ...rest, experiment });
+        } else if (event.type === "status") {
+          const m = members.get(experiment) ?? { epochs_done: 0 };
+          members.set(experiment, { ...m, status: data.status, epochs_done: Math.max(m.epochs_done, data.epochs_done ?? 0) });
+          summaryLater();
+        }
+        redraw();
       },
       poll: refresh,
     });
   }
 
   return () => {
-    eventRefresh.cancel();
+    redraw.cancel();
+    summaryLater.cancel();
     bandChart?.destroy();
     memberChart?.destroy();
   };

@@ -43,11 +43,13 @@ export async function render(root, { signal }) {
     );
     message.replaceChildren(page.items.length ? "" : notice("No sweeps yet.", "info"));
     const to = Math.min(offset + PAGE, page.total);
-    pager.replaceChildren(
+    // replaceChildren() would write a null as the text "null": leave absent links out.
+    const parts = [
       offset > 0 ? h("a", { class: "button secondary", href: `/ui/sweeps?offset=${Math.max(0, offset - PAGE)}` }, "← Newer") : null,
       h("span", { class: "muted" }, `${page.total ? offset + 1 : 0}–${to} of ${page.total}`),
       to < page.total ? h("a", { class: "button secondary", href: `/ui/sweeps?offset=${offset + PAGE}` }, "Older →") : null,
-    );
+    ];
+    pager.replaceChildren(...parts.filter(Boolean));
   }
   await load();
   (async () => {

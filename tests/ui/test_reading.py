@@ -1,0 +1,190 @@
+"""The dashboard reads right: a live sweep page that keeps drawing, tick labels, the pager."""
+
+import itertools
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from devtools.processes import ApiProcess, WorkerProcess
+from models.db import get_engine
+from tests.conftest import wait_for
+from tests.holds import epoch_held
+from tests.ui.conftest import screenshots
+
+pytestmark = pytest.mark.e2e
+
+# Counts, in the page, the text of every event-stream chunk it reads (the page's own code
+# untouched): the test then knows when an event has reached the page, whatever its speed.
+_SEEN_EVENTS = """
+window.__streamed = "";
+const read = ReadableStreamDefaultReader.prototype.read;
+ReadableStreamDefaultReader.prototype.read = async function () {
+  const result = await read.call(this);
+  if (typeof result.value === "string") window.__streamed += result.value;
+  return result;
+};
+"""
+
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _submit_sweep(api: ApiProcess, name: str, *, epochs: int) -> dict[str, Any]:
+    response = api.client.post(
+        "/sweeps",
+        json={
+            "name": name,
+            "base": {
+                "training": {"epochs": epochs, "batch_size": 64, "learning_rate": 0.01},
+                "dataset": {"name": "mnist", "train_samples": 256},
+            },
+            "schedulers": [
+                {"type": "constant"},
+                {"type": "step", "step_size": 1, "gamma": 0.5},
+            ],
+            "seeds": [0, 1],
+        },
+    )
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _epochs_shown(page: Page) -> int:
+    text = page.locator(".progress-line .progress-text").inner_text()
+    match = re.match(r"(\d+)/\d+", text)
+    assert match, text
+    return int(match.group(1))
+
+
+def test_the_live_sweep_page_draws_while_events_keep_coming(
+    page: Page, ui_api: ApiProcess, worker: WorkerProcess, artifacts: Path
+) -> None:
+    name = f"live sweep {uuid.uuid4().hex[:8]}"
+    metrics_reads: list[str] = []
+    page.on("request", lambda r: metrics_reads.append(r.url) if "/metrics" in r.url else None)
+    page.add_init_script(_SEEN_EVENTS)
+    # The page's clock stands still unless the test moves it: a redraw that waits for a pause
+    # in the events (a debounce) then never comes, whatever this machine's speed.
+    page.clock.install(time=_T0)
+    page.clock.pause_at(_T0 + timedelta(seconds=1))
+    engine = get_engine()
+    with epoch_held(engine, 4, names=[name]) as later:
+        with epoch_held(engine, 2, names=[name]) as first:
+            sweep = _submit_sweep(ui_api, name, epochs=5)
+            wait_for(first, timeout=180)
+            page.goto(f"/ui/sweeps/{sweep['id']}")
+            expect(page.locator(".live")).to_have_text("live: event stream")
+            expect(page.locator(".progress-line .progress-text")).to_have_text(
+                re.compile(r"^[1-9]\d*/20\b")
+            )
+            # Whatever the first load set going settles: then the page is idle, and waits.
+            page.clock.run_for(5000)
+            before = _epochs_shown(page)
+            streamed = page.evaluate("window.__streamed.length")
+            screenshots(page, artifacts, "sweep-live-1")
+        # Epoch 2 of the held members commits, and they wait again at epoch 4.
+        wait_for(later, timeout=180)
+        wait_for(
+            lambda: "event: epoch" in page.evaluate(f"window.__streamed.slice({streamed})"),
+            timeout=60,
+        )
+        # Less time passes in the page than any debounce waits; events are still arriving.
+        page.clock.run_for(400)
+        expect(page.locator(".progress-line .progress-text")).not_to_have_text(
+            re.compile(rf"^{before}/")
+        )
+        assert _epochs_shown(page) > before
+        screenshots(page, artifacts, "sweep-live-2")
+        assert ui_api.client.get(f"/sweeps/{sweep['id']}").json()["status"] == "running"
+    # Events were appended to what was drawn: the page read the metrics once, at its load.
+    assert len([u for u in metrics_reads if f"/sweeps/{sweep['id']}/metrics" in u]) == 1
+
+
+# Every y-axis tick of a chart: the value and the label uPlot drew for it.
+_Y_TICKS = """f => {
+  const axis = f._chart.plot.axes[1];
+  return axis._splits.map((v, i) => [v, axis._values[i]]).filter(([, label]) => label);
+}"""
+
+
+def test_lr_ticks_are_distinct_and_log_ticks_sit_at_decades(
+    page: Page, ui_api: ApiProcess, artifacts: Path
+) -> None:
+    page.goto("/ui/experiments/new")
+    page.get_by_label("Scheduler type").select_option("step")
+    page.get_by_label("Step Size").fill("1")
+    page.get_by_label("Gamma").fill("0.5")
+    page.get_by_label("Epochs").fill("4")
+    page.get_by_label("Learning Rate").fill("0.001")
+    chart = page.locator('.preview figure[data-chart="learning rate"]')
+    # 0.001 halved each epoch: 0.001 … 0.000125, ticks a few ten-thousandths apart.
+    page.wait_for_function(
+        """() => {
+          const f = document.querySelector('.preview figure[data-chart="learning rate"]');
+          const ys = f && f._chart.data[1];
+          return ys && ys.length && Math.min(...ys) < 0.00013;
+        }"""
+    )
+    ticks = chart.evaluate(_Y_TICKS)
+    assert len(ticks) >= 2, ticks
+    values = [v for v, _ in ticks]
+    labels = [label for _, label in ticks]
+    assert len(set(labels)) == len(labels), f"repeated tick labels: {labels}"
+    spacing = min(b - a for a, b in itertools.pairwise(values))
+    for value, label in ticks:
+        assert float(label) == pytest.approx(value, abs=spacing / 1000), (value, label)
+    screenshots(page, artifacts, "ticks-linear")
+
+    page.get_by_label("log scale").check()
+    page.wait_for_function(
+        """() => document.querySelector('.preview figure[data-chart="learning rate"]')
+                   ._chart.plot.scales.y.distr === 3"""
+    )
+    logs = chart.evaluate(_Y_TICKS)
+    assert [label for _, label in logs] == ["1e-4", "0.001"], logs
+    screenshots(page, artifacts, "ticks-log")
+
+
+def test_no_null_in_the_pager_or_a_configuration_and_empty_charts_say_why(
+    page: Page, ui_api: ApiProcess, artifacts: Path
+) -> None:
+    # A queue no test worker consumes: the run stays queued for the whole test.
+    response = ui_api.client.post(
+        "/experiments",
+        json={
+            "name": f"queued {uuid.uuid4().hex[:8]}",
+            "scheduler": {"type": "one_cycle", "max_lr": 0.01},
+            "training": {"epochs": 3},
+            "queue": "lrlab",
+        },
+    )
+    assert response.status_code == 202, response.text
+    experiment_id = response.json()["id"]
+    try:
+        page.goto("/ui/experiments")
+        expect(page.locator(".pager")).to_contain_text("of")
+        expect(page.locator(".pager")).not_to_contain_text("null")
+        page.goto("/ui/sweeps")
+        expect(page.locator(".pager")).to_contain_text("of")
+        expect(page.locator(".pager")).not_to_contain_text("null")
+
+        page.goto(f"/ui/experiments/{experiment_id}")
+        scheduler = page.locator("dt", has_text="Scheduler").locator(
+            "xpath=following-sibling::dd[1]"
+        )
+        expect(scheduler).to_contain_text("one_cycle")
+        expect(scheduler).not_to_contain_text("null")
+        for title in ("Learning rate", "Loss", "Accuracy"):
+            expect(page.locator(f'figure[data-chart="{title}"] .chart-empty')).to_have_text(
+                re.compile(r"^Queued: .*first epoch")
+            )
+        # One progress text, in epochs, said once.
+        expect(page.locator(".progress-line")).to_have_text("0/3 epochs")
+        screenshots(page, artifacts, "experiment-queued")
+    finally:
+        assert ui_api.client.post(f"/experiments/{experiment_id}/cancel").status_code == 200
