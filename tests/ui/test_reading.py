@@ -1,6 +1,7 @@
 """The dashboard reads right: a live sweep page that keeps drawing, tick labels, the pager."""
 
 import itertools
+import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from devtools.processes import ApiProcess, WorkerProcess
 from models.db import get_engine
-from tests.conftest import wait_for
+from tests.conftest import SessionKeys, wait_for
 from tests.holds import epoch_held
 from tests.ui.conftest import screenshots
 
@@ -188,3 +189,93 @@ def test_no_null_in_the_pager_or_a_configuration_and_empty_charts_say_why(
         screenshots(page, artifacts, "experiment-queued")
     finally:
         assert ui_api.client.post(f"/experiments/{experiment_id}/cancel").status_code == 200
+
+
+def test_a_rejected_key_says_so_and_where_the_key_is(page: Page, artifacts: Path) -> None:
+    page.goto("/ui/experiments")
+    expect(page.locator("#key-state")).to_have_text("key set")
+    page.get_by_label("API key").fill("lrlab_not-a-key-of-this-database-0123456789")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_have_text("An API key is needed")
+    expect(page.locator("main .notice")).to_contain_text("refused this key")
+    expect(page.locator("main .notice")).to_contain_text(".lrlab/credentials.json")
+    expect(page.locator("main .notice")).to_contain_text("lrlab keys")
+    expect(page.locator("#key-state")).to_have_text("key rejected")
+    screenshots(page, artifacts, "key-rejected")
+
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator("#key-state")).to_have_text("no key")
+    expect(page.locator("main .notice")).to_contain_text("No API key entered")
+    expect(page.locator("main .notice")).to_contain_text(".lrlab/credentials.json")
+    # The placeholder fits its field.
+    fits = page.locator("#api-key").evaluate(
+        """el => {
+          const probe = document.createElement("span");
+          probe.style.font = getComputedStyle(el).font;
+          probe.textContent = el.placeholder;
+          document.body.append(probe);
+          const width = probe.getBoundingClientRect().width;
+          probe.remove();
+          const style = getComputedStyle(el);
+          return width <= el.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+        }"""
+    )
+    assert fits
+
+
+def test_sweep_members_in_the_list_show_configuration_and_seed(
+    page: Page, ui_api: ApiProcess, artifacts: Path
+) -> None:
+    name = f"listed {uuid.uuid4().hex[:8]}"
+    # A queue no test worker consumes: the members stay queued for the whole test.
+    response = ui_api.client.post(
+        "/sweeps",
+        json={
+            "name": name,
+            "base": {"training": {"epochs": 2}},
+            "schedulers": [{"type": "step", "step_size": 1, "gamma": 0.5}],
+            "seeds": [0, 7],
+            "queue": "lrlab",
+        },
+    )
+    assert response.status_code == 202, response.text
+    sweep = response.json()
+    try:
+        page.goto(f"/ui/experiments?name={name.split()[1]}")
+        for member in ui_api.client.get(f"/experiments?sweep_id={sweep['id']}").json()["items"]:
+            seed = member["spec"]["training"]["seed"]
+            row = page.locator(f'tr[data-id="{member["id"]}"]')
+            expect(row).to_contain_text(f"{member['label']} · seed {seed}")
+            expect(row.locator(f'a[href="/ui/sweeps/{sweep["id"]}"]')).to_have_count(1)
+        # On a phone the table keeps its rows on one line and scrolls sideways in its frame.
+        page.set_viewport_size({"width": 390, "height": 844})
+        wrap = page.locator(".table-wrap")
+        overflow = wrap.evaluate(
+            "el => [el.scrollWidth > el.clientWidth, getComputedStyle(el).overflowX,"
+            " document.documentElement.scrollWidth <= window.innerWidth]"
+        )
+        assert overflow == [True, "auto", True], overflow
+        screenshots(page, artifacts, "experiments-members")
+    finally:
+        assert ui_api.client.post(f"/sweeps/{sweep['id']}/cancel").status_code == 200
+
+
+def test_the_form_sizes_an_epoch_from_the_workers_data(
+    page: Page, ui_api: ApiProcess, worker: WorkerProcess, keys: SessionKeys
+) -> None:
+    # The session's worker reports the size of the data it loaded (the offline copy is 8,000).
+    def held() -> int | None:
+        listing = ui_api.client.get("/workers", headers=keys.headers(keys.operator)).json()
+        sizes = [w["datasets"]["mnist"]["train_samples"] for w in listing if w["datasets"]]
+        return min(sizes) if sizes else None
+
+    samples = wait_for(held, timeout=60)
+    assert isinstance(samples, int)
+    page.goto("/ui/experiments/new")
+    page.get_by_label("Train Samples").fill("10000")
+    page.get_by_label("Batch Size").fill("32")
+    steps = math.ceil(min(10_000, samples) / 32)
+    expect(page.locator(".preview .hint").filter(has_text="steps per epoch")).to_contain_text(
+        f"× {steps} steps per epoch"
+    )
