@@ -53,11 +53,16 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # What CI runs: the linters, the type checker, then the tests.
-check: lint typecheck test
+check: lint lint-js typecheck test
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The dashboard's modules and stylesheet in Prettier's style (pinned in ui/package.json).
+.PHONY: lint-js
+lint-js: install
+	npm --prefix ui exec --no -- prettier --check ui/static
 
 typecheck: install
 	$(VENV)/bin/mypy

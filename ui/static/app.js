@@ -42,7 +42,11 @@ async function show() {
   } catch (exc) {
     if (exc.name === "AbortError" || controller.signal.aborted) return;
     const heading = exc.status === 404 ? "Not found" : exc.status === 401 ? "An API key is needed" : "Something went wrong";
-    main.replaceChildren(h("h1", {}, heading), notice(exc.message), h("p", {}, h("a", { href: "/ui/experiments" }, "Back to the experiments")));
+    main.replaceChildren(
+      h("h1", {}, heading),
+      notice(exc.message),
+      h("p", {}, h("a", { href: "/ui/experiments" }, "Back to the experiments")),
+    );
   } finally {
     main.removeAttribute("aria-busy");
   }

@@ -65,7 +65,10 @@ export function logTicks(min, max, most = 8) {
  * series: [{label, colour, dash?, width?, band?: {of: [hiIndex, loIndex]}}], data: [x, ...ys].
  */
 export class Chart {
-  constructor(parent, { title, xLabel = "epoch", yLabel, series, log = false, bands = [], legend = true, height = 240, empty = "No points yet." }) {
+  constructor(
+    parent,
+    { title, xLabel = "epoch", yLabel, series, log = false, bands = [], legend = true, height = 240, empty = "No points yet." },
+  ) {
     this.opts = { title, xLabel, yLabel, series, log, bands, legend, height };
     this.data = [[], ...series.map(() => [])];
     this.figure = h("figure", { class: "chart", "data-chart": title });
@@ -93,12 +96,30 @@ export class Chart {
     const options = {
       ...this.size(),
       // A log axis spans whole decades, so its ticks (at decades) always bracket the data.
-      scales: { x: { time: false }, y: log ? { distr: 3, range: (u, min, max) => (min > 0 && max > 0 ? uPlot.rangeLog(min, max, 10, true) : [1e-4, 1e-2]) } : { auto: true } },
+      scales: {
+        x: { time: false },
+        y: log
+          ? { distr: 3, range: (u, min, max) => (min > 0 && max > 0 ? uPlot.rangeLog(min, max, 10, true) : [1e-4, 1e-2]) }
+          : { auto: true },
+      },
       axes: [
         // Epochs are whole numbers: ticks on them, never at 1.1, 1.2, …
-        { ...AXIS, label: xLabel, labelSize: 20, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000], values: (u, splits, i, space, incr) => tickLabels(splits, incr) },
+        {
+          ...AXIS,
+          label: xLabel,
+          labelSize: 20,
+          incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+          values: (u, splits, i, space, incr) => tickLabels(splits, incr),
+        },
         log
-          ? { ...AXIS, label: yLabel, labelSize: 20, size: 64, splits: (u, i, min, max) => logTicks(min, max), values: (u, splits) => splits.map((v) => (v === null ? "" : short(v))) }
+          ? {
+              ...AXIS,
+              label: yLabel,
+              labelSize: 20,
+              size: 64,
+              splits: (u, i, min, max) => logTicks(min, max),
+              values: (u, splits) => splits.map((v) => (v === null ? "" : short(v))),
+            }
           : { ...AXIS, label: yLabel, labelSize: 20, size: 64, values: (u, splits, i, space, incr) => tickLabels(splits, incr) },
       ],
       legend: { show: legend, live: true },

@@ -37,9 +37,7 @@ export function progressBar(done, total, label, unit = "epochs") {
 
 /** A number for a table: fixed decimals, or an en dash when missing. */
 export function num(value, digits = 4) {
-  return value === null || value === undefined || Number.isNaN(value)
-    ? "–"
-    : Number(value).toFixed(digits);
+  return value === null || value === undefined || Number.isNaN(value) ? "–" : Number(value).toFixed(digits);
 }
 
 /** A compact number for an lr or a parameter: 0.001 → "1e-3" only when that is shorter. */

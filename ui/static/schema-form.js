@@ -9,7 +9,12 @@ let counter = 0;
 function unwrap(prop) {
   if (!prop.anyOf) return { ...prop, nullable: false };
   const branches = prop.anyOf.filter((b) => b.type !== "null");
-  return { ...prop, ...(branches.length === 1 ? branches[0] : {}), anyOf: branches.length === 1 ? undefined : branches, nullable: branches.length < prop.anyOf.length };
+  return {
+    ...prop,
+    ...(branches.length === 1 ? branches[0] : {}),
+    anyOf: branches.length === 1 ? undefined : branches,
+    nullable: branches.length < prop.anyOf.length,
+  };
 }
 
 function bounds(p) {
@@ -98,7 +103,10 @@ export function schemaFields(schema, { prefix, onInput, skip = [] }) {
       read = () => {
         const t = input.value.trim();
         if (t === "") return undefined;
-        return t.split(/[\s,;]+/).filter(Boolean).map((part) => parseScalar(part, p.items));
+        return t
+          .split(/[\s,;]+/)
+          .filter(Boolean)
+          .map((part) => parseScalar(part, p.items));
       };
     } else if (p.type === "string") {
       input = h("input", { id, name, type: "text", value: defaultText(p), "aria-describedby": described });
@@ -129,7 +137,14 @@ export function schemaFields(schema, { prefix, onInput, skip = [] }) {
       .join(" · ");
     const error = h("p", { class: "field-error", id: errorId, "aria-live": "polite" });
     const label = h("label", { for: id }, p.title || name, isRequired ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null);
-    const wrapper = h("div", { class: `field field-${p.type || "json"}`, "data-field": `${prefix}.${name}` }, label, input, h("p", { class: "hint", id: hintId }, hint), error);
+    const wrapper = h(
+      "div",
+      { class: `field field-${p.type || "json"}`, "data-field": `${prefix}.${name}` },
+      label,
+      input,
+      h("p", { class: "hint", id: hintId }, hint),
+      error,
+    );
     input.addEventListener("input", () => onInput?.());
     input.addEventListener("change", () => onInput?.());
     element.append(wrapper);

@@ -26,27 +26,70 @@ export async function render(root, { id, signal }) {
   const errorBox = h("div", {});
   const actionMessage = h("div", { "aria-live": "polite" });
   const cancel = h("button", { type: "button", class: "danger", onclick: onCancel }, "Cancel run");
-  const csv = h("button", { type: "button", class: "secondary", onclick: () => download(`/experiments/${id}/metrics?format=csv`, `${id}-metrics.csv`).catch(showActionError) }, "Download CSV");
-  const stepButton = h("button", { type: "button", class: "secondary", "aria-expanded": "false", onclick: toggleSteps }, "Show per-step lr");
+  const csv = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      onclick: () => download(`/experiments/${id}/metrics?format=csv`, `${id}-metrics.csv`).catch(showActionError),
+    },
+    "Download CSV",
+  );
+  const stepButton = h(
+    "button",
+    { type: "button", class: "secondary", "aria-expanded": "false", onclick: toggleSteps },
+    "Show per-step lr",
+  );
   const logToggle = h("input", { type: "checkbox", id: "lr-log" });
 
   const charts = h("div", { class: "charts" });
   const stepsHolder = h("div", { class: "charts-wide" });
   root.replaceChildren(
     h("p", { class: "crumbs" }, h("a", { href: "/ui/experiments" }, "Experiments")),
-    h("div", { class: "page-head" }, h("div", {}, title, h("p", { class: "muted mono" }, id)), h("div", { class: "head-status" }, badge, live)),
+    h(
+      "div",
+      { class: "page-head" },
+      h("div", {}, title, h("p", { class: "muted mono" }, id)),
+      h("div", { class: "head-status" }, badge, live),
+    ),
     progress,
-    h("div", { class: "toolbar", role: "group", "aria-label": "Actions" }, cancel, csv, stepButton, h("label", { class: "check", for: "lr-log" }, logToggle, " lr on a log scale")),
+    h(
+      "div",
+      { class: "toolbar", role: "group", "aria-label": "Actions" },
+      cancel,
+      csv,
+      stepButton,
+      h("label", { class: "check", for: "lr-log" }, logToggle, " lr on a log scale"),
+    ),
     actionMessage,
     errorBox,
     charts,
     stepsHolder,
-    h("div", { class: "two-col" }, h("section", { class: "card", "aria-labelledby": "spec-title" }, h("h2", { id: "spec-title" }, "Spec"), summary), h("section", { class: "card", "aria-labelledby": "prov-title" }, h("h2", { id: "prov-title" }, "Provenance and result"), provenance)),
+    h(
+      "div",
+      { class: "two-col" },
+      h("section", { class: "card", "aria-labelledby": "spec-title" }, h("h2", { id: "spec-title" }, "Spec"), summary),
+      h("section", { class: "card", "aria-labelledby": "prov-title" }, h("h2", { id: "prov-title" }, "Provenance and result"), provenance),
+    ),
   );
 
   const lrChart = new Chart(charts, { title: "Learning rate", yLabel: "lr", series: [{ label: "lr", colour: colour(0), stepped: true }] });
-  const lossChart = new Chart(charts, { title: "Loss", yLabel: "loss", series: [{ label: "train", colour: colour(0) }, { label: "validation", colour: colour(1) }] });
-  const accChart = new Chart(charts, { title: "Accuracy", yLabel: "accuracy", series: [{ label: "train", colour: colour(0) }, { label: "validation", colour: colour(1) }] });
+  const lossChart = new Chart(charts, {
+    title: "Loss",
+    yLabel: "loss",
+    series: [
+      { label: "train", colour: colour(0) },
+      { label: "validation", colour: colour(1) },
+    ],
+  });
+  const accChart = new Chart(charts, {
+    title: "Accuracy",
+    yLabel: "accuracy",
+    series: [
+      { label: "train", colour: colour(0) },
+      { label: "validation", colour: colour(1) },
+    ],
+  });
   logToggle.addEventListener("change", () => lrChart.setLog(logToggle.checked));
   let stepChart = null;
 
@@ -104,9 +147,21 @@ export async function render(root, { id, signal }) {
         ["Started", when(e.started_at)],
         ["Finished", when(e.finished_at)],
         ["Device", e.device || "–"],
-        ["Libraries", e.versions ? Object.entries(e.versions).map(([k, v]) => `${k} ${v}`).join(", ") : "–"],
+        [
+          "Libraries",
+          e.versions
+            ? Object.entries(e.versions)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(", ")
+            : "–",
+        ],
         // Whatever the worker recorded about the data (source, counts, sha256, …), as given.
-        ...Object.entries(data).filter(([k]) => k !== "runtime").map(([k, v]) => [`Data ${k.replaceAll("_", " ")}`, h("span", { class: k === "sha256" ? "mono wrap" : "" }, typeof v === "object" ? JSON.stringify(v) : String(v))]),
+        ...Object.entries(data)
+          .filter(([k]) => k !== "runtime")
+          .map(([k, v]) => [
+            `Data ${k.replaceAll("_", " ")}`,
+            h("span", { class: k === "sha256" ? "mono wrap" : "" }, typeof v === "object" ? JSON.stringify(v) : String(v)),
+          ]),
       ]),
     );
     errorBox.replaceChildren(e.error ? notice(`The run failed: ${e.error}`) : "");
@@ -149,7 +204,12 @@ export async function render(root, { id, signal }) {
         }
         from = page.next_epoch_from;
       }
-      stepChart = new Chart(stepsHolder, { title: `Learning rate of every optimizer step (${ys.length} steps)`, yLabel: "lr", series: [{ label: "lr", colour: colour(2), points: false }], log: logToggle.checked });
+      stepChart = new Chart(stepsHolder, {
+        title: `Learning rate of every optimizer step (${ys.length} steps)`,
+        yLabel: "lr",
+        series: [{ label: "lr", colour: colour(2), points: false }],
+        log: logToggle.checked,
+      });
       stepChart.setData([xs, ys]);
       stepButton.textContent = "Hide per-step lr";
       stepButton.setAttribute("aria-expanded", "true");

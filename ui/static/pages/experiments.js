@@ -20,21 +20,48 @@ export async function render(root, { signal }) {
   };
   const catalog = await api("/schedulers", { signal });
 
-  const status = h("select", { id: "filter-status", name: "status" }, h("option", { value: "" }, "any status"), STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, s)));
-  const type = h("select", { id: "filter-type", name: "scheduler_type" }, h("option", { value: "" }, "any scheduler"), catalog.map((c) => h("option", { value: c.type, selected: c.type === filters.scheduler_type }, c.type)));
-  const name = h("input", { id: "filter-name", name: "name", type: "search", value: filters.name, autocomplete: "off", placeholder: "part of a name or id" });
+  const status = h(
+    "select",
+    { id: "filter-status", name: "status" },
+    h("option", { value: "" }, "any status"),
+    STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, s)),
+  );
+  const type = h(
+    "select",
+    { id: "filter-type", name: "scheduler_type" },
+    h("option", { value: "" }, "any scheduler"),
+    catalog.map((c) => h("option", { value: c.type, selected: c.type === filters.scheduler_type }, c.type)),
+  );
+  const name = h("input", {
+    id: "filter-name",
+    name: "name",
+    type: "search",
+    value: filters.name,
+    autocomplete: "off",
+    placeholder: "part of a name or id",
+  });
   const form = h(
     "form",
     { class: "filters card", role: "search", "aria-label": "Filter experiments" },
     h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status),
     h("div", { class: "field" }, h("label", { for: "filter-type" }, "Scheduler"), type),
     h("div", { class: "field grow" }, h("label", { for: "filter-name" }, "Name"), name),
-    h("div", { class: "field actions" }, h("button", { type: "submit", class: "primary" }, "Filter"), h("a", { class: "button secondary", href: "/ui/experiments" }, "Clear")),
+    h(
+      "div",
+      { class: "field actions" },
+      h("button", { type: "submit", class: "primary" }, "Filter"),
+      h("a", { class: "button secondary", href: "/ui/experiments" }, "Clear"),
+    ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
-    for (const [key, value] of [["status", status.value], ["scheduler_type", type.value], ["name", name.value.trim()]]) if (value) next.set(key, value);
+    for (const [key, value] of [
+      ["status", status.value],
+      ["scheduler_type", type.value],
+      ["name", name.value.trim()],
+    ])
+      if (value) next.set(key, value);
     navigate(`/ui/experiments${next.size ? `?${next}` : ""}`);
   });
   // Selects apply at once; the name applies on Enter or the button.
@@ -47,14 +74,27 @@ export async function render(root, { signal }) {
     h(
       "table",
       { class: "data", id: "experiments" },
-      h("thead", {}, h("tr", {}, ["Name", "Status", "Scheduler", "Progress", "Final val acc", "Best val acc", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Name", "Status", "Scheduler", "Progress", "Final val acc", "Best val acc", "Created"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
       tbody,
     ),
   );
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
   const message = h("div", { "aria-live": "polite" });
   root.replaceChildren(
-    h("div", { class: "page-head" }, h("h1", {}, "Experiments"), h("a", { class: "button primary", href: "/ui/experiments/new" }, "New experiment")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "Experiments"),
+      h("a", { class: "button primary", href: "/ui/experiments/new" }, "New experiment"),
+    ),
     form,
     message,
     table,
@@ -74,7 +114,14 @@ export async function render(root, { signal }) {
     const focusedId = document.activeElement?.closest?.("tr")?.dataset.id;
     tbody.replaceChildren(...items.map(row));
     if (focusedId) tbody.querySelector(`tr[data-id="${focusedId}"] a`)?.focus();
-    message.replaceChildren(items.length ? "" : notice(filters.status || filters.scheduler_type || filters.name ? "No experiment matches these filters." : "No experiments yet.", "info"));
+    message.replaceChildren(
+      items.length
+        ? ""
+        : notice(
+            filters.status || filters.scheduler_type || filters.name ? "No experiment matches these filters." : "No experiments yet.",
+            "info",
+          ),
+    );
     renderPager(total);
   }
 
@@ -89,7 +136,14 @@ export async function render(root, { signal }) {
         h("a", { href: `/ui/experiments/${e.id}` }, e.name || e.id.slice(0, 8)),
         e.name ? null : h("span", { class: "muted" }, " (no name)"),
         // A sweep's members share its name: their configuration and seed tell them apart.
-        e.sweep_id ? h("span", { class: "sub member-of" }, h("a", { href: `/ui/sweeps/${e.sweep_id}` }, "sweep"), ` member · ${e.label ?? e.scheduler_type} · seed ${e.spec.training?.seed ?? "–"}`) : null,
+        e.sweep_id
+          ? h(
+              "span",
+              { class: "sub member-of" },
+              h("a", { href: `/ui/sweeps/${e.sweep_id}` }, "sweep"),
+              ` member · ${e.label ?? e.scheduler_type} · seed ${e.spec.training?.seed ?? "–"}`,
+            )
+          : null,
       ),
       h("td", {}, statusBadge(e.status)),
       h("td", {}, e.scheduler_type),

@@ -45,46 +45,99 @@ export async function render(root, { kind, signal }) {
     "fieldset",
     { class: "card" },
     h("legend", {}, sweep ? "Every member" : "Run"),
-    h("div", { class: "field" }, h("label", { for: "run-name" }, "Name"), nameInput, h("p", { class: "hint" }, "Optional label, up to 200 characters."), nameField.error),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "run-name" }, "Name"),
+      nameInput,
+      h("p", { class: "hint" }, "Optional label, up to 200 characters."),
+      nameField.error,
+    ),
     training.element,
     dataset.element,
   );
 
   // Sweep-only controls.
-  const seedsInput = h("input", { id: "sweep-seeds", name: "seeds", type: "text", value: "0, 1, 2", autocomplete: "off", "aria-describedby": "sweep-seeds-hint sweep-seeds-error" });
+  const seedsInput = h("input", {
+    id: "sweep-seeds",
+    name: "seeds",
+    type: "text",
+    value: "0, 1, 2",
+    autocomplete: "off",
+    "aria-describedby": "sweep-seeds-hint sweep-seeds-error",
+  });
   const seedsField = { input: seedsInput, error: h("p", { class: "field-error", id: "sweep-seeds-error" }) };
-  const gridInput = h("textarea", { id: "sweep-grid", name: "grid", rows: 3, spellcheck: "false", placeholder: '{"step.gamma": [0.5, 0.1], "training.learning_rate": [0.001, 0.01]}', "aria-describedby": "sweep-grid-hint sweep-grid-error" });
+  const gridInput = h("textarea", {
+    id: "sweep-grid",
+    name: "grid",
+    rows: 3,
+    spellcheck: "false",
+    placeholder: '{"step.gamma": [0.5, 0.1], "training.learning_rate": [0.001, 0.01]}',
+    "aria-describedby": "sweep-grid-hint sweep-grid-error",
+  });
   const gridField = { input: gridInput, error: h("p", { class: "field-error", id: "sweep-grid-error" }) };
   const sweepSet = sweep
     ? h(
         "fieldset",
         { class: "card" },
         h("legend", {}, "Sweep"),
-        h("div", { class: "field" }, h("label", { for: "sweep-seeds" }, "Seeds"), seedsInput, h("p", { class: "hint", id: "sweep-seeds-hint" }, "Comma-separated; every configuration trains once per seed."), seedsField.error),
-        h("div", { class: "field" }, h("label", { for: "sweep-grid" }, "Grid (optional, JSON)"), gridInput, h("p", { class: "hint", id: "sweep-grid-hint" }, "`<type>.<parameter>` or `training.<field>` → values to try."), gridField.error),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "sweep-seeds" }, "Seeds"),
+          seedsInput,
+          h("p", { class: "hint", id: "sweep-seeds-hint" }, "Comma-separated; every configuration trains once per seed."),
+          seedsField.error,
+        ),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "sweep-grid" }, "Grid (optional, JSON)"),
+          gridInput,
+          h("p", { class: "hint", id: "sweep-grid-hint" }, "`<type>.<parameter>` or `training.<field>` → values to try."),
+          gridField.error,
+        ),
       )
     : null;
 
   const blocks = [];
   const blockList = h("div", { class: "blocks" });
-  const addButton = h("button", { type: "button", class: "secondary", onclick: () => addBlock(blocks.length ? blocks.at(-1).type() : "step", true) }, "Add a scheduler");
+  const addButton = h(
+    "button",
+    { type: "button", class: "secondary", onclick: () => addBlock(blocks.length ? blocks.at(-1).type() : "step", true) },
+    "Add a scheduler",
+  );
 
   function addBlock(type, focus = false) {
     const block = { fields: new Map(), error: h("p", { class: "field-error block-error", "aria-live": "polite" }) };
     const number = blocks.length + 1;
     const selectId = `sched-${Math.random().toString(36).slice(2, 8)}`;
-    const select = h("select", { id: selectId, name: "type" }, catalog.map((c) => h("option", { value: c.type, selected: c.type === type }, c.type)));
+    const select = h(
+      "select",
+      { id: selectId, name: "type" },
+      catalog.map((c) => h("option", { value: c.type, selected: c.type === type }, c.type)),
+    );
     const description = h("p", { class: "hint" });
     const params = h("div", {});
     const legend = h("legend", {}, sweep ? `Scheduler ${number}` : "Schedule");
     const remove = sweep
-      ? h("button", { type: "button", class: "link danger", onclick: () => removeBlock(block) }, "Remove", h("span", { class: "visually-hidden" }, ` scheduler ${number}`))
+      ? h(
+          "button",
+          { type: "button", class: "link danger", onclick: () => removeBlock(block) },
+          "Remove",
+          h("span", { class: "visually-hidden" }, ` scheduler ${number}`),
+        )
       : null;
     block.element = h(
       "fieldset",
       { class: "card block", "data-block": "" },
       legend,
-      h("div", { class: "block-head" }, h("div", { class: "field" }, h("label", { for: selectId }, "Scheduler type"), select, description), remove),
+      h(
+        "div",
+        { class: "block-head" },
+        h("div", { class: "field" }, h("label", { for: selectId }, "Scheduler type"), select, description),
+        remove,
+      ),
       params,
       block.error,
     );
@@ -97,7 +150,8 @@ export async function render(root, { kind, signal }) {
       params.replaceChildren(generated.element);
       block.fields = generated.fields;
       for (const [name, field] of generated.fields) {
-        if (field.input.value === "" && field.input.getAttribute("aria-required") && name in SUGGEST) field.input.value = String(SUGGEST[name]);
+        if (field.input.value === "" && field.input.getAttribute("aria-required") && name in SUGGEST)
+          field.input.value = String(SUGGEST[name]);
       }
       schedulePreview();
     };
@@ -122,7 +176,14 @@ export async function render(root, { kind, signal }) {
   const warnings = h("ul", { class: "warnings", "aria-live": "polite" });
   const previewNote = h("p", { class: "hint", "aria-live": "polite" });
   const logToggle = h("input", { type: "checkbox", id: "preview-log" });
-  const previewPanel = h("section", { class: "card preview", "aria-labelledby": "preview-title" }, h("h2", { id: "preview-title" }, "Schedule preview"), h("div", { class: "toolbar" }, h("label", { class: "check" }, logToggle, " log scale")), previewNote, warnings);
+  const previewPanel = h(
+    "section",
+    { class: "card preview", "aria-labelledby": "preview-title" },
+    h("h2", { id: "preview-title" }, "Schedule preview"),
+    h("div", { class: "toolbar" }, h("label", { class: "check" }, logToggle, " log scale")),
+    previewNote,
+    warnings,
+  );
   let chart = null;
   logToggle.addEventListener("change", () => chart?.setLog(logToggle.checked));
 
@@ -138,7 +199,12 @@ export async function render(root, { kind, signal }) {
     h("div", { class: "actions" }, submit),
   );
   root.replaceChildren(
-    h("div", { class: "page-head" }, h("h1", { id: "form-title" }, sweep ? "New sweep" : "New experiment"), h("p", { class: "lead" }, "Defaults and bounds come from the API's schema; the API checks everything again on submit.")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { id: "form-title" }, sweep ? "New sweep" : "New experiment"),
+      h("p", { class: "lead" }, "Defaults and bounds come from the API's schema; the API checks everything again on submit."),
+    ),
     h("div", { class: "form-layout" }, form, previewPanel),
   );
   addBlock("cosine");
@@ -161,7 +227,10 @@ export async function render(root, { kind, signal }) {
       const name = rest.find((p) => block.fields.has(p)) ?? backticked(msg);
       return block.fields.get(name) ?? block;
     }
-    for (const [group, fields] of [["training", training.fields], ["dataset", dataset.fields]]) {
+    for (const [group, fields] of [
+      ["training", training.fields],
+      ["dataset", dataset.fields],
+    ]) {
       const at = parts.indexOf(group);
       if (at >= 0 && fields.has(parts[at + 1])) return fields.get(parts[at + 1]);
     }
@@ -197,7 +266,11 @@ export async function render(root, { kind, signal }) {
   function showSummary(errors, title) {
     summary.replaceChildren(
       h("h2", {}, title),
-      h("ul", {}, errors.map((e) => h("li", {}, e.loc.length ? h("code", {}, e.loc.join(".")) : null, e.loc.length ? ": " : null, e.msg))),
+      h(
+        "ul",
+        {},
+        errors.map((e) => h("li", {}, e.loc.length ? h("code", {}, e.loc.join(".")) : null, e.loc.length ? ": " : null, e.msg)),
+      ),
     );
     summary.hidden = false;
     summary.focus();
@@ -242,20 +315,29 @@ export async function render(root, { kind, signal }) {
       if (r.error) {
         for (const e of r.error.errors.length ? r.error.errors : [{ loc: [], msg: r.error.message }]) {
           place(e);
-          items.push(h("li", { class: "bad" }, prefix, e.loc.length ? h("code", {}, e.loc.join(".")) : null, e.loc.length ? ": " : "", e.msg));
+          items.push(
+            h("li", { class: "bad" }, prefix, e.loc.length ? h("code", {}, e.loc.join(".")) : null, e.loc.length ? ": " : "", e.msg),
+          );
         }
       } else {
         for (const w of r.result.warnings) items.push(h("li", {}, prefix, w));
       }
     }
     warnings.replaceChildren(...items);
-    const capped = samples > held ? ` (${name} holds ${held} training samples${sizes.get(name)?.source === "workers" ? " on the workers" : ""}: ${samples} requested)` : "";
+    const capped =
+      samples > held
+        ? ` (${name} holds ${held} training samples${sizes.get(name)?.source === "workers" ? " on the workers" : ""}: ${samples} requested)`
+        : "";
     previewNote.textContent = `${epochs} epochs × ${steps} steps per epoch${capped}${stepsPerEpoch === 1 && steps > 1 ? "; drawn per epoch (too many steps to draw)" : ""}; ${items.length ? "" : "no warnings."}`;
     drawPreview(ok, stepsPerEpoch);
   }
 
   function drawPreview(ok, stepsPerEpoch) {
-    const series = ok.map((r) => ({ label: blocks.length > 1 ? `${blocks.indexOf(r.block) + 1}: ${r.block.type()}` : r.block.type(), colour: colour(blocks.indexOf(r.block)), points: false }));
+    const series = ok.map((r) => ({
+      label: blocks.length > 1 ? `${blocks.indexOf(r.block) + 1}: ${r.block.type()}` : r.block.type(),
+      colour: colour(blocks.indexOf(r.block)),
+      points: false,
+    }));
     const key = series.map((s) => s.label).join("|");
     if (!chart || chart.key !== key) {
       chart?.destroy();
@@ -283,7 +365,10 @@ export async function render(root, { kind, signal }) {
     let path;
     if (sweep) {
       const local = [];
-      const seeds = seedsInput.value.split(/[\s,;]+/).filter(Boolean).map((s) => (Number.isFinite(Number(s)) ? Number(s) : s));
+      const seeds = seedsInput.value
+        .split(/[\s,;]+/)
+        .filter(Boolean)
+        .map((s) => (Number.isFinite(Number(s)) ? Number(s) : s));
       let grid;
       if (gridInput.value.trim()) {
         try {
@@ -297,7 +382,13 @@ export async function render(root, { kind, signal }) {
         return showSummary(local, "Nothing was submitted");
       }
       path = "/sweeps";
-      body = { name, base: { training: readFields(training.fields), dataset: readFields(dataset.fields) }, schedulers: blocks.map((b) => b.value()), seeds, grid };
+      body = {
+        name,
+        base: { training: readFields(training.fields), dataset: readFields(dataset.fields) },
+        schedulers: blocks.map((b) => b.value()),
+        seeds,
+        grid,
+      };
     } else {
       path = "/experiments";
       body = { name, scheduler: blocks[0].value(), training: readFields(training.fields), dataset: readFields(dataset.fields) };

@@ -19,7 +19,12 @@ const REDRAW_MS = 1000;
 // The sweep's summary and comparison change when members end: reread them at most this often.
 const SUMMARY_MS = 2000;
 const MEMBER_PAGE = 500;
-const MODES = { stream: "live: event stream", polling: "live: polling every 2 s", reconnecting: "connection lost, retrying…", done: "finished" };
+const MODES = {
+  stream: "live: event stream",
+  polling: "live: polling every 2 s",
+  reconnecting: "connection lost, retrying…",
+  done: "finished",
+};
 
 /** Per configuration and epoch: mean and sample std over the members that reached it. */
 export function bands(rows, metric) {
@@ -61,12 +66,32 @@ export async function render(root, { id, signal }) {
   const live = h("span", { class: "live muted", role: "status" });
   const progress = h("div", { class: "progress-line" });
   const actionMessage = h("div", { "aria-live": "polite" });
-  const target = h("input", { id: "target", type: "text", inputmode: "decimal", value: "0.97", size: 5, "aria-describedby": "target-hint" });
-  const metricSelect = h("select", { id: "band-metric" }, Object.entries(METRICS).map(([k, v]) => h("option", { value: k }, v)));
+  const target = h("input", {
+    id: "target",
+    type: "text",
+    inputmode: "decimal",
+    value: "0.97",
+    size: 5,
+    "aria-describedby": "target-hint",
+  });
+  const metricSelect = h(
+    "select",
+    { id: "band-metric" },
+    Object.entries(METRICS).map(([k, v]) => h("option", { value: k }, v)),
+  );
   const logToggle = h("input", { type: "checkbox", id: "band-log" });
   const memberToggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Show member curves");
   const cancel = h("button", { type: "button", class: "danger" }, "Cancel sweep");
-  const dl = (path, file, label) => h("button", { type: "button", class: "secondary small", onclick: () => download(path, file).catch((e) => actionMessage.replaceChildren(notice(e.message))) }, label);
+  const dl = (path, file, label) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "secondary small",
+        onclick: () => download(path, file).catch((e) => actionMessage.replaceChildren(notice(e.message))),
+      },
+      label,
+    );
   const compareBox = h("div", {});
   const membersBox = h("div", {});
   const bandHolder = h("div", { class: "charts-wide" });
@@ -75,7 +100,12 @@ export async function render(root, { id, signal }) {
 
   root.replaceChildren(
     h("p", { class: "crumbs" }, h("a", { href: "/ui/sweeps" }, "Sweeps")),
-    h("div", { class: "page-head" }, h("div", {}, title, h("p", { class: "muted mono" }, id)), h("div", { class: "head-status" }, badge, live)),
+    h(
+      "div",
+      { class: "page-head" },
+      h("div", {}, title, h("p", { class: "muted mono" }, id)),
+      h("div", { class: "head-status" }, badge, live),
+    ),
     progress,
     h(
       "div",
@@ -84,20 +114,49 @@ export async function render(root, { id, signal }) {
       h("span", { class: "muted" }, "Download:"),
       dl(`/sweeps/${id}/comparison?format=csv`, `${id}-comparison.csv`, "comparison CSV"),
       dl(`/sweeps/${id}/metrics?format=csv`, `${id}-metrics.csv`, "metrics CSV"),
-      ["lr", "loss", "accuracy"].flatMap((p) => [dl(`/sweeps/${id}/plots/${p}.png`, `${id}-${p}.png`, `${p}.png`), dl(`/sweeps/${id}/plots/${p}.svg`, `${id}-${p}.svg`, `${p}.svg`)]),
+      ["lr", "loss", "accuracy"].flatMap((p) => [
+        dl(`/sweeps/${id}/plots/${p}.png`, `${id}-${p}.png`, `${p}.png`),
+        dl(`/sweeps/${id}/plots/${p}.svg`, `${id}-${p}.svg`, `${p}.svg`),
+      ]),
     ),
     actionMessage,
     h(
       "section",
       { class: "card", "aria-labelledby": "cmp-title" },
-      h("div", { class: "section-head" }, h("h2", { id: "cmp-title" }, "Comparison"), h("div", { class: "field inline" }, h("label", { for: "target" }, "Target val accuracy"), target, h("span", { class: "hint", id: "target-hint" }, "in (0, 1]; sets “epochs to target”"))),
+      h(
+        "div",
+        { class: "section-head" },
+        h("h2", { id: "cmp-title" }, "Comparison"),
+        h(
+          "div",
+          { class: "field inline" },
+          h("label", { for: "target" }, "Target val accuracy"),
+          target,
+          h("span", { class: "hint", id: "target-hint" }, "in (0, 1]; sets “epochs to target”"),
+        ),
+      ),
       compareBox,
     ),
     h(
       "section",
       { class: "card", "aria-labelledby": "bands-title" },
-      h("div", { class: "section-head" }, h("h2", { id: "bands-title" }, "Curves per configuration"), h("div", { class: "toolbar" }, h("div", { class: "field inline" }, h("label", { for: "band-metric" }, "Metric"), metricSelect), h("label", { class: "check", for: "band-log" }, logToggle, " log scale"), memberToggle)),
-      h("p", { class: "hint" }, "Line: mean over seeds; band: ± one sample standard deviation (the members that reached the epoch; failed and cancelled ones left out)."),
+      h(
+        "div",
+        { class: "section-head" },
+        h("h2", { id: "bands-title" }, "Curves per configuration"),
+        h(
+          "div",
+          { class: "toolbar" },
+          h("div", { class: "field inline" }, h("label", { for: "band-metric" }, "Metric"), metricSelect),
+          h("label", { class: "check", for: "band-log" }, logToggle, " log scale"),
+          memberToggle,
+        ),
+      ),
+      h(
+        "p",
+        { class: "hint" },
+        "Line: mean over seeds; band: ± one sample standard deviation (the members that reached the epoch; failed and cancelled ones left out).",
+      ),
       bandHolder,
       bandLegend,
       memberHolder,
@@ -132,14 +191,26 @@ export async function render(root, { id, signal }) {
     const epochs = Math.max(sweep.progress.epochs, p.epochsDone);
     progress.replaceChildren(
       progressBar(p.epochsDone, epochs, "epochs done over all members"),
-      h("span", { class: "muted" }, ` · members: ${p.finished}/${p.total} finished (${Object.entries(p.counts).map(([s, n]) => `${n} ${s}`).join(", ")}) · created ${when(sweep.created_at)}`),
+      h(
+        "span",
+        { class: "muted" },
+        ` · members: ${p.finished}/${p.total} finished (${Object.entries(p.counts)
+          .map(([s, n]) => `${n} ${s}`)
+          .join(", ")}) · created ${when(sweep.created_at)}`,
+      ),
     );
     cancel.hidden = p.finished === p.total;
   }
 
   function stat(s, digits) {
     if (!s || s.mean === null) return h("span", { class: "muted" }, "–");
-    const extra = [s.std !== null ? `± ${num(s.std, digits)} sd` : null, s.ci95 ? `95% CI ${num(s.ci95[0], digits)}–${num(s.ci95[1], digits)}` : null, `n=${s.n}`].filter(Boolean).join(" · ");
+    const extra = [
+      s.std !== null ? `± ${num(s.std, digits)} sd` : null,
+      s.ci95 ? `95% CI ${num(s.ci95[0], digits)}–${num(s.ci95[1], digits)}` : null,
+      `n=${s.n}`,
+    ]
+      .filter(Boolean)
+      .join(" · ");
     return [h("span", { class: "mean" }, num(s.mean, digits)), h("span", { class: "sub" }, extra)];
   }
 
@@ -162,7 +233,19 @@ export async function render(root, { id, signal }) {
       h(
         "th",
         { scope: "col", "aria-sort": sort.key === key ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
-        h("button", { type: "button", class: "sort", onclick: () => { sort = { key, dir: sort.key === key ? -sort.dir : 1 }; drawComparison(); } }, text, h("span", { "aria-hidden": "true", class: "arrow" }, sort.key === key ? (sort.dir > 0 ? " ▲" : " ▼") : " ↕")),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "sort",
+            onclick: () => {
+              sort = { key, dir: sort.key === key ? -sort.dir : 1 };
+              drawComparison();
+            },
+          },
+          text,
+          h("span", { "aria-hidden": "true", class: "arrow" }, sort.key === key ? (sort.dir > 0 ? " ▲" : " ▼") : " ↕"),
+        ),
       );
     const labelList = labels();
     compareBox.replaceChildren(
@@ -173,7 +256,18 @@ export async function render(root, { id, signal }) {
             h(
               "table",
               { class: "data", id: "comparison" },
-              h("thead", {}, h("tr", {}, header("rank", "#"), header("label", "Configuration"), header("runs", "Runs"), STATS.map(([k, t]) => header(k, t)))),
+              h(
+                "thead",
+                {},
+                h(
+                  "tr",
+                  {},
+                  header("rank", "#"),
+                  header("label", "Configuration"),
+                  header("runs", "Runs"),
+                  STATS.map(([k, t]) => header(k, t)),
+                ),
+              ),
               h(
                 "tbody",
                 {},
@@ -182,8 +276,31 @@ export async function render(root, { id, signal }) {
                     "tr",
                     { "data-label": r.label },
                     h("td", { class: "num" }, String(r.rank)),
-                    h("td", {}, h("span", { class: "swatch", style: `background:${colour(labelList.indexOf(r.label))}` }), h("strong", {}, r.label), h("span", { class: "sub" }, schedulerSummary(r.scheduler))),
-                    h("td", { class: "num" }, String(r.runs), r.failed || r.cancelled || r.pending ? h("span", { class: "sub" }, [r.failed && `${r.failed} failed`, r.cancelled && `${r.cancelled} cancelled`, r.pending && `${r.pending} pending`].filter(Boolean).join(", ")) : null),
+                    h(
+                      "td",
+                      {},
+                      h("span", { class: "swatch", style: `background:${colour(labelList.indexOf(r.label))}` }),
+                      h("strong", {}, r.label),
+                      h("span", { class: "sub" }, schedulerSummary(r.scheduler)),
+                    ),
+                    h(
+                      "td",
+                      { class: "num" },
+                      String(r.runs),
+                      r.failed || r.cancelled || r.pending
+                        ? h(
+                            "span",
+                            { class: "sub" },
+                            [
+                              r.failed && `${r.failed} failed`,
+                              r.cancelled && `${r.cancelled} cancelled`,
+                              r.pending && `${r.pending} pending`,
+                            ]
+                              .filter(Boolean)
+                              .join(", "),
+                          )
+                        : null,
+                    ),
                     STATS.map(([k, , digits]) => h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits))),
                   ),
                 ),
@@ -206,14 +323,31 @@ export async function render(root, { id, signal }) {
       const s = stats.get(label);
       const c = colour(labels().indexOf(label));
       const at = (x, f) => (s.has(x) ? f(s.get(x)) : null);
-      series.push({ label, colour: c, stepped: metric === "lr" }, { label: `${label} + sd`, colour: "transparent", width: 0, points: false }, { label: `${label} − sd`, colour: "transparent", width: 0, points: false });
-      data.push(xs.map((x) => at(x, (v) => v.mean)), xs.map((x) => at(x, (v) => v.mean + v.std)), xs.map((x) => at(x, (v) => v.mean - v.std)));
+      series.push(
+        { label, colour: c, stepped: metric === "lr" },
+        { label: `${label} + sd`, colour: "transparent", width: 0, points: false },
+        { label: `${label} − sd`, colour: "transparent", width: 0, points: false },
+      );
+      data.push(
+        xs.map((x) => at(x, (v) => v.mean)),
+        xs.map((x) => at(x, (v) => v.mean + v.std)),
+        xs.map((x) => at(x, (v) => v.mean - v.std)),
+      );
       bandOpts.push({ series: [3 * i + 2, 3 * i + 3], colour: c });
     });
     const key = `${metric}|${keys.join("|")}|${logToggle.checked}`;
     if (!bandChart || bandChart.key !== key) {
       bandChart?.destroy();
-      bandChart = new Chart(bandHolder, { title: `${METRICS[metric]}: mean ± sd per configuration`, yLabel: METRICS[metric], series, bands: bandOpts, legend: false, log: logToggle.checked, height: 300, empty: waitingText() });
+      bandChart = new Chart(bandHolder, {
+        title: `${METRICS[metric]}: mean ± sd per configuration`,
+        yLabel: METRICS[metric],
+        series,
+        bands: bandOpts,
+        legend: false,
+        log: logToggle.checked,
+        height: 300,
+        empty: waitingText(),
+      });
       bandChart.key = key;
       bandChart.figure.dataset.bands = String(keys.length);
       bandLegend.replaceChildren(swatchLegend(keys.map((label) => ({ label, colour: colour(labels().indexOf(label)) }))));
@@ -240,11 +374,23 @@ export async function render(root, { id, signal }) {
     }
     const entries = [...byMember.entries()];
     const xs = [...new Set(rows.map((r) => r.epoch))].sort((a, b) => a - b);
-    const series = entries.map(([, m]) => ({ label: `${m.label} · seed ${m.seed}`, colour: colour(labels().indexOf(m.label)), width: 1.5, dash: m.seed % 2 ? [6, 4] : undefined, stepped: metric === "lr" }));
+    const series = entries.map(([, m]) => ({
+      label: `${m.label} · seed ${m.seed}`,
+      colour: colour(labels().indexOf(m.label)),
+      width: 1.5,
+      dash: m.seed % 2 ? [6, 4] : undefined,
+      stepped: metric === "lr",
+    }));
     const key = `${metric}|${series.map((s) => s.label).join("|")}|${logToggle.checked}`;
     if (!memberChart || memberChart.key !== key) {
       memberChart?.destroy();
-      memberChart = new Chart(memberHolder, { title: `${METRICS[metric]}: every member`, yLabel: METRICS[metric], series, log: logToggle.checked, height: 300 });
+      memberChart = new Chart(memberHolder, {
+        title: `${METRICS[metric]}: every member`,
+        yLabel: METRICS[metric],
+        series,
+        log: logToggle.checked,
+        height: 300,
+      });
       memberChart.key = key;
     }
     memberChart.setData([xs, ...entries.map(([, m]) => xs.map((x) => m.points.get(x) ?? null))]);
@@ -260,7 +406,15 @@ export async function render(root, { id, signal }) {
         h(
           "table",
           { class: "data", id: "members" },
-          h("thead", {}, h("tr", {}, ["Member", "Configuration", "Seed", "Status", "Epochs", "Last val acc"].map((t) => h("th", { scope: "col" }, t)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Member", "Configuration", "Seed", "Status", "Epochs", "Last val acc"].map((t) => h("th", { scope: "col" }, t)),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -307,7 +461,12 @@ export async function render(root, { id, signal }) {
       const page = await api(`/experiments?${q}`, { signal });
       for (const e of page.items) {
         const old = members.get(e.id);
-        members.set(e.id, { label: e.label, seed: e.spec.training?.seed, status: e.status, epochs_done: Math.max(e.progress.epochs_done, old?.epochs_done ?? 0) });
+        members.set(e.id, {
+          label: e.label,
+          seed: e.spec.training?.seed,
+          status: e.status,
+          epochs_done: Math.max(e.progress.epochs_done, old?.epochs_done ?? 0),
+        });
       }
       after = page.items.length ? page.next : null;
     } while (after);
@@ -327,7 +486,11 @@ export async function render(root, { id, signal }) {
 
   /** Everything from the API: the first load, the polling fallback, after a cancel. */
   async function refresh() {
-    const [s, metricRows] = await Promise.all([api(`/sweeps/${id}`, { signal }), api(`/sweeps/${id}/metrics?format=json`, { signal }), readComparison()]);
+    const [s, metricRows] = await Promise.all([
+      api(`/sweeps/${id}`, { signal }),
+      api(`/sweeps/${id}/metrics?format=json`, { signal }),
+      readComparison(),
+    ]);
     sweep = s;
     await loadMembers();
     for (const r of metricRows) addRow(r);
@@ -343,11 +506,17 @@ export async function render(root, { id, signal }) {
     drawHeader();
   }
 
-  target.addEventListener("input", debounce(() => {
-    const t = Number(target.value);
-    target.toggleAttribute("aria-invalid", !(t > 0 && t <= 1));
-    if (t > 0 && t <= 1) readComparison().then(drawComparison).catch((e) => actionMessage.replaceChildren(notice(e.message)));
-  }, 400));
+  target.addEventListener(
+    "input",
+    debounce(() => {
+      const t = Number(target.value);
+      target.toggleAttribute("aria-invalid", !(t > 0 && t <= 1));
+      if (t > 0 && t <= 1)
+        readComparison()
+          .then(drawComparison)
+          .catch((e) => actionMessage.replaceChildren(notice(e.message)));
+    }, 400),
+  );
   metricSelect.addEventListener("change", drawBands);
   logToggle.addEventListener("change", drawBands);
   memberToggle.addEventListener("click", () => {

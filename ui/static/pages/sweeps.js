@@ -18,7 +18,20 @@ export async function render(root, { signal }) {
     h(
       "div",
       { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Sweeps" },
-      h("table", { class: "data", id: "sweeps" }, h("thead", {}, h("tr", {}, ["Name", "Status", "Members", "Progress", "Created"].map((t) => h("th", { scope: "col" }, t)))), tbody),
+      h(
+        "table",
+        { class: "data", id: "sweeps" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Name", "Status", "Members", "Progress", "Created"].map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
+        tbody,
+      ),
     ),
     pager,
   );
