@@ -1,19 +1,13 @@
-// One sweep: the comparison table (sortable, /comparison's numbers), mean ± std bands per
-// configuration computed from the members' epochs, member curves on demand, downloads.
+// One sweep: its header and downloads, kept live from the event stream; the comparison table,
+// the curves and the members table are views in ./sweep/.
 
 import { api, download } from "../api.js";
-import { Chart, colour, swatchLegend } from "../charts.js";
-import { debounce, h, notice, num, progressBar, schedulerSummary, statusBadge, TERMINAL, throttle, when } from "../dom.js";
+import { debounce, h, notice, progressBar, statusBadge, TERMINAL, throttle, when } from "../dom.js";
 import { follow } from "../sse.js";
+import { drawComparison as renderComparison } from "./sweep/comparison.js";
+import { Curves, METRICS } from "./sweep/curves.js";
+import { drawMembers as renderMembers } from "./sweep/members.js";
 
-const METRICS = { val_accuracy: "val accuracy", val_loss: "val loss", accuracy: "train accuracy", loss: "train loss", lr: "learning rate" };
-const STATS = [
-  ["final_val_accuracy", "Final val acc", 4],
-  ["best_val_accuracy", "Best val acc", 4],
-  ["final_val_loss", "Final val loss", 4],
-  ["epochs_to_target", "Epochs to target", 1],
-  ["auc_val_accuracy", "Mean val acc (AUC)", 4],
-];
 // Redraw at most, and while events keep coming at least, this often.
 const REDRAW_MS = 1000;
 // The sweep's summary and comparison change when members end: reread them at most this often.
@@ -25,30 +19,6 @@ const MODES = {
   reconnecting: "connection lost, retrying…",
   done: "finished",
 };
-
-/** Per configuration and epoch: mean and sample std over the members that reached it. */
-export function bands(rows, metric) {
-  const byLabel = new Map();
-  for (const r of rows) {
-    if (r.status === "failed" || r.status === "cancelled") continue;
-    if (!byLabel.has(r.label)) byLabel.set(r.label, new Map());
-    const epochs = byLabel.get(r.label);
-    if (!epochs.has(r.epoch)) epochs.set(r.epoch, []);
-    epochs.get(r.epoch).push(r[metric]);
-  }
-  const out = new Map();
-  for (const [label, epochs] of byLabel) {
-    const stats = new Map();
-    for (const [epoch, values] of epochs) {
-      const n = values.length;
-      const mean = values.reduce((a, b) => a + b, 0) / n;
-      const std = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : 0;
-      stats.set(epoch, { mean, std, n });
-    }
-    out.set(label, stats);
-  }
-  return out;
-}
 
 export async function render(root, { id, signal }) {
   let sweep = await api(`/sweeps/${id}`, { signal });
@@ -164,8 +134,7 @@ export async function render(root, { id, signal }) {
     h("section", { class: "card", "aria-labelledby": "members-title" }, h("h2", { id: "members-title" }, "Members"), membersBox),
   );
 
-  let bandChart = null;
-  let memberChart = null;
+  const curves = new Curves({ bandHolder, bandLegend, memberHolder });
   const labels = () => (comparison ? comparison.rows.map((r) => r.label) : [...new Set(rows.map((r) => r.label))]);
 
   /** Counts and epochs over the members as the page knows them (events included). */
@@ -202,159 +171,25 @@ export async function render(root, { id, signal }) {
     cancel.hidden = p.finished === p.total;
   }
 
-  function stat(s, digits) {
-    if (!s || s.mean === null) return h("span", { class: "muted" }, "–");
-    const extra = [
-      s.std !== null ? `± ${num(s.std, digits)} sd` : null,
-      s.ci95 ? `95% CI ${num(s.ci95[0], digits)}–${num(s.ci95[1], digits)}` : null,
-      `n=${s.n}`,
-    ]
-      .filter(Boolean)
-      .join(" · ");
-    return [h("span", { class: "mean" }, num(s.mean, digits)), h("span", { class: "sub" }, extra)];
-  }
-
-  function sortValue(row, key) {
-    if (key === "rank" || key === "runs") return row[key];
-    if (key === "label") return row.label;
-    return row[key]?.mean ?? null;
-  }
-
   function drawComparison() {
     if (!comparison) return;
-    const sorted = [...comparison.rows].sort((a, b) => {
-      const [x, y] = [sortValue(a, sort.key), sortValue(b, sort.key)];
-      if (x === y) return a.rank - b.rank;
-      if (x === null) return 1; // missing values last either way
-      if (y === null) return -1;
-      return (x < y ? -1 : 1) * sort.dir;
+    renderComparison(compareBox, {
+      comparison,
+      sort,
+      labels: labels(),
+      onSort: (next) => {
+        sort = next;
+        drawComparison();
+      },
     });
-    const header = (key, text) =>
-      h(
-        "th",
-        { scope: "col", "aria-sort": sort.key === key ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "sort",
-            onclick: () => {
-              sort = { key, dir: sort.key === key ? -sort.dir : 1 };
-              drawComparison();
-            },
-          },
-          text,
-          h("span", { "aria-hidden": "true", class: "arrow" }, sort.key === key ? (sort.dir > 0 ? " ▲" : " ▼") : " ↕"),
-        ),
-      );
-    const labelList = labels();
-    compareBox.replaceChildren(
-      comparison.rows.length
-        ? h(
-            "div",
-            { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Comparison table" },
-            h(
-              "table",
-              { class: "data", id: "comparison" },
-              h(
-                "thead",
-                {},
-                h(
-                  "tr",
-                  {},
-                  header("rank", "#"),
-                  header("label", "Configuration"),
-                  header("runs", "Runs"),
-                  STATS.map(([k, t]) => header(k, t)),
-                ),
-              ),
-              h(
-                "tbody",
-                {},
-                sorted.map((r) =>
-                  h(
-                    "tr",
-                    { "data-label": r.label },
-                    h("td", { class: "num" }, String(r.rank)),
-                    h(
-                      "td",
-                      {},
-                      h("span", { class: "swatch", style: `background:${colour(labelList.indexOf(r.label))}` }),
-                      h("strong", {}, r.label),
-                      h("span", { class: "sub" }, schedulerSummary(r.scheduler)),
-                    ),
-                    h(
-                      "td",
-                      { class: "num" },
-                      String(r.runs),
-                      r.failed || r.cancelled || r.pending
-                        ? h(
-                            "span",
-                            { class: "sub" },
-                            [
-                              r.failed && `${r.failed} failed`,
-                              r.cancelled && `${r.cancelled} cancelled`,
-                              r.pending && `${r.pending} pending`,
-                            ]
-                              .filter(Boolean)
-                              .join(", "),
-                          )
-                        : null,
-                    ),
-                    STATS.map(([k, , digits]) => h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits))),
-                  ),
-                ),
-              ),
-            ),
-          )
-        : notice("No configuration has finished yet.", "info"),
-    );
   }
 
   function drawBands() {
-    const metric = metricSelect.value;
-    const stats = bands(rows, metric);
-    const keys = labels().filter((l) => stats.has(l));
-    const xs = [...new Set(keys.flatMap((k) => [...stats.get(k).keys()]))].sort((a, b) => a - b);
-    const series = [];
-    const data = [xs];
-    const bandOpts = [];
-    keys.forEach((label, i) => {
-      const s = stats.get(label);
-      const c = colour(labels().indexOf(label));
-      const at = (x, f) => (s.has(x) ? f(s.get(x)) : null);
-      series.push(
-        { label, colour: c, stepped: metric === "lr" },
-        { label: `${label} + sd`, colour: "transparent", width: 0, points: false },
-        { label: `${label} − sd`, colour: "transparent", width: 0, points: false },
-      );
-      data.push(
-        xs.map((x) => at(x, (v) => v.mean)),
-        xs.map((x) => at(x, (v) => v.mean + v.std)),
-        xs.map((x) => at(x, (v) => v.mean - v.std)),
-      );
-      bandOpts.push({ series: [3 * i + 2, 3 * i + 3], colour: c });
-    });
-    const key = `${metric}|${keys.join("|")}|${logToggle.checked}`;
-    if (!bandChart || bandChart.key !== key) {
-      bandChart?.destroy();
-      bandChart = new Chart(bandHolder, {
-        title: `${METRICS[metric]}: mean ± sd per configuration`,
-        yLabel: METRICS[metric],
-        series,
-        bands: bandOpts,
-        legend: false,
-        log: logToggle.checked,
-        height: 300,
-        empty: waitingText(),
-      });
-      bandChart.key = key;
-      bandChart.figure.dataset.bands = String(keys.length);
-      bandLegend.replaceChildren(swatchLegend(keys.map((label) => ({ label, colour: colour(labels().indexOf(label)) }))));
-    }
-    bandChart.setEmpty(waitingText());
-    bandChart.setData(data);
-    if (memberChart) drawMembersChart();
+    curves.draw({ rows, metric: metricSelect.value, log: logToggle.checked, labels: labels(), waiting: waitingText() });
+  }
+
+  function drawMembers() {
+    renderMembers(membersBox, { experiments: sweep.experiments, members, rows });
   }
 
   /** What the empty curves wait for: queued members, or a first epoch. */
@@ -363,79 +198,6 @@ export async function render(root, { id, signal }) {
     if (p.counts.queued === p.total) return `Queued: ${p.total} members wait for a worker; the curves appear as their first epochs finish.`;
     if (p.finished < p.total) return "Running: the curves appear when a member finishes its first epoch.";
     return "No member recorded an epoch.";
-  }
-
-  function drawMembersChart() {
-    const metric = metricSelect.value;
-    const byMember = new Map();
-    for (const r of rows) {
-      if (!byMember.has(r.experiment)) byMember.set(r.experiment, { label: r.label, seed: r.seed, points: new Map() });
-      byMember.get(r.experiment).points.set(r.epoch, r[metric]);
-    }
-    const entries = [...byMember.entries()];
-    const xs = [...new Set(rows.map((r) => r.epoch))].sort((a, b) => a - b);
-    const series = entries.map(([, m]) => ({
-      label: `${m.label} · seed ${m.seed}`,
-      colour: colour(labels().indexOf(m.label)),
-      width: 1.5,
-      dash: m.seed % 2 ? [6, 4] : undefined,
-      stepped: metric === "lr",
-    }));
-    const key = `${metric}|${series.map((s) => s.label).join("|")}|${logToggle.checked}`;
-    if (!memberChart || memberChart.key !== key) {
-      memberChart?.destroy();
-      memberChart = new Chart(memberHolder, {
-        title: `${METRICS[metric]}: every member`,
-        yLabel: METRICS[metric],
-        series,
-        log: logToggle.checked,
-        height: 300,
-      });
-      memberChart.key = key;
-    }
-    memberChart.setData([xs, ...entries.map(([, m]) => xs.map((x) => m.points.get(x) ?? null))]);
-  }
-
-  function drawMembers() {
-    const last = new Map();
-    for (const r of rows) last.set(r.experiment, r);
-    membersBox.replaceChildren(
-      h(
-        "div",
-        { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Members" },
-        h(
-          "table",
-          { class: "data", id: "members" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              ["Member", "Configuration", "Seed", "Status", "Epochs", "Last val acc"].map((t) => h("th", { scope: "col" }, t)),
-            ),
-          ),
-          h(
-            "tbody",
-            {},
-            sweep.experiments.map((eid) => {
-              const r = last.get(eid);
-              const m = members.get(eid);
-              return h(
-                "tr",
-                { "data-id": eid },
-                h("td", {}, h("a", { href: `/ui/experiments/${eid}`, class: "mono" }, eid.slice(0, 8))),
-                h("td", {}, m?.label ?? r?.label ?? "–"),
-                h("td", { class: "num" }, String(m?.seed ?? r?.seed ?? "–")),
-                h("td", {}, statusBadge(m?.status ?? "queued")),
-                h("td", { class: "num" }, String(m?.epochs_done ?? 0)),
-                h("td", { class: "num" }, num(r?.val_accuracy)),
-              );
-            }),
-          ),
-        ),
-      ),
-    );
   }
 
   /** Rows as the charts want them: each member's label, seed and latest status. */
@@ -520,12 +282,9 @@ export async function render(root, { id, signal }) {
   metricSelect.addEventListener("change", drawBands);
   logToggle.addEventListener("change", drawBands);
   memberToggle.addEventListener("click", () => {
-    if (memberChart) {
-      memberChart.destroy();
-      memberChart = null;
-    } else drawMembersChart();
-    memberToggle.textContent = memberChart ? "Hide member curves" : "Show member curves";
-    memberToggle.setAttribute("aria-expanded", String(Boolean(memberChart)));
+    const shown = curves.toggleMembers();
+    memberToggle.textContent = shown ? "Hide member curves" : "Show member curves";
+    memberToggle.setAttribute("aria-expanded", String(shown));
   });
   cancel.addEventListener("click", async () => {
     if (!confirm("Cancel every member of this sweep that has not finished?")) return;
@@ -575,7 +334,6 @@ export async function render(root, { id, signal }) {
   return () => {
     redraw.cancel();
     summaryLater.cancel();
-    bandChart?.destroy();
-    memberChart?.destroy();
+    curves.destroy();
   };
 }
