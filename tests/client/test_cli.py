@@ -350,6 +350,8 @@ def test_submit_wait_status_metrics_cancel(
     experiment_id = _last_line(submitted.stdout)
     uuid.UUID(experiment_id)
     assert "succeeded: final val_accuracy" in submitted.stdout
+    # One final line for a lone run: on stdout, not repeated by the progress on stderr.
+    assert (submitted.stdout + submitted.stderr).count("final val_accuracy") == 1
 
     status = lrlab("status", experiment_id, api=live_api)
     assert status.exit_code == 0
