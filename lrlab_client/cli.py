@@ -7,12 +7,14 @@ Talks to the API at `--api` / `LRLAB_API_URL` (default: where `make up` listens,
 `LRLAB_PORT`, 8000) and nothing else.
 Exit codes: 0 ok; 1 a run failed or was cancelled (`--wait`, `watch`); 2 a user error (bad
 file, bad input, unknown id, conflict); 3 the API is unreachable or failed (5xx); 130 Ctrl-C.
+While waiting, an API that stops answering is retried for `--retry-for` seconds
+(`DEFAULT_RETRY_SECONDS`); the runs go on on the workers meanwhile.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -21,11 +23,12 @@ import typer
 from rich.text import Text
 
 from lrlab_client import credentials
-from lrlab_client.client import PLOT_KINDS, LrlabClient
+from lrlab_client.client import PLOT_KINDS, LrlabClient, Submission
 from lrlab_client.documents import Kind, content_key, detect_kind, load_document
 from lrlab_client.errors import ApiConnectionError, ApiError, SpecError
 from lrlab_client.render import (
     EPOCH_COLUMNS,
+    RANKING,
     ProgressView,
     comparison_table,
     failures_line,
@@ -46,6 +49,8 @@ EXIT_RUN_FAILED = 1
 EXIT_USER = 2
 EXIT_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130
+# How long `--wait` and `watch` keep retrying an API that stopped answering before giving up.
+DEFAULT_RETRY_SECONDS = 300.0
 
 app = typer.Typer(
     name="lrlab",
@@ -60,13 +65,34 @@ ApiOption = Annotated[
     typer.Option(
         "--api",
         envvar="LRLAB_API_URL",
-        help="Base URL of the lrlab API [default: http://127.0.0.1:$LRLAB_PORT, 8000 unset].",
+        help="Base URL of the lrlab API (default: http://127.0.0.1:$LRLAB_PORT, port 8000"
+        " when unset).",
         show_default=False,
     ),
 ]
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Experiment or sweep id.")]
 IntervalOption = Annotated[
     float, typer.Option("--interval", min=0.05, help="Seconds between polls.", hidden=True)
+]
+RetryOption = Annotated[
+    float,
+    typer.Option(
+        "--retry-for",
+        min=0,
+        help="Seconds to keep retrying an API that stops answering while waiting.",
+    ),
+]
+IdempotencyKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Idempotency-Key header (default: derived from the file's content).",
+        show_default=False,
+    ),
+]
+FreshOption = Annotated[
+    bool,
+    typer.Option("--fresh", help="Send no Idempotency-Key: always create a new run."),
 ]
 
 
@@ -126,12 +152,58 @@ def _write(path: Path, content: bytes, *, what: str) -> None:
     typer.echo(f"wrote {path}", err=True)
 
 
+def _outage_notice(client: LrlabClient, resource_id: str) -> Callable[[ApiError, float], None]:
+    """What to say, at once, when the API stops answering during a wait."""
+
+    def notice(exc: ApiError, retry_for: float) -> None:
+        reason = str(exc) if exc.status == 0 else f"HTTP {exc.status}: {exc}"
+        typer.echo(
+            f"warning: the lrlab API at {client.base_url} is not answering ({reason}). "
+            f"The run goes on without this command; follow it with `lrlab watch {resource_id}`. "
+            f"Retrying for up to {retry_for:g} s.",
+            err=True,
+        )
+
+    return notice
+
+
+@contextmanager
+def _gone_api(resource_id: str, retry_for: float) -> Iterator[None]:
+    """An API still away after `retry_for`: one error line saying the run goes on."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status not in (0, 502, 503, 504):
+            raise
+        _fail(
+            f"gave up after {retry_for:g} s: {exc}. The run goes on; follow it with"
+            f" `lrlab watch {resource_id}`",
+            EXIT_UNAVAILABLE,
+        )
+
+
 def _wait_and_report(
-    client: LrlabClient, kind: Kind, resource_id: str, *, target: float | None, interval: float
+    client: LrlabClient,
+    kind: Kind,
+    resource_id: str,
+    *,
+    target: float | None,
+    interval: float,
+    retry_for: float = DEFAULT_RETRY_SECONDS,
 ) -> int:
     """Show live progress until every member is terminal, then the result; the exit code."""
-    with ProgressView(stderr_console(), metrics_of=client.metrics) as view:
-        finals = client.watch(resource_id, kind=kind, on_progress=view.update, interval=interval)
+    with (
+        _gone_api(resource_id, retry_for),
+        ProgressView(stderr_console(), metrics_of=client.metrics) as view,
+    ):
+        finals = client.watch(
+            resource_id,
+            kind=kind,
+            on_progress=view.update,
+            interval=interval,
+            retry_for=retry_for,
+            on_outage=_outage_notice(client, resource_id),
+        )
     out = stdout_console()
     if kind == "sweep":
         try:
@@ -159,24 +231,15 @@ def submit(
     wait: Annotated[
         bool, typer.Option("--wait", help="Show live progress until done, then the results.")
     ] = False,
-    idempotency_key: Annotated[
-        str | None,
-        typer.Option(
-            "--idempotency-key",
-            help="Idempotency-Key header (default: derived from the file's content).",
-            show_default=False,
-        ),
-    ] = None,
-    fresh: Annotated[
-        bool,
-        typer.Option("--fresh", help="Send no Idempotency-Key: always create a new run."),
-    ] = False,
+    idempotency_key: IdempotencyKeyOption = None,
+    fresh: FreshOption = False,
     target: Annotated[
         float | None,
         typer.Option("--target", help="With --wait, a sweep's val_accuracy target."),
     ] = None,
     api: ApiOption = None,
     interval: IntervalOption = 1.0,
+    retry_for: RetryOption = DEFAULT_RETRY_SECONDS,
 ) -> None:
     """Submit an experiment or a sweep (told apart by shape); prints its id last on stdout.
 
@@ -190,18 +253,26 @@ def submit(
             _fail(f"{file}: {exc}")
         key = None if fresh else (idempotency_key or content_key(document))
         with LrlabClient(api) as client:
-            submission = client.submit(document, idempotency_key=key)
-            data = submission.data
+            submission: Submission = client.submit(document, idempotency_key=key)
             verb = "already submitted" if submission.replayed else "submitted"
-            extra = f", {len(data.get('experiments') or [])} experiments" if kind == "sweep" else ""
-            typer.echo(f"{verb} {kind} {submission.id} ({data.get('status')}{extra})", err=True)
-            for line in warning_lines(data):
+            extra = (
+                f", {len(submission.get('experiments') or [])} experiments"
+                if kind == "sweep"
+                else ""
+            )
+            typer.echo(f"{verb} {kind} {submission.id} ({submission.status}{extra})", err=True)
+            for line in warning_lines(submission):
                 typer.echo(f"warning: {line}", err=True)
             code = 0
             if wait:
                 try:
                     code = _wait_and_report(
-                        client, kind, submission.id, target=target, interval=interval
+                        client,
+                        kind,
+                        submission.id,
+                        target=target,
+                        interval=interval,
+                        retry_for=retry_for,
                     )
                 except KeyboardInterrupt:
                     typer.echo(submission.id)
@@ -233,12 +304,21 @@ def watch(
     ] = None,
     api: ApiOption = None,
     interval: IntervalOption = 1.0,
+    retry_for: RetryOption = DEFAULT_RETRY_SECONDS,
 ) -> None:
     """Live progress until every member is finished; exit 1 if any did not succeed."""
     with _handled(), LrlabClient(api) as client:
-        resource = client.get(resource_id)
+        with _gone_api(resource_id, retry_for):
+            resource = client.get(
+                resource_id, retry_for=retry_for, on_outage=_outage_notice(client, resource_id)
+            )
         code = _wait_and_report(
-            client, resource.kind, resource.id, target=target, interval=interval
+            client,
+            resource.kind,
+            resource.id,
+            target=target,
+            interval=interval,
+            retry_for=retry_for,
         )
     raise typer.Exit(code)
 
@@ -267,7 +347,10 @@ def metrics(
     stdout_console().print(rows_table(rows, columns))
 
 
-@app.command()
+@app.command(
+    help=f"Rank a sweep's configurations by {RANKING}: mean ± std over seeds, 95% CI, and the"
+    " share of runs that reached the target."
+)
 def compare(
     sweep_id: Annotated[str, typer.Argument(metavar="SWEEP_ID", help="Sweep id.")],
     target: Annotated[
@@ -284,7 +367,7 @@ def compare(
     as_csv: Annotated[bool, typer.Option("--csv", help="Raw CSV to stdout.")] = False,
     api: ApiOption = None,
 ) -> None:
-    """Rank a sweep's schedules by mean final val_accuracy (mean ± std over seeds, 95% CI)."""
+    """Rank a sweep's configurations (the help text says how)."""
     if plot_format not in ("png", "svg"):
         _fail(f"--plot-format must be png or svg, got {plot_format!r}")
     fmt: Any = plot_format
@@ -349,29 +432,66 @@ def lr_find(
     png: Annotated[
         Path | None, typer.Option("--png", help="With --wait, write the plot to this file.")
     ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only the id on stdout (suggestions go to stderr)."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print only the range test as JSON (with --wait: its end)."),
+    ] = False,
+    idempotency_key: IdempotencyKeyOption = None,
+    fresh: FreshOption = False,
     api: ApiOption = None,
     interval: IntervalOption = 1.0,
+    retry_for: RetryOption = DEFAULT_RETRY_SECONDS,
 ) -> None:
-    """Run a learning-rate range test (fastai's lr_find); prints its id last on stdout."""
+    """Run a learning-rate range test (fastai's lr_find); prints its id last on stdout.
+
+    Re-running with the same content returns the original test instead of a new one.
+    """
+    if quiet and as_json:
+        _fail("--quiet and --json are exclusive: choose one")
     with _handled():
         document = load_document(file) if file is not None else {}
+        key = None if fresh else (idempotency_key or content_key(document))
         with LrlabClient(api) as client:
-            data = client.submit_range_test(document)
-            test_id = str(data["id"])
-            typer.echo(f"submitted range test {test_id} ({data.get('status')})", err=True)
+            submitted = client.submit_range_test(document, idempotency_key=key)
+            test_id = submitted.id
+            verb = "already submitted" if submitted.replayed else "submitted"
+            typer.echo(f"{verb} range test {test_id} ({submitted.status})", err=True)
+            if submitted.replayed and submitted.status in ("failed", "cancelled"):
+                typer.echo("note: --fresh runs the test again", err=True)
             code = 0
+            answer: Mapping[str, Any] = submitted
             if wait:
-                final = client.wait_range_test(test_id, interval=interval)
-                if final["status"] != "succeeded":
+                with _gone_api(test_id, retry_for):
+                    final = client.wait_range_test(
+                        test_id,
+                        interval=interval,
+                        retry_for=retry_for,
+                        on_outage=_outage_notice(client, test_id),
+                    )
+                answer = final
+                if final["status"] != "succeeded" or final["result"] is None:
                     typer.echo(
                         f"range test {final['status']}: {final.get('error') or ''}", err=True
                     )
                     code = EXIT_RUN_FAILED
                 else:
-                    _echo_text(suggestions_text(final["result"]))
+                    text = suggestions_text(final["result"])
+                    if quiet or as_json:
+                        typer.echo(text, err=True, nl=False)
+                    else:
+                        _echo_text(text)
                     if png is not None:
                         _write(png, client.range_test_plot(test_id), what="the plot")
-    typer.echo(test_id)
+    if as_json:
+        typer.echo(json.dumps(dict(answer), indent=2, sort_keys=True))
+    else:
+        typer.echo(test_id)
     raise typer.Exit(code)
 
 

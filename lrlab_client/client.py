@@ -1,14 +1,15 @@
 """A small synchronous HTTP client of the lrlab API, for the CLI and for scripts.
 
 It speaks HTTP only (httpx) and never imports the server's packages. Every error the API
-answers with becomes an `ApiError` (see `lrlab_client.errors`).
+answers with becomes an `ApiError` (see `lrlab_client.errors`); the answers are typed by the
+`TypedDict`s of `lrlab_client.answers`. docs/client.md has a complete example:
 
-    from lrlab_client import LrlabClient
+    from lrlab_client import LrlabClient, load_document
 
     with LrlabClient() as lab:                       # LRLAB_API_URL, else where `make up` listens
-        sub = lab.submit(yaml.safe_load(open("examples/quick-sweep.yaml")))
-        finals = lab.wait([sub.id], on_progress=lambda runs: None)
-        print(lab.comparison(sub.id, target=0.97)["rows"][0]["label"])
+        sub = lab.submit(load_document(Path("examples/quick-sweep.yaml")))
+        finals = lab.wait(sub.id)                    # one id or a list; a sweep: its members
+        print(lab.comparison(sub["id"], target=0.97)["rows"][0]["label"])
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 
 from lrlab_client import credentials
+from lrlab_client.answers import (
+    Comparison,
+    ExperimentRead,
+    MetricRow,
+    Progress,
+    RangeTestRead,
+    SweepRead,
+)
 from lrlab_client.documents import Kind, canonical_json, detect_kind
 from lrlab_client.errors import ApiConnectionError, ApiError, parse_error
 from lrlab_client.events import SseEvent, parse_sse
@@ -35,6 +44,7 @@ __all__ = [
     "SWEEP_TERMINAL",
     "Json",
     "LrlabClient",
+    "RangeTestSubmission",
     "Resource",
     "Submission",
     "default_api_url",
@@ -48,7 +58,10 @@ SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
 
 Json = dict[str, Any]
-ProgressCallback = Callable[[dict[str, Json]], None]
+ProgressCallback = Callable[[dict[str, ExperimentRead]], None]
+# Called once when the API stops answering (connection lost, 502/503/504) while waiting, with
+# the error and how long the wait keeps retrying before it gives up.
+OutageCallback = Callable[[ApiError, float], None]
 T = TypeVar("T")
 
 
@@ -70,26 +83,54 @@ def default_api_url() -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Resource:
-    """An experiment or a sweep, as read by id."""
+class _ReadsLikeJson(Mapping[str, Any]):
+    """The answer's JSON fields by subscript (`answer["status"]`), `.id` and `.status` too."""
 
-    kind: Kind
-    data: Json = field(default_factory=dict)
+    data: Json
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
     @property
     def id(self) -> str:
         return str(self.data["id"])
 
+    @property
+    def status(self) -> str:
+        return str(self.data["status"])
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
+class Resource(_ReadsLikeJson):
+    """An experiment or a sweep, as read by id: `kind`, and the JSON answer as a mapping."""
+
+    kind: Kind
+    data: Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
 class Submission(Resource):
     """What a submit returned: the resource, and whether the API said it was a replay.
 
+    Reads like the JSON answer (`sub["id"]`, `dict(sub)`), with `sub.id` and `sub.kind`.
     `replayed` is True when the API answered 200 (or `Idempotent-Replayed: true`) for a
     repeated Idempotency-Key; an API that answers a replay with 202 looks like a new submit.
     """
 
+    replayed: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class RangeTestSubmission(_ReadsLikeJson):
+    """What `submit_range_test` returned: the range test (a mapping), and whether a replay."""
+
+    data: Json = field(default_factory=dict)
     replayed: bool = False
 
 
@@ -255,6 +296,13 @@ class LrlabClient:
     def _submit(
         self, kind: Kind, path: str, spec: Mapping[str, Any], key: str | None
     ) -> Submission:
+        data, replayed = self._post_idempotent(path, spec, key)
+        return Submission(kind, data, replayed=replayed)
+
+    def _post_idempotent(
+        self, path: str, spec: Mapping[str, Any], key: str | None
+    ) -> tuple[Json, bool]:
+        """POST a spec with an optional Idempotency-Key; (the JSON answer, whether a replay)."""
         canonical_json(spec)  # refuse NaN/inf locally with a clear message
         headers = {"Idempotency-Key": key} if key else None
         response = self._request("POST", path, json_body=dict(spec), headers=headers)
@@ -262,14 +310,13 @@ class LrlabClient:
         replayed = response.status_code == 200 or response.headers.get(
             "idempotent-replayed", ""
         ).lower() in ("true", "1")
-        return Submission(kind, data, replayed=replayed)
+        return data, replayed
 
     # -- reading --------------------------------------------------------------------------
 
-    def experiment(self, experiment_id: str) -> Json:
+    def experiment(self, experiment_id: str) -> ExperimentRead:
         """GET /experiments/{id}."""
-        result: Json = self._json("GET", f"/experiments/{experiment_id}")
-        return result
+        return cast(ExperimentRead, self._json("GET", f"/experiments/{experiment_id}"))
 
     def experiments(
         self,
@@ -289,43 +336,46 @@ class LrlabClient:
         result: Json = self._json("GET", "/experiments", params=params)
         return result
 
-    def sweep(self, sweep_id: str) -> Json:
+    def sweep(self, sweep_id: str) -> SweepRead:
         """GET /sweeps/{id}."""
-        result: Json = self._json("GET", f"/sweeps/{sweep_id}")
-        return result
+        return cast(SweepRead, self._json("GET", f"/sweeps/{sweep_id}"))
 
     def sweeps(self, *, limit: int | None = None, offset: int | None = None) -> Json:
         """GET /sweeps: one page."""
         result: Json = self._json("GET", "/sweeps", params={"limit": limit, "offset": offset})
         return result
 
-    def get(self, resource_id: str) -> Resource:
-        """An experiment or, when no experiment has this id, a sweep."""
-        return self._either(resource_id, self.experiment, self.sweep)
+    def get(
+        self, resource_id: str, *, retry_for: float = 0.0, on_outage: OutageCallback | None = None
+    ) -> Resource:
+        """An experiment or, when no experiment has this id, a sweep (an API that is away is
+        retried for `retry_for` seconds, as in `wait`)."""
+        read = partial(self._either, resource_id, self.experiment, self.sweep)
+        return self._retrying(read, retry_for, on_outage) if retry_for > 0 else read()
 
     def _either(
         self,
         resource_id: str,
-        as_experiment: Callable[[str], Json],
-        as_sweep: Callable[[str], Json],
+        as_experiment: Callable[[str], Mapping[str, Any]],
+        as_sweep: Callable[[str], Mapping[str, Any]],
     ) -> Resource:
         """Apply `as_experiment` to the id, or `as_sweep` when no experiment has it."""
         try:
-            return Resource("experiment", as_experiment(resource_id))
+            return Resource("experiment", dict(as_experiment(resource_id)))
         except ApiError as exc:
             if exc.status != 404:
                 raise
         try:
-            return Resource("sweep", as_sweep(resource_id))
+            return Resource("sweep", dict(as_sweep(resource_id)))
         except ApiError as exc:
             if exc.status in (404, 405):
                 raise ApiError(404, f"no experiment or sweep has id {resource_id}") from None
             raise
 
-    def metrics(self, experiment_id: str) -> list[Json]:
+    def metrics(self, experiment_id: str) -> list[MetricRow]:
         """GET /experiments/{id}/metrics: one row per finished epoch."""
-        result: list[Json] = self._json("GET", f"/experiments/{experiment_id}/metrics")["items"]
-        return result
+        items = self._json("GET", f"/experiments/{experiment_id}/metrics")["items"]
+        return cast(list[MetricRow], items)
 
     def metrics_csv(self, resource_id: str, *, kind: Kind = "experiment") -> str:
         """The metrics as CSV: an experiment's, or every member's of a sweep."""
@@ -346,12 +396,10 @@ class LrlabClient:
             epoch_from = page["next_epoch_from"]
         return items
 
-    def comparison(self, sweep_id: str, *, target: float | None = None) -> Json:
+    def comparison(self, sweep_id: str, *, target: float | None = None) -> Comparison:
         """GET /sweeps/{id}/comparison: rows ranked by share reaching the target (see API)."""
-        result: Json = self._json(
-            "GET", f"/sweeps/{sweep_id}/comparison", params={"target": target}
-        )
-        return result
+        answer = self._json("GET", f"/sweeps/{sweep_id}/comparison", params={"target": target})
+        return cast(Comparison, answer)
 
     def comparison_csv(self, sweep_id: str, *, target: float | None = None) -> str:
         """GET /sweeps/{id}/comparison?format=csv."""
@@ -366,27 +414,36 @@ class LrlabClient:
 
     # -- range tests ----------------------------------------------------------------------
 
-    def submit_range_test(self, spec: Mapping[str, Any]) -> Json:
-        """POST /range-tests."""
-        canonical_json(spec)  # refuse NaN/inf locally with a clear message
-        result: Json = self._json("POST", "/range-tests", json_body=dict(spec))
-        return result
+    def submit_range_test(
+        self, spec: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> RangeTestSubmission:
+        """POST /range-tests (a repeated Idempotency-Key returns the original test)."""
+        data, replayed = self._post_idempotent("/range-tests", spec, idempotency_key)
+        return RangeTestSubmission(data, replayed=replayed)
 
-    def range_test(self, range_test_id: str) -> Json:
+    def range_test(self, range_test_id: str) -> RangeTestRead:
         """GET /range-tests/{id}."""
-        result: Json = self._json("GET", f"/range-tests/{range_test_id}")
-        return result
+        return cast(RangeTestRead, self._json("GET", f"/range-tests/{range_test_id}"))
+
+    def cancel_range_test(self, range_test_id: str) -> RangeTestRead:
+        """POST /range-tests/{id}/cancel (409 if it already finished)."""
+        return cast(RangeTestRead, self._json("POST", f"/range-tests/{range_test_id}/cancel"))
 
     def range_test_plot(self, range_test_id: str, *, fmt: Literal["png", "svg"] = "png") -> bytes:
         """GET /range-tests/{id}/plot.{png|svg}."""
         return self._request("GET", f"/range-tests/{range_test_id}/plot.{fmt}").content
 
     def wait_range_test(
-        self, range_test_id: str, *, interval: float = 1.0, retry_for: float = 60.0
-    ) -> Json:
-        """Poll until the range test is terminal and return its final read."""
+        self,
+        range_test_id: str,
+        *,
+        interval: float = 1.0,
+        retry_for: float = 60.0,
+        on_outage: OutageCallback | None = None,
+    ) -> RangeTestRead:
+        """Poll until the range test is terminal and return its final read (retries as `wait`)."""
         while True:
-            body = self._retrying(partial(self.range_test, range_test_id), retry_for)
+            body = self._retrying(partial(self.range_test, range_test_id), retry_for, on_outage)
             if body["status"] in EXPERIMENT_TERMINAL:
                 return body
             time.sleep(interval)
@@ -431,27 +488,30 @@ class LrlabClient:
 
     def wait(
         self,
-        ids: Iterable[str],
+        ids: str | Iterable[str],
         *,
         on_progress: ProgressCallback | None = None,
         interval: float = 1.0,
         timeout: float | None = None,
         retry_for: float = 60.0,
-    ) -> dict[str, Json]:
-        """Poll until every experiment is terminal; sweep ids stand for their members.
+        on_outage: OutageCallback | None = None,
+    ) -> dict[str, ExperimentRead]:
+        """Poll until every experiment is terminal; `ids` is one id or several, and a sweep's
+        id stands for its members.
 
         `on_progress` gets `{experiment_id: ExperimentRead}` of every member after each poll.
         Returns the final reads in the order given. A 502/503/504 (e.g. the database briefly
-        down) or a dropped connection is retried for up to `retry_for` seconds in a row.
-        `timeout` (seconds) bounds the whole wait with a TimeoutError; None waits for ever.
+        down) or a dropped connection is retried for up to `retry_for` seconds in a row;
+        `on_outage` hears of each such outage when it starts. `timeout` (seconds) bounds the
+        whole wait with a TimeoutError; None waits for ever.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         members: list[str] = []
         # A sweep is read with one request per poll (its members, listed), not one per member.
         sweeps: list[str] = []
         in_sweeps: set[str] = set()
-        for resource_id in ids:
-            resource = self._retrying(partial(self.get, resource_id), retry_for)
+        for resource_id in [ids] if isinstance(ids, str) else ids:
+            resource = self._retrying(partial(self.get, resource_id), retry_for, on_outage)
             if resource.kind == "sweep":
                 sweeps.append(resource.id)
                 found = [str(i) for i in resource.data.get("experiments") or []]
@@ -459,16 +519,19 @@ class LrlabClient:
             else:
                 found = [resource.id]
             members.extend(m for m in found if m not in members)
-        latest: dict[str, Json] = {}
+        latest: dict[str, ExperimentRead] = {}
         while True:
             for sweep_id in sweeps:
-                for read in self._retrying(partial(self.sweep_members, sweep_id), retry_for):
-                    latest[str(read["id"])] = read
+                reads = self._retrying(partial(self.sweep_members, sweep_id), retry_for, on_outage)
+                for read in reads:
+                    latest[str(read["id"])] = cast(ExperimentRead, read)
             for member in members:
                 done = member in latest and latest[member]["status"] in EXPERIMENT_TERMINAL
                 if done or member in in_sweeps:
                     continue
-                latest[member] = self._retrying(partial(self.experiment, member), retry_for)
+                latest[member] = self._retrying(
+                    partial(self.experiment, member), retry_for, on_outage
+                )
             if on_progress is not None:
                 on_progress(dict(latest))
             if all(latest[m]["status"] in EXPERIMENT_TERMINAL for m in members):
@@ -500,23 +563,32 @@ class LrlabClient:
             ) from None
 
     def follow(
-        self, resource_id: str, *, kind: Kind = "experiment", retry_for: float = 60.0
+        self,
+        resource_id: str,
+        *,
+        kind: Kind = "experiment",
+        retry_for: float = 60.0,
+        on_outage: OutageCallback | None = None,
     ) -> Iterator[SseEvent]:
         """Every event until the end, reconnecting with Last-Event-ID after a drop."""
         last_id: str | None = None
         give_up = time.monotonic() + retry_for
         delay = 0.5
+        told = False
         while True:
             try:
                 for event in self.events(resource_id, kind=kind, last_event_id=last_id):
                     last_id, give_up, delay = event.id or last_id, time.monotonic() + retry_for, 0.5
+                    told = False
                     yield event
                     if event.type == "status" and self._stream_over(event, kind):
                         return
             except ApiError as exc:
-                transient = exc.status in (502, 503, 504) or isinstance(exc, ApiConnectionError)
-                if not transient or time.monotonic() + delay > give_up:
+                if not _transient(exc) or time.monotonic() + delay > give_up:
                     raise
+                if on_outage is not None and not told:
+                    on_outage(exc, retry_for)
+                    told = True
             else:
                 # A stream ends after the last terminal status; it may also just have been cut.
                 if last_id is not None and self._cursor_over(last_id):
@@ -541,58 +613,78 @@ class LrlabClient:
         on_progress: ProgressCallback | None = None,
         retry_for: float = 60.0,
         interval: float = 1.0,
-    ) -> dict[str, Json]:
+        on_outage: OutageCallback | None = None,
+    ) -> dict[str, ExperimentRead]:
         """Follow the live events until every member ends; like `wait`, without polling.
 
         Falls back to `wait` where the API has no event stream (404).
         """
-        members = self._retrying(partial(self.members, resource_id), retry_for)
-        latest = {m: self._retrying(partial(self.experiment, m), retry_for) for m in members}
+        retry = partial(self._retrying, retry_for=retry_for, on_outage=on_outage)
+        members = retry(partial(self.members, resource_id))
+        latest = {m: retry(partial(self.experiment, m)) for m in members}
         if on_progress is not None:
             on_progress(dict(latest))
         try:
-            for event in self.follow(resource_id, kind=kind, retry_for=retry_for):
+            for event in self.follow(
+                resource_id, kind=kind, retry_for=retry_for, on_outage=on_outage
+            ):
                 data = json.loads(event.data)
                 member = data.get("experiment_id", "")
                 run = latest.get(member)
                 if run is None:
                     continue
                 if event.type == "epoch":
-                    run["progress"] = {**run["progress"], "epochs_done": data["epoch"]}
+                    run["progress"] = Progress(
+                        epochs_done=data["epoch"], epochs=run["progress"]["epochs"]
+                    )
                     # The epoch's metrics ride along: progress shows val_accuracy unpolled.
                     run["latest_metrics"] = data
                 elif event.type == "status" and data["status"] in EXPERIMENT_TERMINAL:
                     # The event carries no result or error: the member's read does.
-                    latest[member] = self._retrying(partial(self.experiment, member), retry_for)
+                    latest[member] = retry(partial(self.experiment, member))
                 elif event.type == "status":
                     run["status"] = data["status"]
-                    run["progress"] = {**run["progress"], "epochs_done": data["epochs_done"]}
+                    run["progress"] = Progress(
+                        epochs_done=data["epochs_done"], epochs=run["progress"]["epochs"]
+                    )
                 if on_progress is not None:
                     on_progress(dict(latest))
         except ApiError as exc:
             if exc.status not in (404, 405, 501):
                 raise
             return self.wait(
-                [resource_id], on_progress=on_progress, retry_for=retry_for, interval=interval
+                resource_id,
+                on_progress=on_progress,
+                retry_for=retry_for,
+                interval=interval,
+                on_outage=on_outage,
             )
         # A member whose end the stream did not show is read again, results included.
         return {
-            m: run
-            if run["status"] in EXPERIMENT_TERMINAL
-            else self._retrying(partial(self.experiment, m), retry_for)
+            m: run if run["status"] in EXPERIMENT_TERMINAL else retry(partial(self.experiment, m))
             for m, run in latest.items()
         }
 
     @staticmethod
-    def _retrying(call: Callable[[], T], retry_for: float) -> T:
+    def _retrying(
+        call: Callable[[], T], retry_for: float, on_outage: OutageCallback | None = None
+    ) -> T:
         give_up = time.monotonic() + retry_for
         delay = 0.5
+        told = False
         while True:
             try:
                 return call()
             except ApiError as exc:
-                transient = exc.status in (502, 503, 504) or isinstance(exc, ApiConnectionError)
-                if not transient or time.monotonic() + delay > give_up:
+                if not _transient(exc) or time.monotonic() + delay > give_up:
                     raise
+                if on_outage is not None and not told:
+                    on_outage(exc, retry_for)
+                    told = True
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _transient(exc: ApiError) -> bool:
+    """The API is away (no answer, 502/503/504), not refusing: worth retrying."""
+    return exc.status in (502, 503, 504) or isinstance(exc, ApiConnectionError)

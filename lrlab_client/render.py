@@ -31,6 +31,10 @@ from rich.text import Text
 from lrlab_client.client import EXPERIMENT_TERMINAL, Json, Resource
 
 EPOCH_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+# How `GET /sweeps/{id}/comparison` orders its rows; `lrlab compare`'s help and title say it.
+RANKING = (
+    "share reaching the target, then fewest mean epochs to it, then highest mean final val_accuracy"
+)
 
 
 def stdout_console() -> Console:
@@ -76,7 +80,7 @@ def _ci(stat: Any, digits: int = 4) -> str:
     return f"[{_num(ci[0], digits)},{_num(ci[1], digits)}]"
 
 
-def run_label(run: Json) -> str:
+def run_label(run: Mapping[str, Any]) -> str:
     """`[name: ]type seed=N`: sweep members share the sweep's name, so type and seed tell apart."""
     seed = ((run.get("spec") or {}).get("training") or {}).get("seed")
     label = str(run.get("scheduler_type") or "?")
@@ -86,7 +90,7 @@ def run_label(run: Json) -> str:
     return f"{name}: {label}" if name else label
 
 
-def result_line(run: Json) -> str:
+def result_line(run: Mapping[str, Any]) -> str:
     """One line summing up an experiment."""
     status = run["status"]
     if status == "succeeded":
@@ -102,14 +106,16 @@ def result_line(run: Json) -> str:
     return f"{status} ({progress.get('epochs_done', 0)}/{progress.get('epochs', '?')} epochs)"
 
 
-def comparison_table(sweep_id: str, comparison: Json) -> Table:
+def comparison_table(sweep_id: str, comparison: Mapping[str, Any]) -> Table:
     """The ranked comparison of a sweep's schedules."""
     target = comparison.get("target")
     # Light borders: at 120 columns every figure fits whole and the label wraps between its
     # parameters.
     table = Table(
-        title=Text(f"sweep {sweep_id} · ranked by share reaching the target · target {target}"),
+        title=Text(f"sweep {sweep_id} · target {target}"),
         title_justify="left",
+        caption=Text(f"ranked by {RANKING}"),
+        caption_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -122,6 +128,7 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
         ("95% CI", "right"),
         ("best val_acc", "right"),
         ("final val_loss", "right"),
+        ("reached target", "right"),
         ("epochs to target", "right"),
         ("AUC val_acc", "right"),
     ]
@@ -155,11 +162,24 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
             _ci(row.get("final_val_accuracy")),
             _stat(row.get("best_val_accuracy")),
             _stat(row.get("final_val_loss")),
+            _reached(row),
             reach_text,
             _stat(row.get("auc_val_accuracy"), 3),
         ]
         table.add_row(*(Text(c) for c in cells))
     return table
+
+
+def _reached(row: Mapping[str, Any]) -> str:
+    """`2/3 (67%)`: runs that reached the target of those that finished, and the share."""
+    fraction = row.get("reached_fraction")
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        return "—"
+    finished = (row.get("final_val_accuracy") or {}).get("n")
+    share = f"{fraction:.0%}"
+    if isinstance(finished, int) and finished > 0:
+        return f"{row.get('reached_target', 0)}/{finished} ({share})"
+    return share
 
 
 def _key_value_table(rows: Sequence[tuple[str, str]]) -> Table:
@@ -263,7 +283,7 @@ def sweep_metric_rows(text: str) -> tuple[list[dict[str, str]], list[str]]:
     return rows, [c for c in reader.fieldnames or [] if c not in {"sweep", "sweep_id"}]
 
 
-def failures_line(bad: Sequence[Json], total: int) -> str:
+def failures_line(bad: Sequence[Mapping[str, Any]], total: int) -> str:
     """Which of `total` experiments did not succeed (the first five named)."""
     return f"{len(bad)} of {total} experiment(s) did not succeed: " + "; ".join(
         f"{run_label(r)} [{str(r['id'])[:8]}] {r['status']}" for r in bad[:5]
@@ -318,7 +338,7 @@ def schedulers_table(catalog: Sequence[Json]) -> Table:
     return table
 
 
-def warning_lines(accepted: Json) -> list[str]:
+def warning_lines(accepted: Mapping[str, Any]) -> list[str]:
     """The warnings of a 202 body: the submission's own, then each flagged sweep member's."""
     lines = [str(w) for w in accepted.get("warnings") or []]
     for member in accepted.get("member_warnings") or []:
@@ -354,7 +374,10 @@ class ProgressView:
     """A live bar per experiment on a terminal; one line per status change elsewhere."""
 
     def __init__(
-        self, console: Console, *, metrics_of: Callable[[str], list[Json]] | None = None
+        self,
+        console: Console,
+        *,
+        metrics_of: Callable[[str], Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         self.console = console
         # Reads a running member's epochs for its current val_accuracy (once per new epoch).
@@ -386,18 +409,19 @@ class ProgressView:
         if self._progress is not None:
             self._progress.stop()
 
-    def update(self, runs: dict[str, Json]) -> None:
+    def update(self, runs: Mapping[str, Mapping[str, Any]]) -> None:
         if self._progress is not None:
             self._update_bars(self._progress, runs)
         for run_id, run in runs.items():
             status = str(run["status"])
             if self._seen.get(run_id) != status:
                 self._seen[run_id] = status
-                if not self.live:
+                # A lone run's end is the result line the command prints on stdout.
+                if not self.live and not (len(runs) == 1 and status in EXPERIMENT_TERMINAL):
                     text = result_line(run) if status in EXPERIMENT_TERMINAL else status
                     typer.echo(f"{run_label(run)} [{run_id[:8]}]: {text}", err=True)
 
-    def _update_bars(self, progress: Progress, runs: dict[str, Json]) -> None:
+    def _update_bars(self, progress: Progress, runs: Mapping[str, Mapping[str, Any]]) -> None:
         if len(runs) > 1 and self._total is None:
             self._total = progress.add_task("[bold]all", total=None, status="")
         done = total = finished = 0
@@ -427,7 +451,9 @@ class ProgressView:
                 status=f"{finished}/{len(runs)} finished",
             )
 
-    def _status_text(self, run_id: str, run: Json, epochs_done: int, epochs: int) -> str:
+    def _status_text(
+        self, run_id: str, run: Mapping[str, Any], epochs_done: int, epochs: int
+    ) -> str:
         status = str(run["status"])
         if status != "running":
             return _styled(status)
@@ -444,7 +470,9 @@ class ProgressView:
             parts.append(f"ETA {eta}")
         return " ".join(parts)
 
-    def _current_val_accuracy(self, run_id: str, run: Json, epochs_done: int) -> float | None:
+    def _current_val_accuracy(
+        self, run_id: str, run: Mapping[str, Any], epochs_done: int
+    ) -> float | None:
         latest = run.get("latest_metrics")
         if isinstance(latest, Mapping) and latest.get("epoch") == epochs_done:
             return float(latest["val_accuracy"])  # an event stream brought it

@@ -11,6 +11,7 @@ from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
+from models.idempotency import request_hash, reserve_key
 from models.ledger import close_job
 from models.quotas import check_range_test_quota
 from models.range_test_specs import (
@@ -32,6 +33,7 @@ def create_range_test(
     spec: RangeTestCreate,
     queue: str,
     enqueued: bool = False,
+    test_id: uuid.UUID | None = None,
 ) -> RangeTest:
     """Store a validated spec as a queued range test of the project (QuotaError past its
     active range-test quota).
@@ -41,7 +43,7 @@ def create_range_test(
     """
     check_range_test_quota(session, project_id=project_id)
     test = RangeTest(
-        id=uuid.uuid4(),
+        id=test_id or uuid.uuid4(),
         project_id=project_id,
         submitted_by_key_id=key_id,
         name=spec.name,
@@ -56,6 +58,42 @@ def create_range_test(
     session.add(test)
     session.flush()
     return test
+
+
+def submit_range_test(
+    session: Session,
+    *,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID | None,
+    spec: RangeTestCreate,
+    queue: str,
+    idempotency_key: str | None,
+    key_ttl_hours: int,
+) -> tuple[RangeTest, bool]:
+    """Store a queued range test, or return the one this key already made; (test, created)."""
+    test_id = uuid.uuid4()
+    if idempotency_key is not None:
+        original = reserve_key(
+            session,
+            project_id=project_id,
+            scope="range_test",
+            key=idempotency_key,
+            body_hash=request_hash(spec.model_dump(mode="json")),
+            resource_id=test_id,
+            ttl_hours=key_ttl_hours,
+        )
+        if original is not None:
+            return get_range_test(session, project_id=project_id, range_test_id=original), False
+    test = create_range_test(
+        session,
+        project_id=project_id,
+        key_id=key_id,
+        spec=spec,
+        queue=queue,
+        enqueued=True,
+        test_id=test_id,
+    )
+    return test, True
 
 
 def get_range_test(

@@ -105,12 +105,20 @@ def _check_dataset(settings: Settings) -> str | None:
     from worker.datasets import DatasetError, load_dataset
 
     try:
-        load_dataset(
+        data = load_dataset(
             "mnist", train_samples=DatasetSpec().train_samples, mnist_path=settings.mnist_path
         )
     except DatasetError as exc:
         log.error("the worker cannot load its dataset: %s", exc)
         return f"DatasetError: {exc}"
+    info = data.info
+    log.info(
+        "dataset %s loaded from %s: %d training and %d validation samples",
+        info.name,
+        info.path or info.source,
+        info.train_samples,
+        info.val_samples,
+    )
     return None
 
 

@@ -6,10 +6,10 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from api.auth import Reader, Writer
-from api.deps import PageLimit, PageOffset, SessionDep, SettingsDep
+from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
-from api.responses import csv_response
+from api.responses import csv_response, mark_replay
 from api.routing import JsonBodyRoute
 from models.queue import RANGE_TESTS
 from models.range_test_plots import render_range_test
@@ -22,12 +22,12 @@ from models.range_test_specs import (
 )
 from models.range_tests import (
     cancel_range_test,
-    create_range_test,
     curve_points,
     get_range_test,
     list_curves,
     list_range_tests,
     range_test_read,
+    submit_range_test,
 )
 from models.tables import STATUSES
 
@@ -42,24 +42,32 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.post("", status_code=202, summary="Submit a range test", responses=responses(*BODY))
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a range test",
+    responses=responses(*BODY, 409, replay=RangeTestRead),
+)
 def submit(
     spec: RangeTestCreate,
     caller: Writer,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> RangeTestRead:
-    """Accept a range test and queue it."""
-    test = create_range_test(
+    """Accept a range test and queue it (a repeated Idempotency-Key returns the original)."""
+    test, created = submit_range_test(
         session,
         project_id=caller.project_id,
         key_id=caller.key_id,
         spec=spec,
         queue=settings.queue,
-        enqueued=True,
+        idempotency_key=idempotency_key,
+        key_ttl_hours=settings.idempotency_ttl_hours,
     )
-    commit_and_enqueue(session, [test.id], queue=test.queue, kind=RANGE_TESTS)
+    commit_and_enqueue(session, [test.id] if created else [], queue=test.queue, kind=RANGE_TESTS)
+    mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/range-tests/{test.id}"
     return range_test_read(test)
 

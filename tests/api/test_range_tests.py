@@ -51,6 +51,23 @@ def test_submit_returns_202_with_defaults(client: TestClient, db_session: Sessio
     assert db_session.get(RangeTest, uuid.UUID(body["id"])) is not None
 
 
+def test_idempotency_key_replays_the_range_test_and_conflicts(
+    client: TestClient, db_session: Session
+) -> None:
+    headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    first = client.post("/range-tests", json=_payload(), headers=headers)
+    assert first.status_code == 202, first.text
+    before = _count(db_session)
+    again = client.post("/range-tests", json=_payload(), headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert _count(db_session) == before
+    other = client.post("/range-tests", json=_payload(num_iter=50), headers=headers)
+    assert other.status_code == 409, other.text
+    assert _count(db_session) == before
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [

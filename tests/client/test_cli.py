@@ -4,12 +4,16 @@ The end-to-end tests run the in-process CLI (typer's CliRunner) against `uvicorn
 in a subprocess and a real Celery worker; one test runs the CLI as a real subprocess.
 """
 
+import contextlib
 import csv
 import io
 import json
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,9 @@ import pytest
 import yaml
 
 from devtools.processes import ROOT, WorkerProcess, free_port
+from lrlab_client import ApiError, LrlabClient
 from tests.client.conftest import Invoke
+from tests.faults.proxy import CuttableProxy
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = {
@@ -75,6 +81,33 @@ def test_help_lists_the_commands(lrlab: Invoke) -> None:
     assert result.exit_code == 0
     for command in ("submit", "status", "watch", "metrics", "compare", "cancel", "preview"):
         assert command in result.stdout
+
+
+def _help(*command: str) -> str:
+    """A command's --help, 200 columns wide, as one line of words without box drawing."""
+    from typer.testing import CliRunner
+
+    from lrlab_client.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.replace("│", " ").split())
+
+
+def test_help_has_no_stray_space_and_names_the_default_api() -> None:
+    for command in (("submit",), ("compare",), ("lr-find",), ("status",)):
+        text = _help(*command)
+        assert " ." not in text and " ," not in text, text
+        assert "default: http://127.0.0.1:$LRLAB_PORT, port 8000 when unset" in text, text
+
+
+def test_compare_help_and_its_table_state_the_same_ranking() -> None:
+    from lrlab_client.render import RANKING, comparison_table
+
+    assert f"by {RANKING}" in _help("compare")
+    assert "by mean final val_accuracy" not in _help("compare")
+    table = comparison_table("s", {"target": 0.9, "rows": []})
+    assert table.caption is not None and f"ranked by {RANKING}" in str(table.caption)
 
 
 def test_missing_file_is_one_line_and_exit_2(lrlab: Invoke, tmp_path: Path) -> None:
@@ -179,6 +212,125 @@ def test_preview_prints_the_lrs_and_writes_a_png(
     assert out.read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_lr_find_quiet_prints_only_the_id_and_a_rerun_reuses_the_test(
+    lrlab: Invoke, live_api: str, tmp_path: Path
+) -> None:
+    spec = _write(
+        tmp_path / "lr-find.yaml",
+        {"name": f"cli-lr-find-{uuid.uuid4().hex[:8]}", "num_iter": 20},
+    )
+    quiet = lrlab("lr-find", str(spec), "--quiet", api=live_api)
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stdout.count("\n") == 1
+    test_id = quiet.stdout.strip()
+    uuid.UUID(test_id)
+
+    # The same file again is the same test, as `submit` reuses a run.
+    again = lrlab("lr-find", str(spec), "--json", api=live_api)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["id"] == test_id
+    assert f"already submitted range test {test_id}" in again.stderr
+
+    fresh = lrlab("lr-find", str(spec), "--fresh", "-q", api=live_api)
+    assert fresh.exit_code == 0, fresh.stderr
+    assert fresh.stdout.strip() != test_id
+    both = lrlab("lr-find", str(spec), "--quiet", "--json", api=live_api)
+    assert both.exit_code == 2 and "exclusive" in _one_error_line(both.stderr)
+    with LrlabClient(live_api) as client:
+        for made in (test_id, fresh.stdout.strip()):
+            with contextlib.suppress(ApiError):
+                client.cancel_range_test(made)
+
+
+def _lines(stream: io.TextIOBase | Any) -> "queue.Queue[str]":
+    """The lines a child writes, as they come."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _until(lines: "queue.Queue[str]", text: str, seen: list[str]) -> str:
+    while True:
+        line = lines.get(timeout=120)
+        seen.append(line)
+        if text in line:
+            return line
+
+
+def test_watch_says_at_once_that_the_run_goes_on_while_the_api_is_gone(
+    live_api: str, tmp_path: Path
+) -> None:
+    # Long enough that it is still unfinished whether or not a test worker runs it.
+    spec = {
+        "name": f"cli-gone-{uuid.uuid4().hex[:8]}",
+        "scheduler": {"type": "constant"},
+        "training": {"epochs": 500, "batch_size": 32},
+        "dataset": {"name": "mnist", "train_samples": 2000},
+    }
+    with LrlabClient(live_api) as client:
+        experiment_id = client.submit(spec).id
+    proxy = CuttableProxy(("127.0.0.1", int(live_api.rsplit(":", 1)[1])))
+    env = {**os.environ, "LRLAB_API_URL": f"http://127.0.0.1:{proxy.port}"}
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "lrlab_client.cli", "watch", experiment_id, "--retry-for", "120"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        lines = _lines(watch.stderr)
+        _until(lines, f"[{experiment_id[:8]}]", seen)  # following the run
+        proxy.cut()
+        notice = _until(lines, "goes on", seen)
+        assert watch.poll() is None, seen  # said while still retrying, not when giving up
+        assert f"`lrlab watch {experiment_id}`" in notice
+        assert "Retrying for up to 120 s" in notice
+        proxy.restore()
+        with LrlabClient(live_api) as client:
+            client.cancel_experiment(experiment_id)
+        assert watch.wait(timeout=120) == 1, seen
+        assert "error:" not in "".join(seen) + watch.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+        proxy.close()
+        with LrlabClient(live_api) as client, contextlib.suppress(ApiError):
+            client.cancel_experiment(experiment_id)
+
+
+def test_watch_gives_up_after_retry_for_and_says_the_run_goes_on(
+    lrlab: Invoke, live_api: str
+) -> None:
+    with LrlabClient(live_api) as client:
+        experiment_id = client.submit(
+            {"name": f"cli-gone-{uuid.uuid4().hex[:8]}", "scheduler": {"type": "constant"}, **TINY}
+        ).id
+        client.cancel_experiment(experiment_id)
+    proxy = CuttableProxy(("127.0.0.1", int(live_api.rsplit(":", 1)[1])))
+    try:
+        proxy.cut()
+        result = lrlab(
+            "watch", experiment_id, "--retry-for", "1", api=f"http://127.0.0.1:{proxy.port}"
+        )
+    finally:
+        proxy.close()
+    assert result.exit_code == 3
+    # Two lines: the notice at once, then the error when it gives up.
+    notice, error = [line for line in result.stderr.splitlines() if line.strip()]
+    assert notice.startswith("warning: the lrlab API at") and "goes on" in notice
+    assert error.startswith("error: gave up after 1 s")
+    assert f"`lrlab watch {experiment_id}`" in error
+
+
 # -- end to end: a real worker trains ------------------------------------------------------------
 
 
@@ -198,6 +350,8 @@ def test_submit_wait_status_metrics_cancel(
     experiment_id = _last_line(submitted.stdout)
     uuid.UUID(experiment_id)
     assert "succeeded: final val_accuracy" in submitted.stdout
+    # One final line for a lone run: on stdout, not repeated by the progress on stderr.
+    assert (submitted.stdout + submitted.stderr).count("final val_accuracy") == 1
 
     status = lrlab("status", experiment_id, api=live_api)
     assert status.exit_code == 0
@@ -345,6 +499,56 @@ def test_lr_find_prints_suggestions_and_a_seeded_spec_submits(
         lrlab("status", _last_line(submitted.stdout), "--json", api=live_api).stdout
     )
     assert experiment["spec"]["lr_from"]["training.learning_rate"]["from_range_test"] == test_id
+
+
+def _recipe(example: Path) -> list[str]:
+    """The shell commands a file's header comment gives, as written (lines `#   command`)."""
+    lines = example.read_text().splitlines()
+    return [line[4:] for line in lines if line.startswith("#   ")]
+
+
+@pytest.mark.e2e
+def test_the_lr_find_recipe_runs_as_written(
+    live_api: str, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    commands = _recipe(ROOT / "examples" / "lr-find.yaml")
+    assert len(commands) == 3 and commands[0].startswith("id=$(lrlab lr-find"), commands
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lrlab").write_text(f'#!/bin/sh\nexec {sys.executable} -m lrlab_client.cli "$@"\n')
+    (bin_dir / "lrlab").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "LRLAB_API_URL": live_api,
+    }
+
+    def run(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", f"set -euo pipefail\n{script}"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    done = run("\n".join(commands))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valley" in done.stderr and "steep" in done.stderr
+    assert (tmp_path / "lr-find.png").read_bytes().startswith(PNG_SIGNATURE)
+    seeded = yaml.safe_load((tmp_path / "seeded.yaml").read_text())
+    test_id = seeded["base"]["training"]["learning_rate"]["from_range_test"]
+    uuid.UUID(test_id)
+    assert "ranked by share reaching the target" in done.stdout
+
+    # The unchanged file again: the same test, already finished, no second run.
+    again = run(commands[0] + '\necho "$id"')
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == test_id
+    assert f"already submitted range test {test_id} (succeeded)" in again.stderr
 
 
 def test_submit_prints_the_warnings_of_the_202(

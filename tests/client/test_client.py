@@ -280,3 +280,83 @@ def test_default_api_url_follows_lrlab_port(monkeypatch: pytest.MonkeyPatch) -> 
     assert default_api_url() == "http://127.0.0.1:8123"
     monkeypatch.setenv("LRLAB_API_URL", "http://lab:9000")
     assert default_api_url() == "http://lab:9000"
+
+
+def test_wait_takes_one_id_or_a_list() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/experiments/sweep-1":
+            return httpx.Response(404, json={"detail": "experiment sweep-1 not found"})
+        if path == "/sweeps/sweep-1":
+            return httpx.Response(200, json={"id": "sweep-1", "experiments": ["a", "b"]})
+        if path == "/experiments" and request.url.params.get("sweep_id") == "sweep-1":
+            items = [
+                {"id": i, "status": "succeeded", "progress": {"epochs_done": 1, "epochs": 1}}
+                for i in ("a", "b")
+            ]
+            return httpx.Response(200, json={"items": items, "total": 2})
+        return httpx.Response(404, json={"detail": f"{path} not found"})
+
+    with _mock(handler) as client:
+        one = client.wait("sweep-1", interval=0.01)
+        listed = client.wait(["sweep-1"], interval=0.01)
+    assert list(one) == list(listed) == ["a", "b"]
+
+
+def test_a_submission_reads_like_the_json_answer() -> None:
+    answer = {"id": "abc", "status": "queued", "experiments": ["m1"], "warnings": []}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202, json=answer)
+
+    with _mock(handler) as client:
+        sub = client.submit({"schedulers": [{"type": "constant"}]})
+        test = client.submit_range_test({})
+    assert sub["id"] == sub.id == "abc"
+    assert sub["experiments"] == ["m1"] and sub.get("warnings") == [] and sub.status == "queued"
+    assert dict(sub) == answer and "status" in sub and len(sub) == len(answer)
+    assert (sub.kind, sub.replayed) == ("sweep", False)
+    assert test["id"] == test.id == "abc" and dict(test) == answer
+
+
+def test_the_main_answers_are_typed() -> None:
+    from typing import get_type_hints
+
+    from lrlab_client import answers
+
+    expected = {
+        "experiment": answers.ExperimentRead,
+        "sweep": answers.SweepRead,
+        "comparison": answers.Comparison,
+        "range_test": answers.RangeTestRead,
+        "wait_range_test": answers.RangeTestRead,
+        "wait": dict[str, answers.ExperimentRead],
+        "watch": dict[str, answers.ExperimentRead],
+        "metrics": list[answers.MetricRow],
+    }
+    for method, answer in expected.items():
+        assert get_type_hints(getattr(LrlabClient, method))["return"] == answer, method
+    assert "final_val_accuracy" in get_type_hints(answers.ComparisonRow)
+
+
+def test_wait_says_once_that_the_api_went_away_and_goes_on_when_it_is_back() -> None:
+    polls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        polls["n"] += 1
+        if 2 <= polls["n"] <= 4:
+            raise httpx.ConnectError("connection refused", request=request)
+        done = polls["n"] > 5
+        read = {"id": "e1", "status": "succeeded" if done else "running"}
+        return httpx.Response(200, json=read | {"progress": {"epochs_done": 0, "epochs": 1}})
+
+    outages: list[tuple[int, float]] = []
+    with _mock(handler) as client:
+        finals = client.wait(
+            "e1",
+            interval=0.01,
+            retry_for=30,
+            on_outage=lambda exc, retry_for: outages.append((exc.status, retry_for)),
+        )
+    assert finals["e1"]["status"] == "succeeded"
+    assert outages == [(0, 30)]  # said once, at the first failure, not per retry

@@ -8,6 +8,7 @@ from rich.console import Console, RenderableType
 
 from lrlab_client.client import Resource
 from lrlab_client.render import (
+    RANKING,
     ProgressView,
     comparison_table,
     failures_line,
@@ -58,7 +59,8 @@ def test_comparison_table_ranks_and_marks_failures() -> None:
         {"scheduler": {"type": "step"}, "runs": 2, "final_val_accuracy": {"mean": 0.8}},
     ]
     text = _text(comparison_table("abc", {"target": 0.97, "rows": rows}))
-    assert "sweep abc · ranked by share reaching the target · target 0.97" in text
+    assert "sweep abc · target 0.97" in text
+    assert f"ranked by {RANKING}" in text
     first, second = (line for line in text.splitlines() if "cosine" in line or "step" in line)
     assert "3 (1 failed)" in first and "0.9000±0.0100" in first
     assert "[0.8800,0.9200]" in first and "not reached" in first
@@ -74,7 +76,8 @@ def test_comparison_table_at_120_columns_breaks_labels_only_between_parameters()
     console.print(comparison_table("3f1c2d9e-aaaa-bbbb-cccc-1234567890ab", {"rows": [row]}))
     lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert max(len(line) for line in lines) <= 120
-    cells = [line[4:].split("  ")[0].strip() for line in lines if line[4:5].isalpha()]
+    table_lines = lines[2:-2]  # less the title and the caption (the ranking)
+    cells = [line[4:].split("  ")[0].strip() for line in table_lines if line[4:5].isalpha()]
     # Each physical line of the label holds whole parameters, in order.
     assert " ".join(c for c in cells if c not in ("schedule",)).endswith(label)
     assert "0.9615±0.0012" in "\n".join(lines)
@@ -117,16 +120,43 @@ def test_preview_report_samples_twelve_epochs_and_warns() -> None:
     assert len(table_rows) == 12
 
 
+def test_comparison_table_shows_the_reached_fraction_beside_epochs_to_target() -> None:
+    stat = {"n": 3, "mean": 0.97, "std": 0.01, "ci95": [0.95, 0.99]}
+    row = {"label": "cosine", "runs": 3, "reached_target": 2, "reached_fraction": 2 / 3}
+    row |= {"final_val_accuracy": stat, "epochs_to_target": {"n": 2, "mean": 4.5, "std": 0.5}}
+    never = {"label": "constant", "runs": 3, "reached_target": 0, "reached_fraction": 0.0}
+    never |= {"final_val_accuracy": stat, "epochs_to_target": {"n": 0, "mean": None}}
+    text = _text(comparison_table("abc", {"target": 0.97, "rows": [row, never]}))
+    header = " ".join(line for line in text.splitlines()[:6])
+    assert "reached" in header
+    cosine = next(line for line in text.splitlines() if "cosine" in line)
+    constant = next(line for line in text.splitlines() if "constant" in line)
+    # Next to each other: the share that reached it, then how fast those runs did.
+    assert cosine.split()[-3:-1] == ["(67%)", "4.5±0.5"] and "2/3 (67%)" in cosine
+    assert constant.split()[-4:-1] == ["(0%)", "not", "reached"] and "0/3 (0%)" in constant
+
+
 def test_progress_off_a_terminal_is_one_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
     console = Console(file=io.StringIO())  # not a terminal
     with ProgressView(console) as view:
-        view.update({"e1": _run("queued")})
-        view.update({"e1": _run("queued")})
-        view.update({"e1": _run("failed", error="boom")})
+        view.update({"e1": _run("queued"), "e2": _run("queued")})
+        view.update({"e1": _run("queued"), "e2": _run("queued")})
+        view.update({"e1": _run("failed", error="boom"), "e2": _run("queued")})
     assert capsys.readouterr().err.splitlines() == [
         "step seed=3 [e1]: queued",
+        "step seed=3 [e2]: queued",
         "step seed=3 [e1]: failed: boom",
     ]
+
+
+def test_a_lone_runs_end_is_left_to_the_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # The command prints the result line on stdout: stderr must not say it a second time.
+    console = Console(file=io.StringIO())  # not a terminal
+    result = {"final_val_accuracy": 0.9, "best_val_accuracy": 0.9, "best_epoch": 1}
+    with ProgressView(console) as view:
+        view.update({"e1": _run("running")})
+        view.update({"e1": _run("succeeded", result=result | {"train_seconds": 1.0})})
+    assert capsys.readouterr().err.splitlines() == ["step seed=3 [e1]: running"]
 
 
 def test_live_progress_shows_compiling_then_val_accuracy_and_eta() -> None:

@@ -1,0 +1,34 @@
+"""The worker's start: what it logs about its dataset, which compose's health check relies on."""
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from models.settings import get_settings
+from worker.celery_app import _check_dataset
+
+
+def test_a_loaded_dataset_is_one_log_line_naming_where_it_came_from(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = get_settings()
+    with caplog.at_level(logging.INFO, logger="lrlab.worker"):
+        assert _check_dataset(settings) is None
+    loaded = [r.getMessage() for r in caplog.records if "loaded from" in r.getMessage()]
+    assert len(loaded) == 1, caplog.text
+    assert loaded[0].startswith("dataset mnist loaded from ")
+    assert "training and" in loaded[0] and "validation samples" in loaded[0]
+    if settings.mnist_path:
+        assert settings.mnist_path in loaded[0]
+
+
+def test_a_dataset_that_cannot_load_is_an_error_line_and_no_loaded_line(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    settings = get_settings().model_copy(update={"mnist_path": str(tmp_path / "missing.npz")})
+    with caplog.at_level(logging.INFO, logger="lrlab.worker"):
+        problem = _check_dataset(settings)
+    assert problem is not None and problem.startswith("DatasetError: ")
+    assert "cannot load its dataset" in caplog.text
+    assert "loaded from" not in caplog.text
