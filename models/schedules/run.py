@@ -50,6 +50,7 @@ class ScheduleRun:
         self.interval = spec.effective_interval
         self.length = epochs * steps_per_epoch if self.interval == "step" else epochs
         self.epochs_completed = 0
+        spec.check_base_lr(self.base_lr)
         self._plateau: PlateauSchedule | None = None
         self._closed: ClosedForm | None = None
         if isinstance(spec, PlateauSpec):
