@@ -213,3 +213,25 @@ def test_a_transformers_warm_up_starts_at_lr_zero_and_says_so() -> None:
     wsd = {"type": "transformers.warmup_stable_decay", "num_warmup_steps": 2, "num_decay_steps": 3}
     assert run_lrs(wsd, epochs=10)[:3] == [0.0, 0.05, 0.1]
     assert warnings_for(wsd) == ["The learning rate falls below 1e-8 at epoch 1."]
+
+
+def test_the_wsd_example_sweep_is_valid_and_fits_its_run() -> None:
+    from devtools.processes import ROOT
+    from lrlab_client import load_document
+    from models.sweep_grid import SweepCreate
+
+    sweep = SweepCreate.model_validate(load_document(ROOT / "examples" / "wsd-vs-cosine.yaml"))
+    assert [c.spec.scheduler.type for c in sweep.cells][::2] == [
+        "transformers.warmup_stable_decay",
+        "transformers.cosine",
+        "one_cycle",
+    ]
+    for cell in sweep.cells:
+        # Only the warm-ups' first step, at lr 0, is flagged: the schedules fit the run.
+        assert set(cell.spec.warnings()) <= {
+            "The learning rate falls below 1e-8 at epoch 1 (step 1)."
+        }
+    wsd = sweep.cells[0].spec
+    lrs = run_lrs(wsd.scheduler.model_dump(), epochs=5, spe=wsd.steps_per_epoch, base=0.003)
+    assert len(lrs) == 785 and max(lrs) == pytest.approx(0.003)
+    assert lrs[785 - 160 - 1] == pytest.approx(0.003) and lrs[-1] < 0.003 * 0.1
