@@ -204,7 +204,7 @@ class HfConstantSchedule(_LengthFree):
 
     def lrs(self, t: IntArray, base_lr: float) -> FloatArray:
         """lr(t) = base."""
-        return np.full(t.shape, base_lr * 1, dtype=np.float64)
+        return np.full(t.shape, base_lr, dtype=np.float64)
 
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """The base lr."""

@@ -235,3 +235,19 @@ def test_the_wsd_example_sweep_is_valid_and_fits_its_run() -> None:
     lrs = run_lrs(wsd.scheduler.model_dump(), epochs=5, spe=wsd.steps_per_epoch, base=0.003)
     assert len(lrs) == 785 and max(lrs) == pytest.approx(0.003)
     assert lrs[785 - 160 - 1] == pytest.approx(0.003) and lrs[-1] < 0.003 * 0.1
+
+
+def test_library_children_of_sequential_span_their_own_segment() -> None:
+    spec = {
+        "type": "sequential",
+        "interval": "step",
+        "schedulers": [
+            {"type": "transformers.constant_with_warmup", "num_warmup_steps": 2},
+            {"type": "transformers.linear"},
+        ],
+        "milestones": [4],
+    }
+    got = run_lrs(spec, epochs=10, base=1.0)
+    # The linear child's num_training_steps defaults to its 6-step segment.
+    expected = [0.0, 0.5, 1.0, 1.0] + [(6 - t) / 6 for t in range(6)]
+    assert got == pytest.approx(expected, rel=1e-15)
