@@ -323,7 +323,9 @@ class CosineDecayRestartsSchedule(_LengthFree):
     def max_lr_bound(self, base_lr: float, length: int) -> float:
         """The peak of the first or of the last restart reached within the run."""
         last, _ = self._restarts(np.array([length - 1], dtype=np.int64))
-        peak = base_lr * max(1.0, float(self.m_mul) ** float(last[0]))
+        with np.errstate(over="ignore"):
+            growth = float(np.power(np.float64(self.m_mul), np.float64(last[0])))
+        peak = base_lr * max(1.0, growth)
         return _above(peak, peak)
 
     def min_lr_bound(self, base_lr: float, length: int) -> float:

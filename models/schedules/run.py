@@ -64,7 +64,7 @@ class ScheduleRun:
             if not bound <= _FLOAT32_MAX:
                 raise ValueError(
                     "the learning rate grows past the float32 range (3.4e38) within the run; "
-                    "use a smaller `gamma` or a shorter run"
+                    "use a smaller growth factor (`gamma`, `decay_rate`, `m_mul`) or a shorter run"
                 )
 
     @property

@@ -251,3 +251,20 @@ def test_library_children_of_sequential_span_their_own_segment() -> None:
     # The linear child's num_training_steps defaults to its 6-step segment.
     expected = [0.0, 0.5, 1.0, 1.0] + [(6 - t) / 6 for t in range(6)]
     assert got == pytest.approx(expected, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        {"type": "keras.exponential_decay", "decay_steps": 1, "decay_rate": 2.0},
+        {
+            "type": "keras.cosine_decay_restarts",
+            "first_decay_steps": 1,
+            "t_mul": 1.0,
+            "m_mul": 1000,
+        },
+    ],
+)
+def test_a_keras_lr_growing_past_float32_is_refused(scheduler: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="grows past the float32 range"):
+        _request(scheduler, epochs=1000)
