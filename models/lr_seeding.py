@@ -1,7 +1,8 @@
 """Learning rates seeded from a range test: `{"from_range_test": id, "suggestion", "multiplier"}`.
 
 Wherever a spec gives a learning rate (`training.learning_rate`, a scheduler's `max_lr` or
-`base_lr`, at any depth, e.g. inside `sequential`), it may instead name a succeeded range
+`base_lr`, `keras.cosine_decay`'s peak `warmup_target`, at any depth, e.g. inside
+`sequential`), it may instead name a succeeded range
 test's suggestion. `resolve_lr_references` replaces each reference by suggestion × multiplier
 before the spec is validated, so the schedule math only ever sees numbers, and returns where
 each number came from (stored in the spec's `lr_from`). An unknown range test is a 422
@@ -21,7 +22,7 @@ from models.errors import ConflictError
 from models.specs import LrProvenance
 from models.tables import RangeTest
 
-LR_KEYS = frozenset({"learning_rate", "max_lr", "base_lr"})
+LR_KEYS = frozenset({"learning_rate", "max_lr", "base_lr", "warmup_target"})
 MAX_REFERENCES = 32
 _MAX_DEPTH = 12
 

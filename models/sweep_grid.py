@@ -89,6 +89,13 @@ class SweepCreate(BaseModel):
         return self._cells
 
 
+def _split_key(key: str) -> tuple[str, str]:
+    """A grid key as (scope, parameter): the scope is everything before the last dot, as types
+    such as `keras.cosine_decay` contain dots and parameter names never do."""
+    scope, _, param = key.rpartition(".")
+    return scope, param
+
+
 def _expand(sweep: SweepCreate) -> list[SweepCell]:
     """Validate the grid and expand the sweep; every cell is validated before any is stored."""
     errors = _grid_errors(sweep)
@@ -100,7 +107,7 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
         raise ValueError("; ".join(errors))
     training_keys = [k for k in sweep.grid if k.startswith("training.")]
     keys_of = [
-        [k for k in sweep.grid if k.split(".", 1)[0] == s.type] + training_keys
+        [k for k in sweep.grid if _split_key(k)[0] == s.type] + training_keys
         for s in sweep.schedulers
     ]
     # The size from the lengths alone, before any cell is built: refusing costs microseconds.
@@ -117,9 +124,9 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
         for values in itertools.product(*(sweep.grid[k] for k in keys)):
             point = dict(zip(keys, values, strict=True))
             scheduler_doc = scheduler.model_dump() | {
-                k.split(".", 1)[1]: v for k, v in point.items() if k in scheduler_keys
+                _split_key(k)[1]: v for k, v in point.items() if k in scheduler_keys
             }
-            overrides = {k.split(".", 1)[1]: v for k, v in point.items() if k in training_keys}
+            overrides = {_split_key(k)[1]: v for k, v in point.items() if k in training_keys}
             try:
                 spec = ExperimentCreate.model_validate(
                     {
@@ -133,7 +140,7 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
                 where = f"schedulers[{index}]" + (f" with {point}" if point else "")
                 errors.extend(f"{where}: {_first_line(e)}" for e in exc.errors())
                 continue
-            varied = [k.split(".", 1)[1] for k in scheduler_keys]
+            varied = [_split_key(k)[1] for k in scheduler_keys]
             configs.append((_label(spec.scheduler, overrides, varied=varied), spec))
     if errors:
         raise ValueError("; ".join(errors[:20]))
@@ -181,12 +188,12 @@ def _grid_errors(sweep: SweepCreate) -> list[str]:
     types = {s.type: type(s) for s in sweep.schedulers}
     errors = []
     for key, values in sweep.grid.items():
-        scope, _, param = key.partition(".")
+        scope, param = _split_key(key)
         if not values:
             errors.append(f"grid key `{key}` needs at least one value")
         if len(values) > 100:
             errors.append(f"grid key `{key}` has {len(values)} values, at most 100 are allowed")
-        if not param:
+        if not scope or not param:
             errors.append(
                 f"grid key `{key}` must be `<scheduler type>.<parameter>` or `training.<field>`"
             )

@@ -1,10 +1,12 @@
 """Every learning-rate schedule lrlab runs, in four layers, each importing only those above it.
 
 - `parameters`: the Bounds of schedule parameters, declared once (pure).
-- `closed_form`, `plateau`: the math, one class per torch scheduler (pure, no pydantic).
+- `closed_form`, `plateau`: the math, one class per torch scheduler (pure, no pydantic);
+  `keras_schedules`, `hf_schedules`: the same for Keras 3 and transformers 5.x schedules.
 - `specs`: the API's pydantic specs, one per scheduler type, and the catalog.
 - `run`: `ScheduleRun`, the stateful per-epoch run the worker trains with (and its saved state).
-- `preview`: the no-training curve and its warnings, computed through `run`.
+- `preview`: the no-training curve and its warnings, computed through `run`
+  (`library_warnings` holds those of the Keras and transformers types).
 
 Anything in `models`, `api`, `worker`, the benchmarks and tests may import from here; import the
 public names from this package, not from its modules.

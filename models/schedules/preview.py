@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.schedules.closed_form import FloatArray
+from models.schedules.library_warnings import library_flat_warning, library_warnings
 from models.schedules.run import ScheduleRun, build_run
 from models.schedules.specs import (
     CosineSpec,
@@ -208,7 +209,7 @@ def _flat_warning(spec: SchedulerSpec, base_lr: float) -> str | None:
         return f"`div_factor` and `final_div_factor` are 1, {same}."
     if isinstance(spec, PlateauSpec) and spec.min_lr >= base_lr:
         return f"`min_lr` ({spec.min_lr:g}) is not below the learning rate, {same}."
-    return None
+    return library_flat_warning(spec, base_lr)
 
 
 def _spec_warnings(
@@ -217,6 +218,7 @@ def _spec_warnings(
     flat = _flat_warning(spec, base_lr)
     found = [f"{prefix}{flat}"] if flat else []
     run_text = f"the run ({length} {unit}s)"
+    found.extend(library_warnings(spec, length, unit, prefix=prefix))
     if isinstance(spec, CyclicSpec):
         cycle = spec.schedule().cycle_length
         if cycle > length:

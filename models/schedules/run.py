@@ -50,6 +50,7 @@ class ScheduleRun:
         self.interval = spec.effective_interval
         self.length = epochs * steps_per_epoch if self.interval == "step" else epochs
         self.epochs_completed = 0
+        spec.check_base_lr(self.base_lr)
         self._plateau: PlateauSchedule | None = None
         self._closed: ClosedForm | None = None
         if isinstance(spec, PlateauSpec):
@@ -63,7 +64,7 @@ class ScheduleRun:
             if not bound <= _FLOAT32_MAX:
                 raise ValueError(
                     "the learning rate grows past the float32 range (3.4e38) within the run; "
-                    "use a smaller `gamma` or a shorter run"
+                    "use a smaller growth factor (`gamma`, `decay_rate`, `m_mul`) or a shorter run"
                 )
 
     @property

@@ -30,13 +30,34 @@ from models.schedules.closed_form import (
     SequentialSchedule,
     StepSchedule,
 )
+from models.schedules.hf_schedules import (
+    HfConstantSchedule,
+    HfConstantWarmupSchedule,
+    HfCosineMinLrSchedule,
+    HfCosineRestartsSchedule,
+    HfCosineSchedule,
+    HfCosineWarmupMinLrSchedule,
+    HfInverseSqrtSchedule,
+    HfLinearSchedule,
+    HfPolynomialSchedule,
+    HfWarmupStableDecaySchedule,
+    WarmupShape,
+)
+from models.schedules.keras_schedules import (
+    CosineDecayRestartsSchedule,
+    CosineDecaySchedule,
+    ExponentialDecaySchedule,
+    InverseTimeDecaySchedule,
+    PiecewiseConstantDecaySchedule,
+    PolynomialDecaySchedule,
+)
 from models.schedules.parameters import ParameterError, bounds
 from models.schedules.plateau import PlateauMode, PlateauSchedule, ThresholdMode
 
 Interval = Literal["epoch", "step"]
 
 # Spec fields that say how to run the schedule, not what it computes.
-_NOT_PARAMETERS = frozenset({"type", "interval", "monitor"})
+_NOT_PARAMETERS = frozenset({"type", "interval", "monitor", "initial_learning_rate"})
 
 _INTERVAL_DESCRIPTION = (
     "Clock the schedule steps on: once per epoch or once per optimizer step. "
@@ -89,6 +110,9 @@ class _Spec(BaseModel):
     @abstractmethod
     def schedule(self) -> ClosedForm | PlateauSchedule:
         """The validated math object."""
+
+    def check_base_lr(self, base_lr: float) -> None:
+        """Raise ParameterError where the spec contradicts the run's learning rate."""
 
     def _parameters(self) -> dict[str, Any]:
         # Spec fields are named after the math object's; lists become its tuples.
@@ -301,6 +325,372 @@ class PolynomialSpec(ClosedFormSpec):
         return PolynomialSchedule(**self._parameters())
 
 
+# --------------------------------------------------------------------------------------------
+# Keras 3 (keras.optimizers.schedules): per optimizer step, in float32, absolute lrs.
+# --------------------------------------------------------------------------------------------
+
+_INITIAL_LR_DESCRIPTION = (
+    "Keras' absolute initial lr. Omitted: the run's `training.learning_rate`, which it must "
+    "equal when given."
+)
+
+
+class _KerasSpec(ClosedFormSpec):
+    """A Keras schedule: stepped per optimizer step; its initial lr is the run's lr."""
+
+    default_interval: ClassVar[Interval] = "step"
+    initial_learning_rate: float | None = Field(
+        default=None, gt=0, description=_INITIAL_LR_DESCRIPTION
+    )
+
+    def check_base_lr(self, base_lr: float) -> None:
+        """Keras' initial_learning_rate is the run's lr: refuse a second, different value."""
+        given = self.initial_learning_rate
+        if given is not None and given != base_lr:
+            raise ParameterError(
+                ("initial_learning_rate",),
+                f"`initial_learning_rate` ({given:g}) differs from the run's learning rate "
+                f"({base_lr:g}); give the lr once (omit it here, or make them equal)",
+            )
+
+
+class KerasExponentialDecaySpec(_KerasSpec):
+    """Keras ExponentialDecay: initial·decay_rate^(t/decay_steps), floored with staircase.
+    Absolute: the initial lr is the run's learning rate (Keras' `initial_learning_rate`)."""
+
+    type: Literal["keras.exponential_decay"] = "keras.exponential_decay"
+    decay_steps: int = _param(ExponentialDecaySchedule, "decay_steps", "Steps per decay_rate.")
+    decay_rate: float = _param(ExponentialDecaySchedule, "decay_rate", "Factor per decay_steps.")
+    staircase: bool = _param(
+        ExponentialDecaySchedule, "staircase", "Decay in whole steps of decay_steps."
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> ExponentialDecaySchedule:
+        """The validated math object."""
+        return ExponentialDecaySchedule(**self._parameters())
+
+
+class KerasPiecewiseConstantDecaySpec(_KerasSpec):
+    """Keras PiecewiseConstantDecay: values[i] between boundaries. The values are absolute
+    lrs; the run's learning rate is not used (as in Keras)."""
+
+    type: Literal["keras.piecewise_constant_decay"] = "keras.piecewise_constant_decay"
+    boundaries: list[int] = _param(
+        PiecewiseConstantDecaySchedule,
+        "boundaries",
+        "Steps after which the next value applies (values[i+1] from step boundaries[i] + 1).",
+        max_length=1000,
+    )
+    values: list[float] = _param(
+        PiecewiseConstantDecaySchedule,
+        "values",
+        "Absolute lrs, one more than boundaries.",
+        max_length=1001,
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def check_base_lr(self, base_lr: float) -> None:
+        """The values set the lr; there is no initial lr to contradict."""
+
+    def schedule(self) -> PiecewiseConstantDecaySchedule:
+        """The validated math object."""
+        return PiecewiseConstantDecaySchedule(**self._parameters())
+
+
+class KerasPolynomialDecaySpec(_KerasSpec):
+    """Keras PolynomialDecay: from the initial lr to end_learning_rate over decay_steps, as
+    (1 - t/decay_steps)^power; with cycle, the decay stretches to the next multiple.
+    The initial lr is the run's learning rate; end_learning_rate is absolute."""
+
+    type: Literal["keras.polynomial_decay"] = "keras.polynomial_decay"
+    decay_steps: int = _param(PolynomialDecaySchedule, "decay_steps", "Steps of the decay.")
+    end_learning_rate: float = _param(
+        PolynomialDecaySchedule, "end_learning_rate", "Final lr (absolute)."
+    )
+    power: float = _param(PolynomialDecaySchedule, "power", "Exponent of the decay.")
+    cycle: bool = _param(
+        PolynomialDecaySchedule, "cycle", "Past decay_steps, decay again over a longer span."
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> PolynomialDecaySchedule:
+        """The validated math object."""
+        return PolynomialDecaySchedule(**self._parameters())
+
+
+class KerasInverseTimeDecaySpec(_KerasSpec):
+    """Keras InverseTimeDecay: initial / (1 + decay_rate·t/decay_steps), floored with
+    staircase. The initial lr is the run's learning rate."""
+
+    type: Literal["keras.inverse_time_decay"] = "keras.inverse_time_decay"
+    decay_steps: int = _param(InverseTimeDecaySchedule, "decay_steps", "Steps per decay_rate.")
+    decay_rate: float = _param(InverseTimeDecaySchedule, "decay_rate", "Rate of the decay.")
+    staircase: bool = _param(
+        InverseTimeDecaySchedule, "staircase", "Decay in whole steps of decay_steps."
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> InverseTimeDecaySchedule:
+        """The validated math object."""
+        return InverseTimeDecaySchedule(**self._parameters())
+
+
+class KerasCosineDecaySpec(_KerasSpec):
+    """Keras CosineDecay: optional linear warm-up from the initial lr to warmup_target, then a
+    cosine decay over decay_steps to alpha·peak. The initial lr is the run's learning rate;
+    warmup_target is absolute."""
+
+    type: Literal["keras.cosine_decay"] = "keras.cosine_decay"
+    decay_steps: int = _param(CosineDecaySchedule, "decay_steps", "Steps of the cosine decay.")
+    alpha: float = _param(CosineDecaySchedule, "alpha", "Final lr as a fraction of the peak.")
+    warmup_target: float | None = _param(
+        CosineDecaySchedule,
+        "warmup_target",
+        "Peak lr after the warm-up (absolute); omitted: no warm-up, decay from the initial lr.",
+    )
+    warmup_steps: int = _param(CosineDecaySchedule, "warmup_steps", "Steps of the warm-up.")
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> CosineDecaySchedule:
+        """The validated math object."""
+        return CosineDecaySchedule(**self._parameters())
+
+
+class KerasCosineDecayRestartsSpec(_KerasSpec):
+    """Keras CosineDecayRestarts (SGDR): cosine decays restarting at initial·m_mul^i, period i
+    lasting first_decay_steps·t_mul^i. The initial lr is the run's learning rate."""
+
+    type: Literal["keras.cosine_decay_restarts"] = "keras.cosine_decay_restarts"
+    first_decay_steps: int = _param(
+        CosineDecayRestartsSchedule, "first_decay_steps", "Steps of the first period."
+    )
+    t_mul: float = _param(CosineDecayRestartsSchedule, "t_mul", "Period growth per restart.")
+    m_mul: float = _param(CosineDecayRestartsSchedule, "m_mul", "Peak factor per restart.")
+    alpha: float = _param(
+        CosineDecayRestartsSchedule, "alpha", "Minimum lr as a fraction of the initial lr."
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> CosineDecayRestartsSchedule:
+        """The validated math object."""
+        return CosineDecayRestartsSchedule(**self._parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# Hugging Face transformers 5.x (get_scheduler): per optimizer step, relative to the run's lr.
+# --------------------------------------------------------------------------------------------
+
+_WARMUP = "Steps of the linear warm-up from 0 to the learning rate."
+_TRAINING = "Steps the schedule spans; default: the run's length in its interval."
+
+
+class _HfSpec(ClosedFormSpec):
+    """A transformers schedule: stepped per optimizer step, relative to the run's lr."""
+
+    default_interval: ClassVar[Interval] = "step"
+
+
+class HfLinearSpec(_HfSpec):
+    """transformers `linear`: warm-up, then linear decay to 0 at num_training_steps.
+    Relative to the run's learning rate."""
+
+    type: Literal["transformers.linear"] = "transformers.linear"
+    num_warmup_steps: int = _param(HfLinearSchedule, "num_warmup_steps", _WARMUP)
+    num_training_steps: int | None = _param(HfLinearSchedule, "num_training_steps", _TRAINING)
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfLinearSchedule:
+        """The validated math object."""
+        return HfLinearSchedule(**self._parameters())
+
+
+class HfCosineSpec(_HfSpec):
+    """transformers `cosine`: warm-up, then a cosine decay (num_cycles 0.5: to 0 at
+    num_training_steps). Relative to the run's learning rate."""
+
+    type: Literal["transformers.cosine"] = "transformers.cosine"
+    num_warmup_steps: int = _param(HfCosineSchedule, "num_warmup_steps", _WARMUP)
+    num_training_steps: int | None = _param(HfCosineSchedule, "num_training_steps", _TRAINING)
+    num_cycles: float = _param(HfCosineSchedule, "num_cycles", "Cosine periods over the decay.")
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfCosineSchedule:
+        """The validated math object."""
+        return HfCosineSchedule(**self._parameters())
+
+
+class HfCosineRestartsSpec(_HfSpec):
+    """transformers `cosine_with_restarts`: warm-up, then num_cycles cosine decays to 0, each
+    restarting at the learning rate. Relative to the run's learning rate."""
+
+    type: Literal["transformers.cosine_with_restarts"] = "transformers.cosine_with_restarts"
+    num_warmup_steps: int = _param(HfCosineRestartsSchedule, "num_warmup_steps", _WARMUP)
+    num_training_steps: int | None = _param(
+        HfCosineRestartsSchedule, "num_training_steps", _TRAINING
+    )
+    num_cycles: int = _param(HfCosineRestartsSchedule, "num_cycles", "Number of hard restarts.")
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfCosineRestartsSchedule:
+        """The validated math object."""
+        return HfCosineRestartsSchedule(**self._parameters())
+
+
+class HfPolynomialSpec(_HfSpec):
+    """transformers `polynomial`: warm-up, then a polynomial decay to lr_end at
+    num_training_steps. Relative to the run's learning rate; lr_end is absolute."""
+
+    type: Literal["transformers.polynomial"] = "transformers.polynomial"
+    num_warmup_steps: int = _param(HfPolynomialSchedule, "num_warmup_steps", _WARMUP)
+    num_training_steps: int | None = _param(HfPolynomialSchedule, "num_training_steps", _TRAINING)
+    lr_end: float = _param(
+        HfPolynomialSchedule, "lr_end", "Final lr (absolute), below the learning rate."
+    )
+    power: float = _param(HfPolynomialSchedule, "power", "Exponent of the decay.")
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def check_base_lr(self, base_lr: float) -> None:
+        """transformers refuses an lr_end that is not below the learning rate."""
+        self.schedule().check_base_lr(base_lr)
+
+    def schedule(self) -> HfPolynomialSchedule:
+        """The validated math object."""
+        return HfPolynomialSchedule(**self._parameters())
+
+
+class HfConstantSpec(_HfSpec):
+    """transformers `constant`: the learning rate throughout."""
+
+    type: Literal["transformers.constant"] = "transformers.constant"
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfConstantSchedule:
+        """The validated math object."""
+        return HfConstantSchedule()
+
+
+class HfConstantWarmupSpec(_HfSpec):
+    """transformers `constant_with_warmup`: warm-up, then the learning rate."""
+
+    type: Literal["transformers.constant_with_warmup"] = "transformers.constant_with_warmup"
+    num_warmup_steps: int = _param(HfConstantWarmupSchedule, "num_warmup_steps", _WARMUP)
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfConstantWarmupSchedule:
+        """The validated math object."""
+        return HfConstantWarmupSchedule(**self._parameters())
+
+
+class HfInverseSqrtSpec(_HfSpec):
+    """transformers `inverse_sqrt`: warm-up, then lr·1/sqrt((t + timescale - w)/timescale).
+    Relative to the run's learning rate."""
+
+    type: Literal["transformers.inverse_sqrt"] = "transformers.inverse_sqrt"
+    num_warmup_steps: int = _param(HfInverseSqrtSchedule, "num_warmup_steps", _WARMUP)
+    timescale: int | None = _param(
+        HfInverseSqrtSchedule,
+        "timescale",
+        "Decay timescale; default num_warmup_steps, or 10000 without a warm-up.",
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfInverseSqrtSchedule:
+        """The validated math object."""
+        return HfInverseSqrtSchedule(**self._parameters())
+
+
+class HfCosineMinLrSpec(_HfSpec):
+    """transformers `cosine_with_min_lr`: warm-up, then a cosine decay to min_lr (absolute) or
+    min_lr_rate·lr (exactly one). Relative to the run's learning rate."""
+
+    type: Literal["transformers.cosine_with_min_lr"] = "transformers.cosine_with_min_lr"
+    num_warmup_steps: int = _param(HfCosineMinLrSchedule, "num_warmup_steps", _WARMUP)
+    num_training_steps: int | None = _param(HfCosineMinLrSchedule, "num_training_steps", _TRAINING)
+    num_cycles: float = _param(HfCosineMinLrSchedule, "num_cycles", "Cosine periods.")
+    min_lr: float | None = _param(HfCosineMinLrSchedule, "min_lr", "Final lr (absolute).")
+    min_lr_rate: float | None = _param(
+        HfCosineMinLrSchedule, "min_lr_rate", "Final lr as a fraction of the learning rate."
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfCosineMinLrSchedule:
+        """The validated math object."""
+        return HfCosineMinLrSchedule(**self._parameters())
+
+
+class HfCosineWarmupMinLrSpec(_HfSpec):
+    """transformers `cosine_warmup_with_min_lr`: like cosine_with_min_lr, one step ahead, with
+    a warm-up from warmup_lr_rate·lr (default 1/num_warmup_steps). Relative to the run's lr."""
+
+    type: Literal["transformers.cosine_warmup_with_min_lr"] = (
+        "transformers.cosine_warmup_with_min_lr"
+    )
+    num_warmup_steps: int = _param(HfCosineWarmupMinLrSchedule, "num_warmup_steps", _WARMUP)
+    num_training_steps: int | None = _param(
+        HfCosineWarmupMinLrSchedule, "num_training_steps", _TRAINING
+    )
+    num_cycles: float = _param(HfCosineWarmupMinLrSchedule, "num_cycles", "Cosine periods.")
+    min_lr: float | None = _param(HfCosineWarmupMinLrSchedule, "min_lr", "Final lr (absolute).")
+    min_lr_rate: float | None = _param(
+        HfCosineWarmupMinLrSchedule,
+        "min_lr_rate",
+        "Final lr as a fraction of the learning rate.",
+    )
+    warmup_lr_rate: float | None = _param(
+        HfCosineWarmupMinLrSchedule,
+        "warmup_lr_rate",
+        "First warm-up lr as a fraction of the learning rate.",
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfCosineWarmupMinLrSchedule:
+        """The validated math object."""
+        return HfCosineWarmupMinLrSchedule(**self._parameters())
+
+
+class HfWarmupStableDecaySpec(_HfSpec):
+    """transformers `warmup_stable_decay` (WSD): warm-up, the learning rate for
+    num_stable_steps (default: what num_training_steps leaves), then a decay over
+    num_decay_steps to min_lr_ratio·lr. Relative to the run's learning rate."""
+
+    type: Literal["transformers.warmup_stable_decay"] = "transformers.warmup_stable_decay"
+    num_warmup_steps: int = _param(HfWarmupStableDecaySchedule, "num_warmup_steps", _WARMUP)
+    num_decay_steps: int = _param(
+        HfWarmupStableDecaySchedule, "num_decay_steps", "Steps of the final decay."
+    )
+    num_training_steps: int | None = _param(
+        HfWarmupStableDecaySchedule,
+        "num_training_steps",
+        "Steps the schedule spans (stable = this - warm-up - decay); default: the run's "
+        "length. Give it or num_stable_steps, not both.",
+    )
+    num_stable_steps: int | None = _param(
+        HfWarmupStableDecaySchedule,
+        "num_stable_steps",
+        "Steps at the learning rate between warm-up and decay.",
+    )
+    warmup_type: WarmupShape = _param(
+        HfWarmupStableDecaySchedule, "warmup_type", "Shape of the warm-up."
+    )
+    decay_type: WarmupShape = _param(
+        HfWarmupStableDecaySchedule, "decay_type", "Shape of the decay."
+    )
+    min_lr_ratio: float = _param(
+        HfWarmupStableDecaySchedule,
+        "min_lr_ratio",
+        "Floor of the warm-up and the decay, as a fraction of the learning rate.",
+    )
+    num_cycles: float = _param(
+        HfWarmupStableDecaySchedule, "num_cycles", "Cosine periods of a cosine decay."
+    )
+    interval: Interval | None = Field(default=None, description=_INTERVAL_DESCRIPTION)
+
+    def schedule(self) -> HfWarmupStableDecaySchedule:
+        """The validated math object."""
+        return HfWarmupStableDecaySchedule(**self._parameters())
+
+
 _Child = Union[  # noqa: UP007 - a discriminated union reads better spelled out
     ConstantSpec,
     StepSpec,
@@ -312,6 +702,22 @@ _Child = Union[  # noqa: UP007 - a discriminated union reads better spelled out
     OneCycleSpec,
     LinearSpec,
     PolynomialSpec,
+    KerasExponentialDecaySpec,
+    KerasPiecewiseConstantDecaySpec,
+    KerasPolynomialDecaySpec,
+    KerasInverseTimeDecaySpec,
+    KerasCosineDecaySpec,
+    KerasCosineDecayRestartsSpec,
+    HfLinearSpec,
+    HfCosineSpec,
+    HfCosineRestartsSpec,
+    HfPolynomialSpec,
+    HfConstantSpec,
+    HfConstantWarmupSpec,
+    HfInverseSqrtSpec,
+    HfCosineMinLrSpec,
+    HfCosineWarmupMinLrSpec,
+    HfWarmupStableDecaySpec,
 ]
 ChildSpec = Annotated[_Child, Field(discriminator="type")]
 
@@ -352,6 +758,16 @@ class SequentialSpec(ClosedFormSpec):
                 ],
             }
         return data
+
+    def check_base_lr(self, base_lr: float) -> None:
+        """Each child against the run's learning rate, located at the child."""
+        for index, child in enumerate(self.schedulers):
+            try:
+                child.check_base_lr(base_lr)
+            except ParameterError as error:
+                raise ParameterError(
+                    ("schedulers", index, *error.loc), f"`schedulers[{index}]`: {error}"
+                ) from None
 
     def schedule(self) -> SequentialSchedule:
         """The validated math object (children must share the parent's interval)."""
@@ -410,7 +826,7 @@ def catalog() -> list[dict[str, Any]]:
     return [
         {
             "type": cls.model_fields["type"].default,
-            "description": (cls.__doc__ or "").strip(),
+            "description": " ".join((cls.__doc__ or "").split()),
             "parameters": cls.model_json_schema(),
             "default_interval": cls.default_interval,
         }

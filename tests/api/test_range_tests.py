@@ -250,6 +250,43 @@ def test_an_experiment_lr_seeded_from_a_range_test_keeps_number_and_provenance(
     assert spec["lr_from"]["scheduler.max_lr"]["suggestion"] == "steep"
 
 
+def test_library_schedules_take_their_peak_lr_from_a_range_test(
+    client: TestClient, db_session: Session
+) -> None:
+    test_id, suggestions = _succeeded(client, db_session)
+    seeded = {"from_range_test": test_id, "suggestion": "valley", "multiplier": 2}
+    keras = client.post(
+        "/experiments",
+        json={
+            "scheduler": {
+                "type": "keras.cosine_decay",
+                "decay_steps": 10,
+                "warmup_steps": 2,
+                "warmup_target": seeded,
+            },
+            "training": {"epochs": 1, "learning_rate": 1e-6},
+            "dataset": {"name": "mnist", "train_samples": 512},
+        },
+    )
+    assert keras.status_code == 202, keras.text
+    spec = keras.json()["spec"]
+    assert spec["scheduler"]["warmup_target"] == pytest.approx(2 * suggestions["valley"]["lr"])
+    assert set(spec["lr_from"]) == {"scheduler.warmup_target"}
+    # transformers schedules peak at the run's learning rate, which is seeded as usual.
+    hf = client.post(
+        "/experiments",
+        json={
+            "scheduler": {"type": "transformers.warmup_stable_decay", "num_decay_steps": 4},
+            "training": {"epochs": 1, "learning_rate": seeded},
+            "dataset": {"name": "mnist", "train_samples": 512},
+        },
+    )
+    assert hf.status_code == 202, hf.text
+    assert hf.json()["spec"]["training"]["learning_rate"] == pytest.approx(
+        2 * suggestions["valley"]["lr"]
+    )
+
+
 def test_a_sweep_seeded_from_a_range_test(client: TestClient, db_session: Session) -> None:
     test_id, suggestions = _succeeded(client, db_session)
     response = client.post(

@@ -49,8 +49,31 @@ def test_catalog_lists_every_type_with_schema_and_interval(client: TestClient) -
         "linear",
         "polynomial",
         "sequential",
+        "keras.exponential_decay",
+        "keras.piecewise_constant_decay",
+        "keras.polynomial_decay",
+        "keras.inverse_time_decay",
+        "keras.cosine_decay",
+        "keras.cosine_decay_restarts",
+        "transformers.linear",
+        "transformers.cosine",
+        "transformers.cosine_with_restarts",
+        "transformers.polynomial",
+        "transformers.constant",
+        "transformers.constant_with_warmup",
+        "transformers.inverse_sqrt",
+        "transformers.cosine_with_min_lr",
+        "transformers.cosine_warmup_with_min_lr",
+        "transformers.warmup_stable_decay",
     }
     assert types["cyclic"]["default_interval"] == "step"
+    wsd = types["transformers.warmup_stable_decay"]
+    assert wsd["default_interval"] == "step"
+    assert wsd["parameters"]["properties"]["decay_type"]["enum"] == ["linear", "cosine", "1-sqrt"]
+    assert wsd["parameters"]["required"] == ["num_decay_steps"]
+    keras_cosine = types["keras.cosine_decay"]["parameters"]["properties"]
+    assert keras_cosine["alpha"] == {**keras_cosine["alpha"], "default": 0.0, "maximum": 1}
+    assert "absolute" in keras_cosine["initial_learning_rate"]["description"]
     assert types["cosine"]["default_interval"] == "epoch"
     assert types["step"]["parameters"]["properties"]["gamma"]["default"] == 0.1
     assert all(entry["description"] for entry in catalog)
@@ -180,3 +203,43 @@ def test_preview_as_png(client: TestClient, how: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        {"type": "keras.cosine_decay_restarts", "first_decay_steps": 20, "m_mul": 0.8},
+        {"type": "transformers.warmup_stable_decay", "num_decay_steps": 50, "decay_type": "1-sqrt"},
+    ],
+)
+def test_library_schedules_preview_as_json_and_png(
+    client: TestClient, scheduler: dict[str, Any]
+) -> None:
+    request = {"scheduler": scheduler, "learning_rate": 0.1, "epochs": 10, "steps_per_epoch": 20}
+    body = client.post("/schedulers/preview", json=request).json()
+    assert len(body["steps"]) == 200 and body["steps"][0] == pytest.approx(0.1)
+    png = client.post("/schedulers/preview?format=png", json=request)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_keras_initial_lr_that_contradicts_the_run_lr_is_422_and_stores_nothing(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/experiments",
+        json={
+            "scheduler": {
+                "type": "keras.exponential_decay",
+                "initial_learning_rate": 0.1,
+                "decay_steps": 10,
+                "decay_rate": 0.5,
+            },
+            "training": {"epochs": 1, "learning_rate": 0.01},
+            "dataset": {"name": "mnist", "train_samples": 512},
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "`initial_learning_rate` (0.1) differs from the run's learning rate (0.01)" in (
+        response.text
+    )
+    assert client.get("/experiments").json()["items"] == []

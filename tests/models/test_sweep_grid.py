@@ -97,3 +97,31 @@ def test_duplicates_are_compared_as_specs_not_labels() -> None:
     for sweep in (close, long):
         labels = {cell.label for cell in sweep.cells}
         assert len(sweep.cells) == 4 and len(labels) == 2, labels
+
+
+def test_grid_keys_of_library_types_name_the_type_before_the_last_dot() -> None:
+    sweep = SweepCreate.model_validate(
+        _sweep(
+            schedulers=[
+                {"type": "transformers.warmup_stable_decay", "num_decay_steps": 4},
+                {"type": "keras.cosine_decay", "decay_steps": 8},
+            ],
+            grid={
+                "transformers.warmup_stable_decay.decay_type": ["cosine", "1-sqrt"],
+                "keras.cosine_decay.alpha": [0.0, 0.1],
+            },
+            seeds=[0],
+        )
+    )
+    assert [c.label for c in sweep.cells] == [
+        "transformers.warmup_stable_decay(num_decay_steps=4, decay_type=cosine)",
+        "transformers.warmup_stable_decay(num_decay_steps=4, decay_type=1-sqrt)",
+        "keras.cosine_decay(decay_steps=8, alpha=0)",
+        "keras.cosine_decay(decay_steps=8, alpha=0.1)",
+    ]
+    assert sweep.cells[1].spec.scheduler.model_dump()["decay_type"] == "1-sqrt"
+
+
+def test_grid_key_without_a_scope_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"must be `<scheduler type>\.<parameter>`"):
+        SweepCreate.model_validate(_sweep(grid={".gamma": [0.5]}))

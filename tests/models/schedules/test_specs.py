@@ -79,11 +79,12 @@ def test_spec_validation_messages(scheduler: dict[str, Any], message: str) -> No
 def test_catalog_lists_every_type_with_schema_and_interval() -> None:
     entries = catalog()
     assert [entry["type"] for entry in entries] == list(SCHEDULER_TYPES)
-    assert len(SCHEDULER_TYPES) == 12
+    assert len(SCHEDULER_TYPES) == 28
     for entry in entries:
         assert entry["description"] and "\n" not in entry["description"]
         assert entry["parameters"]["properties"]["type"]["const"] == entry["type"]
-        expected = "step" if entry["type"] in ("cyclic", "one_cycle") else "epoch"
+        library = entry["type"].startswith(("keras.", "transformers."))
+        expected = "step" if library or entry["type"] in ("cyclic", "one_cycle") else "epoch"
         assert entry["default_interval"] == expected
     json.dumps(entries)
     step = next(e for e in entries if e["type"] == "step")["parameters"]
