@@ -89,7 +89,12 @@ _ERRORS: dict[int, tuple[str, type[BaseModel], bool]] = {
         TooManyBody,
         True,
     ),
-    503: ("The database is unavailable; retry after `Retry-After` seconds.", ErrorBody, True),
+    503: (
+        "The database is unavailable or its connections are all busy, or the plot renderer's "
+        "queue is full (`LRLAB_RENDER_QUEUE_DEPTH`); retry after `Retry-After` seconds.",
+        ErrorBody,
+        True,
+    ),
 }
 
 # Every route behind identity and the rate limit (all but the probes) can answer these.

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from models.errors import BusyError
+from models.settings import get_settings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,6 +27,70 @@ _MAX_POINTS = 8000
 # matplotlib's text layout (mathtext's parser above all) is not thread-safe, and FastAPI runs
 # sync routes in a thread pool: one figure is built and rendered at a time.
 _RENDER_LOCK = threading.Lock()
+
+
+class RenderGate:
+    """Admits at most `LRLAB_RENDER_QUEUE_DEPTH` renders at once (one draws, the rest wait).
+
+    A render past the depth is refused with `BusyError` at once: a queue of waiting renders
+    would otherwise hold the server's threads (and any database connection their callers
+    hold) until every other route starves behind it.
+    """
+
+    def __init__(self) -> None:
+        self._admitted = 0
+        self._count_lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold the renderer for the block, or raise `BusyError` when its queue is full."""
+        depth = get_settings().render_queue_depth
+        with self._count_lock:
+            if self._admitted >= depth:
+                raise BusyError(
+                    f"the plot renderer is busy ({depth} renders queued); retry shortly",
+                    retry_after=1,
+                )
+            self._admitted += 1
+        try:
+            with _RENDER_LOCK:
+                yield
+        finally:
+            with self._count_lock:
+                self._admitted -= 1
+
+
+RENDERER = RenderGate()
+
+
+class PlotCache:
+    """Rendered images of things that can no longer change, least recently used first out."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._images: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> bytes | None:
+        """The image stored under `key`, or None."""
+        with self._lock:
+            image = self._images.get(key)
+            if image is not None:
+                self._images.move_to_end(key)
+            return image
+
+    def put(self, key: Hashable, image: bytes) -> None:
+        """Store `image`, dropping the least recently used images past the byte budget."""
+        if len(image) > self._max_bytes:
+            return
+        with self._lock:
+            old = self._images.pop(key, None)
+            self._bytes += len(image) - (len(old) if old is not None else 0)
+            self._images[key] = image
+            while self._bytes > self._max_bytes:
+                _, dropped = self._images.popitem(last=False)
+                self._bytes -= len(dropped)
 
 
 def _envelope(
@@ -74,7 +143,7 @@ def render_lr_curve(
     epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
-    with _RENDER_LOCK:
+    with RENDERER.slot():
         return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
 
 
@@ -142,7 +211,7 @@ def render_metric_curves(
     curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
-    with _RENDER_LOCK:
+    with RENDERER.slot():
         return _png(draw_metric_curves(curves, metric=metric, log_scale=log_scale), image_format)
 
 
