@@ -5,14 +5,21 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio
 from fastapi import HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+
+from api.auth import Policy
 
 log = logging.getLogger("lrlab.api")
 
 # No spec nests deeper than a handful of levels; deeper bodies are refused before validation.
 MAX_JSON_DEPTH = 64
+# Bodies past this are parsed in a worker thread: a megabyte of JSON takes the event loop
+# tens of milliseconds, during which no other request of the process is served.
+PARSE_OFF_LOOP_BYTES = 64 * 1024
 
 
 class _BadJson(ValueError):
@@ -28,8 +35,13 @@ class JsonBodyRoute(APIRoute):
         if self.body_field is None:
             return handler
 
+        policy = _policy(self.dependant)
+
         async def route_handler(request: Request) -> Response:
             strict = _StrictJsonRequest(request.scope, request.receive)
+            if policy is not None:
+                # Who calls, and within their rate limit, before a byte of the body is read.
+                await policy(strict, strict.headers.get("authorization"))
             body = await strict.body()
             if body and not _is_json(strict.headers.get("content-type")):
                 raise HTTPException(
@@ -43,11 +55,26 @@ class JsonBodyRoute(APIRoute):
         return route_handler
 
 
+def _policy(dependant: Dependant) -> Policy | None:
+    """The route's declared policy, wherever it sits among its dependencies."""
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, Policy):
+            return dependency.call
+        found = _policy(dependency)
+        if found is not None:
+            return found
+    return None
+
+
 class _StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
+            body = await self.body()
             try:
-                self._json = parse_json(await self.body())
+                if len(body) > PARSE_OFF_LOOP_BYTES:
+                    self._json = await anyio.to_thread.run_sync(parse_json, body)
+                else:
+                    self._json = parse_json(body)
             except _BadJson as exc:
                 log.info("refused a request body on %s: %s", self.url.path, exc)
                 raise RequestValidationError(
@@ -66,6 +93,9 @@ def parse_json(body: bytes) -> Any:
         raise _BadJson(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
     except UnicodeDecodeError:
         raise _BadJson("invalid JSON: the body is not UTF-8") from None
+    except ValueError as exc:
+        # e.g. an integer past Python's 4,300-digit conversion limit.
+        raise _BadJson(f"invalid JSON: {str(exc)[:200]}") from None
     if _deeper_than(value, MAX_JSON_DEPTH):
         raise _BadJson(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return value
