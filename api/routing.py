@@ -9,7 +9,11 @@ import anyio
 from fastapi import HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Policy
 
@@ -42,7 +46,12 @@ class JsonBodyRoute(APIRoute):
             if policy is not None:
                 # Who calls, and within their rate limit, before a byte of the body is read.
                 await policy(strict, strict.headers.get("authorization"))
-            body = await strict.body()
+            try:
+                body = await strict.body()
+            except ClientDisconnect:
+                # Nobody is left to answer: one line, not a traceback per dropped upload.
+                log.info("client disconnected while sending a body to %s", request.url.path)
+                return Response(status_code=400)
             if body and not _is_json(strict.headers.get("content-type")):
                 raise HTTPException(
                     status_code=415,
@@ -134,3 +143,40 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+
+
+class BodyLimit:
+    """Refuse bodies past `max_bytes` with a JSON 413, by Content-Length or as they stream."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 413 at once for a declared length past the limit, else count what arrives."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the route: the error handlers answer it as JSON.
+                    raise HTTPException(status_code=413, detail=self._detail())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _detail(self) -> str:
+        return f"the request body is larger than {self.max_bytes} bytes (LRLAB_MAX_BODY_BYTES)"
+
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(status_code=413, content={"detail": self._detail()})

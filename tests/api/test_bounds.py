@@ -72,7 +72,12 @@ def test_huge_sweep_is_refused_without_expanding(client: TestClient) -> None:
 # 3: bodies are bounded and errors echo a short prefix only.
 def test_body_over_the_limit_is_413(client: TestClient, db_session: Session) -> None:
     big = b'{"name": "' + b"a" * (get_settings().max_body_bytes + 10) + b'"}'
-    assert _post_raw(client, "/experiments", big).status_code == 413
+    declared = _post_raw(client, "/experiments", big)
+    assert declared.status_code == 413
+    assert "LRLAB_MAX_BODY_BYTES" in declared.json()["detail"]
+    # Also from a caller the API refuses anyway: every error is JSON.
+    anonymous = _post_raw(client, "/experiments", big, Authorization="")
+    assert anonymous.status_code == 413 and "detail" in anonymous.json()
 
     def chunks() -> Iterator[bytes]:
         yield b'{"name": "'
@@ -84,6 +89,7 @@ def test_body_over_the_limit_is_413(client: TestClient, db_session: Session) -> 
         "/experiments", content=chunks(), headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
+    assert "LRLAB_MAX_BODY_BYTES" in response.json()["detail"]
     assert _count(db_session) == 0
 
 
