@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     # Live streams: a comment every this many seconds keeps proxies from closing an idle one.
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
-    # Open event streams per caller (API key, or client host before keys exist); 429 past it.
+    # Open event streams per API key; 429 past it.
     max_streams_per_key: int = Field(default=16, ge=1, le=10_000)
     # A group checkpoints at most this often (seconds of its training), on SIGTERM before
     # handing back, never after its last epoch; 0 checkpoints after every epoch but the last.
