@@ -94,11 +94,12 @@ class PlotCache:
 
 
 def _envelope(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], max_points: int = _MAX_POINTS
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    if y.size <= _MAX_POINTS:
+    """At most about `max_points` points of (x, y): each bucket's minimum and maximum in order."""
+    if y.size <= max_points:
         return x, y
-    bucket = -(-y.size // (_MAX_POINTS // 2))
+    bucket = -(-y.size // (max_points // 2))
     usable = (y.size // bucket) * bucket
     xs = x[:usable].reshape(-1, bucket)
     ys = y[:usable].reshape(-1, bucket)
@@ -140,7 +141,11 @@ def _png(figure: Figure, image_format: str = "png") -> bytes:
 
 
 def render_lr_curve(
-    epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
+    epochs: Sequence[float] | npt.NDArray[np.float64],
+    steps: Sequence[float] | npt.NDArray[np.float64] | None,
+    *,
+    log_scale: bool,
+    title: str,
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
     with RENDERER.slot():
@@ -148,7 +153,11 @@ def render_lr_curve(
 
 
 def draw_lr_curve(
-    epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
+    epochs: Sequence[float] | npt.NDArray[np.float64],
+    steps: Sequence[float] | npt.NDArray[np.float64] | None,
+    *,
+    log_scale: bool,
+    title: str,
 ) -> Figure:
     """The figure of `render_lr_curve`: an lr held for a whole epoch is drawn as a stair."""
     if len(epochs) == 0:
