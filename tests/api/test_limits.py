@@ -63,6 +63,11 @@ def test_active_experiments_quota_is_exact_and_frees_on_cancel_and_finish(
         "limit": start + 2,
         "current": start + 2,
     }
+    # The count is the project's, not the request's.
+    assert refused.json()["detail"] == (
+        f"quota active_experiments exceeded: at most {start + 2} queued and running "
+        f"experiments, the project has {start + 2} and this request adds 1"
+    )
     assert _count(db_session, Experiment) == stored
     assert client.post(f"/experiments/{first.json()['id']}/cancel").status_code == 200
     assert client.post("/experiments", json=experiment_payload()).status_code == 202
