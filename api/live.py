@@ -143,16 +143,16 @@ async def live_events(app: FastAPI) -> AsyncIterator[None]:
 
 def _read(
     experiment_ids: list[uuid.UUID], positions: list[Position]
-) -> tuple[list[ServerSentEvent], list[Position], bool]:
+) -> tuple[bytes, list[Position], bool]:
+    """The next page of events, encoded here in the thread: the event loop sends one chunk."""
     with session_scope() as session:
         events, positions, more = events_since(
             session, experiment_ids=experiment_ids, positions=positions
         )
-    return (
-        [ServerSentEvent(data=json.dumps(e.data), event=e.type, id=e.id) for e in events],
-        positions,
-        more,
+    chunk = b"".join(
+        ServerSentEvent(data=json.dumps(e.data), event=e.type, id=e.id).encode() for e in events
     )
+    return chunk, positions, more
 
 
 def _in_force(key_id: uuid.UUID) -> bool:
@@ -179,7 +179,7 @@ def event_stream(
     owner = {"key": str(caller.key_id), "project": str(caller.project_id)}
     broadcaster.open_stream(**owner, settings=settings)
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[bytes]:
         positions = parse_cursor(last_event_id, len(experiment_ids))
         checked = anyio.current_time()
         try:
@@ -189,11 +189,11 @@ def event_stream(
                     wake.clear()
                     more = True
                     while more:
-                        batch, positions, more = await anyio.to_thread.run_sync(
+                        chunk, positions, more = await anyio.to_thread.run_sync(
                             _read, experiment_ids, positions
                         )
-                        for event in batch:
-                            yield event
+                        if chunk:
+                            yield chunk
                     if finished(positions):
                         return
                     with anyio.move_on_after(settings.stream_heartbeat_seconds):
