@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from multiprocessing import get_context
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +30,8 @@ _MAX_POINTS = 8000
 # matplotlib's text layout (mathtext's parser above all) is not thread-safe, and FastAPI runs
 # sync routes in a thread pool: one figure is built and rendered at a time.
 _RENDER_LOCK = threading.Lock()
+# A render that takes longer than this has hung: the caller gets an error, not a stuck thread.
+_RENDER_TIMEOUT = 120.0
 
 
 class RenderGate:
@@ -40,6 +45,26 @@ class RenderGate:
     def __init__(self) -> None:
         self._admitted = 0
         self._count_lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, render: Callable[..., bytes], *args: Any) -> bytes:
+        """`render(*args)` in the renderer's own process, under the held slot.
+
+        A figure is pure CPU under the GIL: drawn in the API process it would take the
+        interpreter from the event loop and every other request for its whole duration.
+        """
+        for attempt in (1, 2):
+            if self._pool is None:
+                # spawn: forking a process that runs threads can copy a held lock.
+                self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            try:
+                return self._pool.submit(render, *args).result(timeout=_RENDER_TIMEOUT)
+            except BrokenProcessPool:
+                # The renderer died (e.g. killed for memory): a fresh one takes the retry.
+                self._pool = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -61,6 +86,19 @@ class RenderGate:
 
 
 RENDERER = RenderGate()
+
+
+def _lr_png(
+    epochs: Sequence[float] | npt.NDArray[np.float64],
+    steps: Sequence[float] | npt.NDArray[np.float64] | None,
+    log_scale: bool,
+    title: str,
+) -> bytes:
+    return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
+
+
+def _curves_png(curves: list[Curve], metric: str, log_scale: bool, image_format: str) -> bytes:
+    return _png(draw_metric_curves(curves, metric=metric, log_scale=log_scale), image_format)
 
 
 class PlotCache:
@@ -149,7 +187,7 @@ def render_lr_curve(
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
     with RENDERER.slot():
-        return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
+        return RENDERER.run(_lr_png, epochs, steps, log_scale, title)
 
 
 def draw_lr_curve(
@@ -221,7 +259,7 @@ def render_metric_curves(
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
     with RENDERER.slot():
-        return _png(draw_metric_curves(curves, metric=metric, log_scale=log_scale), image_format)
+        return RENDERER.run(_curves_png, list(curves), metric, log_scale, image_format)
 
 
 def draw_metric_curves(curves: Sequence[Curve], *, metric: str, log_scale: bool) -> Figure:
