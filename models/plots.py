@@ -46,6 +46,7 @@ class RenderGate:
         self._admitted = 0
         self._count_lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._held = threading.local()
 
     def run(self, render: Callable[..., bytes], *args: Any) -> bytes:
         """`render(*args)` in the renderer's own process, under the held slot.
@@ -67,8 +68,15 @@ class RenderGate:
         raise AssertionError("unreachable")
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold the renderer for the block, or raise `BusyError` when its queue is full."""
+    def admission(self) -> Iterator[None]:
+        """A place in the renderer's queue for the block, or `BusyError` when it is full.
+
+        Taken before the data of a figure is read or computed, so that a refused request
+        costs nothing; a render inside the block uses this place (the thread holds one).
+        """
+        if getattr(self._held, "admitted", False):
+            yield
+            return
         depth = get_settings().render_queue_depth
         with self._count_lock:
             if self._admitted >= depth:
@@ -77,12 +85,19 @@ class RenderGate:
                     retry_after=1,
                 )
             self._admitted += 1
+        self._held.admitted = True
         try:
-            with _RENDER_LOCK:
-                yield
+            yield
         finally:
+            self._held.admitted = False
             with self._count_lock:
                 self._admitted -= 1
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold the renderer for the block, or raise `BusyError` when its queue is full."""
+        with self.admission(), _RENDER_LOCK:
+            yield
 
 
 RENDERER = RenderGate()

@@ -6,7 +6,7 @@ from sqlalchemy import exists, select
 
 from models.comparison import sweep_curves
 from models.db import Sessions
-from models.plots import PlotCache, render_metric_curves
+from models.plots import RENDERER, PlotCache, render_metric_curves
 from models.tables import TERMINAL_STATUSES, Experiment
 
 # A finished sweep's plots cannot change: kept per process, up to this many bytes.
@@ -31,20 +31,22 @@ def plot_sweep(
     image = _FINAL_PLOTS.get(key)
     if image is not None:
         return image
-    with sessions() as session:
-        # Read before the curves: a sweep seen ended here has final curves below.
-        ended = not session.scalar(
-            select(
-                exists().where(
-                    Experiment.sweep_id == sweep_id,
-                    Experiment.status.not_in(TERMINAL_STATUSES),
+    # A place in the renderer's queue first: a refused request reads nothing.
+    with RENDERER.admission():
+        with sessions() as session:
+            # Read before the curves: a sweep seen ended here has final curves below.
+            ended = not session.scalar(
+                select(
+                    exists().where(
+                        Experiment.sweep_id == sweep_id,
+                        Experiment.status.not_in(TERMINAL_STATUSES),
+                    )
                 )
             )
+            curves = sweep_curves(session, project_id=project_id, sweep_id=sweep_id, metric=metric)
+        image = render_metric_curves(
+            curves, metric=metric, log_scale=log_scale, image_format=image_format
         )
-        curves = sweep_curves(session, project_id=project_id, sweep_id=sweep_id, metric=metric)
-    image = render_metric_curves(
-        curves, metric=metric, log_scale=log_scale, image_format=image_format
-    )
     if ended:
         _FINAL_PLOTS.put(key, image)
     return image

@@ -1,5 +1,6 @@
 """HTTP adapters for the scheduler catalog and the no-training preview."""
 
+import contextlib
 from typing import Annotated, Any
 
 import orjson
@@ -9,7 +10,7 @@ from api.auth import READ
 from api.openapi import BINARY, BODY, CALLER, responses
 from api.responses import preferred_media
 from api.routing import JsonBodyRoute
-from models.plots import render_lr_curve
+from models.plots import RENDERER, render_lr_curve
 from models.preview_pages import PREVIEW_MAX_POINTS, PreviewAnswer, preview_answer
 from models.schedules import PreviewRequest, catalog, preview_arrays
 from models.schedules.preview import MAX_PREVIEW_VALUES
@@ -51,12 +52,28 @@ def preview_schedule(
 ) -> Response:
     """The lr of every epoch and step, computed by the code the worker runs.
 
-    Past 10,000 steps the JSON `steps` are each bucket's min and max (`step_index` names
-    their steps) and the PNG draws the same envelope; `step_offset`/`step_limit` page
-    through the exact values. A PNG answers 503 with Retry-After while the renderer is full.
+        Past 10,000 steps the JSON `steps` are each bucket's min and max (`step_index` names
+        their steps) and the PNG draws the same envelope; `step_offset`/`step_limit` page
+        through the exact values. A PNG, or a preview of more than 10,000 steps, takes a place in
+    the renderer's queue: 503 with Retry-After while it is full.
     """
-    epochs, steps, warnings = preview_arrays(request)
     wanted = format or preferred_media(accept, ("application/json", "image/png"))
+    # A drawing, or many steps to compute, takes a place in the renderer's queue first.
+    heavy = wanted in ("png", "image/png") or request.epochs * request.steps_per_epoch > (
+        PREVIEW_MAX_POINTS
+    )
+    with RENDERER.admission() if heavy else contextlib.nullcontext():
+        return _preview(request, wanted, log_scale, step_offset, step_limit)
+
+
+def _preview(
+    request: PreviewRequest,
+    wanted: str | None,
+    log_scale: bool,
+    step_offset: int | None,
+    step_limit: int,
+) -> Response:
+    epochs, steps, warnings = preview_arrays(request)
     if wanted in ("png", "image/png"):
         png = render_lr_curve(
             epochs,

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,7 +20,6 @@ from models.ledger import finish_experiment
 from models.settings import get_settings
 from models.sweep_metrics import SWEEP_METRIC_FIELDS
 from models.tables import Experiment, Sweep
-from tests.conftest import wait_for
 from tests.factories import claim, epoch_metrics, home_project_id
 
 SWEEP: dict[str, Any] = {
@@ -317,13 +317,34 @@ def test_a_running_sweeps_plot_is_not_cached(
         assert client.get(f"/sweeps/{sweep['id']}/plots/accuracy.svg").status_code == 503
 
 
+class _WatchedLock:
+    """The renderer's lock, telling when a request starts waiting for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wanted = threading.Event()
+
+    def __enter__(self) -> None:
+        self.wanted.set()
+        self.lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
+
+
 def test_a_plot_waiting_for_the_renderer_holds_no_database_connection(
-    live_client: TestClient,
+    live_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sweep = live_client.post("/sweeps", json=SWEEP).json()
+    watched = _WatchedLock()
+    monkeypatch.setattr(plots, "_RENDER_LOCK", watched)
     with ThreadPoolExecutor(1) as pool:
-        with plots.RENDERER.slot():
+        watched.lock.acquire()  # the test draws: the request must queue
+        try:
             waiting = pool.submit(live_client.get, f"/sweeps/{sweep['id']}/plots/lr.png")
-            wait_for(lambda: plots.RENDERER._admitted == 2, timeout=30, interval=0.05)
+            assert watched.wanted.wait(timeout=60)
+            assert not waiting.done()
             assert get_engine().pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            watched.lock.release()
         assert waiting.result(timeout=60).status_code == 200
