@@ -32,6 +32,7 @@ log = logging.getLogger("lrlab.api.live")
 _LIVENESS_SECONDS = 30.0
 # A stream woken more often than this re-checks its caller's key only this often.
 _RECHECK_SECONDS = 1.0
+_REPLAY_READERS = 2
 
 
 @dataclass
@@ -131,6 +132,9 @@ async def live_events(app: FastAPI) -> AsyncIterator[None]:
     broadcaster = Broadcaster()
     connected = asyncio.Event()
     app.state.broadcaster = broadcaster
+    # Replay pages read (and encoded) at once per process; more streams wait their turn
+    # instead of taking the interpreter from every other request.
+    app.state.stream_readers = anyio.CapacityLimiter(_REPLAY_READERS)
     app.state.listener_connected = connected
     task = asyncio.create_task(listen(broadcaster, _listen_url(get_settings()), connected))
     try:
@@ -176,6 +180,7 @@ def event_stream(
     """
     settings = get_settings()
     broadcaster: Broadcaster = request.app.state.broadcaster
+    readers: anyio.CapacityLimiter = request.app.state.stream_readers
     owner = {"key": str(caller.key_id), "project": str(caller.project_id)}
     broadcaster.open_stream(**owner, settings=settings)
 
@@ -190,7 +195,7 @@ def event_stream(
                     more = True
                     while more:
                         chunk, positions, more = await anyio.to_thread.run_sync(
-                            _read, experiment_ids, positions
+                            _read, experiment_ids, positions, limiter=readers
                         )
                         if chunk:
                             yield chunk
