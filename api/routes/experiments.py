@@ -97,7 +97,11 @@ def list_all(
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     after: Annotated[
         SafeStr | None,
-        Query(max_length=200, description="`next` of the previous page: keyset paging."),
+        Query(
+            max_length=200,
+            description="`next` of the previous page: keyset paging. An opaque cursor; one "
+            "no page handed out → 422.",
+        ),
     ] = None,
 ) -> Response:
     """List experiments, newest first; `after=<next of the previous page>` for deep pages."""

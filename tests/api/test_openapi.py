@@ -143,3 +143,14 @@ def test_every_ref_resolves_from_the_document_root() -> None:
     assert {r.removeprefix("#/components/schemas/") for r in found} <= set(schemas)
     # The schedule specs a sweep body names are shared components, not inline copies.
     assert "SweepCreate" in schemas or any("Sweep" in name for name in schemas)
+
+
+def test_constraints_enforced_are_described() -> None:
+    import re
+
+    document = app.openapi()
+    label = document["components"]["schemas"]["KeyCreate"]["properties"]["label"]
+    assert re.match(label["pattern"], "a\x00b") is None and re.match(label["pattern"], "ab")
+    listing = document["paths"]["/experiments"]["get"]["parameters"]
+    (after,) = [p for p in listing if p["name"] == "after"]
+    assert "opaque cursor" in after["description"]
