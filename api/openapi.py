@@ -84,8 +84,9 @@ _ERRORS: dict[int, tuple[str, type[BaseModel], bool]] = {
     415: ("The request body is not `application/json`.", ErrorBody, False),
     422: ("Invalid input; every problem with its location.", ValidationErrorBody, False),
     429: (
-        "Too many requests: the key's rate limit (retry after `Retry-After` seconds), or on a "
-        "submission a project quota (`quota`, `limit`, `current`; nothing was stored).",
+        "Too many requests: the key's rate limit or the open event streams' bounds (retry "
+        "after `Retry-After` seconds), or on a submission a project quota (`quota`, `limit`, "
+        "`current`; nothing was stored).",
         TooManyBody,
         True,
     ),
