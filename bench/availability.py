@@ -9,7 +9,9 @@ the probes are small enough for a 2-core machine (a few seconds each).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
 import tempfile
 import threading
@@ -131,6 +133,31 @@ def probe(api: ApiProcess, name: str, count: int, call: Callable[[httpx.Client],
     print(f"{name:<44} healthz {health.figures()} {figures}", flush=True)
 
 
+def drip(api: ApiProcess, connections: int = 200, seconds: float = 4.0) -> None:
+    """Open `connections` sockets that send a request head one byte a second; print /healthz's
+    figures meanwhile and how many of the sockets the server has closed at the end."""
+    host, port = "127.0.0.1", int(api.url.rsplit(":", 1)[1])
+    head = b"POST /experiments HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+    sockets = [socket.create_connection((host, port), timeout=5) for _ in range(connections)]
+    closed = 0
+    with _Health(api.url) as health:
+        deadline = time.monotonic() + seconds
+        position = 0
+        while time.monotonic() < deadline and position < len(head):
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.send(head[position : position + 1])
+            position += 1
+            time.sleep(1)
+    for sock in sockets:
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            closed += sock.recv(1) == b""
+        sock.close()
+    figures = {"connections": connections, "closed_by_server": closed}
+    print(f"{'200 clients dripping a request head':<44} healthz {health.figures()} {figures}")
+
+
 def main() -> None:
     """Set up the sweeps and run every probe once."""
     prepare_database(BENCH_DB, recreate=True)
@@ -192,6 +219,7 @@ def main() -> None:
             40,
             lambda c: c.get(f"{url}/sweeps/{done}/events", headers=auth).status_code,
         )
+        drip(api)
     finally:
         api.stop()
 
