@@ -34,9 +34,11 @@ migrate: install
 bootstrap: migrate
 	$(PY) -m models.bootstrap
 
-# Loopback only unless LRLAB_HOST says otherwise.
+# Loopback only unless LRLAB_HOST says otherwise. Idle keep-alive connections close after 5 s;
+# past 1,000 connections/requests in flight uvicorn answers 503 (docs/availability.md).
 api: install
-	$(VENV)/bin/uvicorn api.main:app --host $${LRLAB_HOST:-127.0.0.1} --port $${LRLAB_PORT:-8000}
+	$(VENV)/bin/uvicorn api.main:app --host $${LRLAB_HOST:-127.0.0.1} --port $${LRLAB_PORT:-8000} \
+		--timeout-keep-alive 5 --limit-concurrency 1000
 
 worker: install
 	$(VENV)/bin/celery -A worker.celery_app worker -Q $${LRLAB_QUEUE:-lrlab} \
@@ -70,6 +72,7 @@ typecheck: install
 bench: install bench-submit
 	$(PY) -m bench.run
 	$(PY) -m bench.scale
+	$(PY) -m bench.availability
 
 # POST /experiments throughput and latency against the real API, worker idle.
 bench-submit: install

@@ -55,6 +55,8 @@ KEY_CACHE_SECONDS = 0.5
 # The oldest a row is ever used, while another request re-reads it (issue 12's bound: 1 s).
 KEY_STALE_SECONDS = 0.9
 _KEY_CACHE_SIZE = 4096
+# Where a request's decision is kept, so the policy counts a rate-limited call only once.
+_DECIDED = "lrlab.auth.decided"
 
 
 class Declared:
@@ -81,7 +83,15 @@ class Policy(Declared):
     async def __call__(
         self, request: Request, authorization: AuthorizationHeader = None
     ) -> Caller | None:
-        """The caller, or 401/403/429."""
+        """The caller, or 401/403/429; decided once per request (a body route asks first)."""
+        decided = request.scope.get(_DECIDED)
+        if decided is not None and decided[0] is self:
+            return cast(Caller | None, decided[1])
+        caller = await self._decide(request, authorization)
+        request.scope[_DECIDED] = (self, caller)
+        return caller
+
+    async def _decide(self, request: Request, authorization: str | None) -> Caller | None:
         token = _bearer(authorization)
         # A key read in the last KEY_CACHE_SECONDS needs no I/O (no database, no rate limit
         # on reads, no last-used stamp due): decided here, without a hop to a thread.

@@ -12,11 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
 from models.errors import (
+    BusyError,
     ConflictError,
     DomainError,
     InvalidCursorError,
@@ -56,6 +58,24 @@ def install_error_handlers(app: FastAPI) -> None:
                 "limit": exc.limit,
                 "current": exc.current,
             },
+        )
+
+    @app.exception_handler(BusyError)
+    async def _busy(_: Request, exc: BusyError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": str(exc)},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool_busy(_: Request, exc: PoolTimeoutError) -> JSONResponse:
+        # Every pooled connection is held: the same documented 503 as an outage, not a 500.
+        log.warning("database connection pool exhausted: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "database busy, try again shortly"},
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(DomainError)

@@ -24,11 +24,15 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from models.db import session_scope
 from models.events import CHANNEL, Position, events_since, finished, parse_cursor
+from models.projects import Caller, key_in_force
 from models.settings import Settings, get_settings
 
 log = logging.getLogger("lrlab.api.live")
 # How long the listener waits for a notification before checking its connection is alive.
 _LIVENESS_SECONDS = 30.0
+# A stream woken more often than this re-checks its caller's key only this often.
+_RECHECK_SECONDS = 1.0
+_REPLAY_READERS = 2
 
 
 @dataclass
@@ -69,21 +73,29 @@ class Broadcaster:
             for wake in waiting:
                 wake.set()
 
-    def open_stream(self, caller: str, *, limit: int) -> None:
-        """Count a new stream of `caller`, or refuse it with 429 past `limit`."""
-        if self._streams[caller] >= limit:
-            raise HTTPException(
-                status_code=429,
-                detail=f"at most {limit} open event streams per caller; close one first",
-                headers={"Retry-After": "5"},
-            )
-        self._streams[caller] += 1
+    def open_stream(self, *, key: str, project: str, settings: Settings) -> None:
+        """Count a new stream of this key and project, or refuse it with 429 past a bound."""
+        bounds = (
+            (f"key:{key}", settings.max_streams_per_key, "per API key"),
+            (f"project:{project}", settings.max_streams_per_project, "per project"),
+            ("process", settings.max_streams_per_process, "per API process"),
+        )
+        for counter, limit, scope in bounds:
+            if self._streams[counter] >= limit:
+                raise HTTPException(
+                    status_code=429,
+                    detail=f"at most {limit} open event streams {scope}; close one first",
+                    headers={"Retry-After": "5"},
+                )
+        for counter, _, _ in bounds:
+            self._streams[counter] += 1
 
-    def close_stream(self, caller: str) -> None:
-        """Forget one stream of `caller`."""
-        self._streams[caller] -= 1
-        if self._streams[caller] <= 0:
-            del self._streams[caller]
+    def close_stream(self, *, key: str, project: str) -> None:
+        """Forget one stream of this key and project."""
+        for counter in (f"key:{key}", f"project:{project}", "process"):
+            self._streams[counter] -= 1
+            if self._streams[counter] <= 0:
+                del self._streams[counter]
 
 
 def _listen_url(settings: Settings) -> str:
@@ -120,6 +132,9 @@ async def live_events(app: FastAPI) -> AsyncIterator[None]:
     broadcaster = Broadcaster()
     connected = asyncio.Event()
     app.state.broadcaster = broadcaster
+    # Replay pages read (and encoded) at once per process; more streams wait their turn
+    # instead of taking the interpreter from every other request.
+    app.state.stream_readers = anyio.CapacityLimiter(_REPLAY_READERS)
     app.state.listener_connected = connected
     task = asyncio.create_task(listen(broadcaster, _listen_url(get_settings()), connected))
     try:
@@ -132,49 +147,72 @@ async def live_events(app: FastAPI) -> AsyncIterator[None]:
 
 def _read(
     experiment_ids: list[uuid.UUID], positions: list[Position]
-) -> tuple[list[ServerSentEvent], list[Position]]:
+) -> tuple[bytes, list[Position], bool]:
+    """The next page of events, encoded here in the thread: the event loop sends one chunk."""
     with session_scope() as session:
-        events, positions = events_since(
+        events, positions, more = events_since(
             session, experiment_ids=experiment_ids, positions=positions
         )
-    return [
-        ServerSentEvent(data=json.dumps(e.data), event=e.type, id=e.id) for e in events
-    ], positions
+    chunk = b"".join(
+        ServerSentEvent(data=json.dumps(e.data), event=e.type, id=e.id).encode() for e in events
+    )
+    return chunk, positions, more
+
+
+def _in_force(key_id: uuid.UUID) -> bool:
+    with session_scope() as session:
+        return key_in_force(session, key_id=key_id)
 
 
 def event_stream(
     request: Request,
     *,
     key: str,
-    caller: str,
+    caller: Caller,
     experiment_ids: list[uuid.UUID],
     last_event_id: str | None,
 ) -> EventSourceResponse:
-    """The SSE response following these experiments from `last_event_id` to their end."""
+    """The SSE response following these experiments from `last_event_id` to their end.
+
+    The replay is read a page at a time (`REPLAY_PAGE_ROWS` epochs), each in its own short
+    session and thread. While it waits, the stream re-checks the caller's key at least every
+    heartbeat and ends once the key is revoked or its project deleted.
+    """
     settings = get_settings()
     broadcaster: Broadcaster = request.app.state.broadcaster
-    broadcaster.open_stream(caller, limit=settings.max_streams_per_key)
+    readers: anyio.CapacityLimiter = request.app.state.stream_readers
+    owner = {"key": str(caller.key_id), "project": str(caller.project_id)}
+    broadcaster.open_stream(**owner, settings=settings)
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[bytes]:
         positions = parse_cursor(last_event_id, len(experiment_ids))
+        checked = anyio.current_time()
         try:
             # Subscribed before the first read: a change committed in between still wakes us.
             with broadcaster.subscribe(key) as wake:
                 while True:
                     wake.clear()
-                    batch, positions = await anyio.to_thread.run_sync(
-                        _read, experiment_ids, positions
-                    )
-                    for event in batch:
-                        yield event
+                    more = True
+                    while more:
+                        chunk, positions, more = await anyio.to_thread.run_sync(
+                            _read, experiment_ids, positions, limiter=readers
+                        )
+                        if chunk:
+                            yield chunk
                     if finished(positions):
                         return
-                    await wake.wait()
+                    with anyio.move_on_after(settings.stream_heartbeat_seconds):
+                        await wake.wait()
+                    if anyio.current_time() - checked >= _RECHECK_SECONDS:
+                        checked = anyio.current_time()
+                        if not await anyio.to_thread.run_sync(_in_force, caller.key_id):
+                            log.info("ending an event stream: its key was revoked")
+                            return
         except DBAPIError as exc:
             # The client reconnects with its Last-Event-ID and misses nothing.
             log.warning("ending an event stream: database unavailable (%s)", exc.orig)
         finally:
-            broadcaster.close_stream(caller)
+            broadcaster.close_stream(**owner)
 
     return EventSourceResponse(
         events(),

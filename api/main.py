@@ -25,6 +25,7 @@ from api.routes import (
     sweeps,
 )
 from api.routes.ui import install_ui
+from api.routing import BodyLimit
 from models.settings import get_settings
 
 
@@ -44,8 +45,6 @@ def create_app() -> FastAPI:
         title="lrlab",
         version="0.1.0",
         description="Learning-rate scheduler experiments as jobs.",
-        # Starlette's limit: 413 on Content-Length or as a chunked body streams past it.
-        max_body_size=get_settings().max_body_bytes,
         lifespan=_lifespan,
         # Served from local files by install_offline_docs: the CDN pages are blank offline.
         docs_url=None,
@@ -68,6 +67,8 @@ def create_app() -> FastAPI:
     ):
         app.include_router(module.router)
     install_ui(app)
+    # A JSON 413 on Content-Length, or as a chunked body streams past the limit.
+    app.add_middleware(BodyLimit, max_bytes=get_settings().max_body_bytes)
     origins = [o.strip() for o in get_settings().cors_origins.split(",") if o.strip()]
     if origins:
         # Only listed origins; credentials travel in the Authorization header, never cookies.

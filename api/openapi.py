@@ -84,12 +84,18 @@ _ERRORS: dict[int, tuple[str, type[BaseModel], bool]] = {
     415: ("The request body is not `application/json`.", ErrorBody, False),
     422: ("Invalid input; every problem with its location.", ValidationErrorBody, False),
     429: (
-        "Too many requests: the key's rate limit (retry after `Retry-After` seconds), or on a "
-        "submission a project quota (`quota`, `limit`, `current`; nothing was stored).",
+        "Too many requests: the key's rate limit or the open event streams' bounds (retry "
+        "after `Retry-After` seconds), or on a submission a project quota (`quota`, `limit`, "
+        "`current`; nothing was stored).",
         TooManyBody,
         True,
     ),
-    503: ("The database is unavailable; retry after `Retry-After` seconds.", ErrorBody, True),
+    503: (
+        "The database is unavailable or its connections are all busy, or the plot renderer's "
+        "queue is full (`LRLAB_RENDER_QUEUE_DEPTH`); retry after `Retry-After` seconds.",
+        ErrorBody,
+        True,
+    ),
 }
 
 # Every route behind identity and the rate limit (all but the probes) can answer these.
@@ -146,8 +152,66 @@ class LinkedFastAPI(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """The generated document with links added (once; FastAPI caches it)."""
         if self.openapi_schema is None:
-            add_links(super().openapi())
+            document = super().openapi()
+            add_links(document)
+            hoist_defs(document)
         return super().openapi()
+
+
+def hoist_defs(document: dict[str, Any]) -> None:
+    """Move every inline `$defs` (a body schema validated by the route) to
+    `components/schemas`, so each `$ref` resolves from the document root.
+
+    A name already taken by another schema gets a `-Body` suffix (then a number).
+    """
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+
+    def place(name: str, schema: Any) -> str:
+        candidate, counter = name, 1
+        while candidate in schemas and schemas[candidate] != schema:
+            counter += 1
+            candidate = f"{name}-Body" if counter == 2 else f"{name}-Body{counter}"
+        schemas[candidate] = schema
+        return candidate
+
+    def walk(node: Any, names: dict[str, str]) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, names)
+            return
+        if not isinstance(node, dict):
+            return
+        defs = node.pop("$defs", None)
+        if isinstance(defs, dict):
+            names = {**names, **{name: name for name in defs}}
+            # Rewritten first, so that equal definitions compare equal once placed.
+            for schema in defs.values():
+                walk(schema, names)
+            names = {**names, **{name: place(name, schema) for name, schema in defs.items()}}
+            for schema in defs.values():
+                _rename(schema, names)
+        for key, value in node.items():
+            # `$ref`s, and the refs of a discriminator's `mapping`.
+            if isinstance(value, str) and value.startswith("#/$defs/"):
+                node[key] = "#/components/schemas/" + names.get(value[8:], value[8:])
+            else:
+                walk(value, names)
+
+    walk(document["paths"], {})
+
+
+def _rename(node: Any, names: dict[str, str]) -> None:
+    """Point refs to components at their final (possibly suffixed) names."""
+    if isinstance(node, list):
+        for item in node:
+            _rename(item, names)
+    elif isinstance(node, dict):
+        prefix = "#/components/schemas/"
+        for key, value in node.items():
+            if isinstance(value, str) and value.startswith(prefix):
+                node[key] = prefix + names.get(value[len(prefix) :], value[len(prefix) :])
+            else:
+                _rename(value, names)
 
 
 def add_links(document: dict[str, Any]) -> None:

@@ -230,7 +230,10 @@ async def accept_experiment(
             settings=settings,
             idempotency_key=idempotency_key,
         )
-    spec = accept_experiment_spec(session, project_id=caller.project_id, document=document)
+    # In a thread: a per-step schedule of a million steps takes tens of milliseconds to check.
+    spec = await run_in_threadpool(
+        accept_experiment_spec, session, project_id=caller.project_id, document=document
+    )
     submission = Submission(
         project_id=caller.project_id,
         key_id=caller.key_id,

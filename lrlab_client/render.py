@@ -312,7 +312,7 @@ def preview_report(request: Mapping[str, Any], result: Json) -> list[RenderableT
         report.append(
             Text(
                 f"min {_lr(min(values))} · max {_lr(max(values))} · "
-                f"final {_lr(values[-1])} · {len(values)} steps"
+                f"final {_lr(values[-1])} · {result.get('steps_total', len(values))} steps"
             )
         )
     report.extend(

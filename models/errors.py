@@ -17,6 +17,14 @@ class UnavailableError(DomainError):
     """A backing service (database or broker) cannot be reached."""
 
 
+class BusyError(DomainError):
+    """A bounded shared resource (the plot renderer) is full; the caller retries later."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class QuotaError(DomainError):
     """The request would take its project over a quota; nothing was stored."""
 

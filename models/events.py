@@ -104,13 +104,23 @@ def watched_experiments(
     return members
 
 
+# Epoch rows read per replay page: a stream sends a page, then reads the next.
+REPLAY_PAGE_ROWS = 5000
+
+
 def events_since(
-    session: Session, *, experiment_ids: list[uuid.UUID], positions: list[Position]
-) -> tuple[list[Event], list[Position]]:
-    """Every epoch row and status change after `positions`, and the positions after them.
+    session: Session,
+    *,
+    experiment_ids: list[uuid.UUID],
+    positions: list[Position],
+    page_rows: int = REPLAY_PAGE_ROWS,
+) -> tuple[list[Event], list[Position], bool]:
+    """The next epoch rows (at most `page_rows`) and status changes after `positions`, the
+    positions after them, and whether epoch rows remain behind (read the next page at once).
 
     The experiments are read first and epochs bounded by their `epochs_done`: an epoch row
-    and its `epochs_done` commit together, so a status is never sent before its epochs.
+    and its `epochs_done` commit together, and an experiment's status is sent only once all
+    its epochs have been, so a status never comes before its epochs.
     """
     rows = {
         row.id: row
@@ -140,10 +150,16 @@ def events_since(
         if experiment_id in rows and rows[experiment_id].epochs_done > positions[index].epoch
     ]
     metrics: dict[uuid.UUID, list[Metric]] = {}
+    more = False
     if behind:
-        for metric in session.scalars(
-            select(Metric).where(or_(*behind)).order_by(Metric.experiment_id, Metric.epoch)
-        ):
+        page = session.scalars(
+            select(Metric)
+            .where(or_(*behind))
+            .order_by(Metric.experiment_id, Metric.epoch)
+            .limit(page_rows + 1)
+        ).all()
+        more = len(page) > page_rows
+        for metric in page[:page_rows]:
             metrics.setdefault(metric.experiment_id, []).append(metric)
     events = []
     for index, experiment_id in enumerate(experiment_ids):
@@ -155,7 +171,7 @@ def events_since(
             data = MetricRead.model_validate(metric).model_dump(mode="json")
             data["experiment_id"] = str(experiment_id)
             events.append(Event("epoch", data, format_cursor(positions)))
-        if row.status != positions[index].status:
+        if row.status != positions[index].status and positions[index].epoch >= row.epochs_done:
             positions[index] = Position(positions[index].epoch, row.status)
             data = {
                 "experiment_id": str(experiment_id),
@@ -166,7 +182,7 @@ def events_since(
                 "error": row.error,
             }
             events.append(Event("status", data, format_cursor(positions)))
-    return events, positions
+    return events, positions, more
 
 
 def finished(positions: list[Position]) -> bool:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.orm import Session
@@ -34,7 +35,8 @@ class LrReference(BaseModel):
 
     from_range_test: uuid.UUID
     suggestion: Literal["valley", "slide", "minimum", "steep"] = "valley"
-    multiplier: float = Field(default=1.0, gt=0, le=1000)
+    # Strict like every number of a spec: "1" and true are not multipliers.
+    multiplier: float = Field(default=1.0, gt=0, le=1000, strict=True)
 
 
 def resolve_lr_references(
@@ -144,6 +146,17 @@ def _resolve(
             f"(its curve of {test.result['iterations']} iteration(s) is too short for it)"
         )
     lr = float(suggestion["lr"]) * ref.multiplier
+    if np.float32(lr) == 0:
+        # The worker trains in float32, where this lr would be 0: no training at all.
+        errors.append(
+            _error(
+                (*loc, "multiplier"),
+                f"suggested lr {float(suggestion['lr']):g} × multiplier {ref.multiplier:g} = "
+                f"{lr:g} is 0 in float32",
+                ref.multiplier,
+            )
+        )
+        return value
     found[path] = LrProvenance(
         from_range_test=test.id,
         suggestion=ref.suggestion,

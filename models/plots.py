@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing import get_context
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+from models.errors import BusyError
+from models.settings import get_settings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,14 +30,129 @@ _MAX_POINTS = 8000
 # matplotlib's text layout (mathtext's parser above all) is not thread-safe, and FastAPI runs
 # sync routes in a thread pool: one figure is built and rendered at a time.
 _RENDER_LOCK = threading.Lock()
+# A render that takes longer than this has hung: the caller gets an error, not a stuck thread.
+_RENDER_TIMEOUT = 120.0
+
+
+class RenderGate:
+    """Admits at most `LRLAB_RENDER_QUEUE_DEPTH` renders at once (one draws, the rest wait).
+
+    A render past the depth is refused with `BusyError` at once: a queue of waiting renders
+    would otherwise hold the server's threads (and any database connection their callers
+    hold) until every other route starves behind it.
+    """
+
+    def __init__(self) -> None:
+        self._admitted = 0
+        self._count_lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._held = threading.local()
+
+    def run(self, render: Callable[..., bytes], *args: Any) -> bytes:
+        """`render(*args)` in the renderer's own process, under the held slot.
+
+        A figure is pure CPU under the GIL: drawn in the API process it would take the
+        interpreter from the event loop and every other request for its whole duration.
+        """
+        for attempt in (1, 2):
+            if self._pool is None:
+                # spawn: forking a process that runs threads can copy a held lock.
+                self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            try:
+                return self._pool.submit(render, *args).result(timeout=_RENDER_TIMEOUT)
+            except BrokenProcessPool:
+                # The renderer died (e.g. killed for memory): a fresh one takes the retry.
+                self._pool = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def admission(self) -> Iterator[None]:
+        """A place in the renderer's queue for the block, or `BusyError` when it is full.
+
+        Taken before the data of a figure is read or computed, so that a refused request
+        costs nothing; a render inside the block uses this place (the thread holds one).
+        """
+        if getattr(self._held, "admitted", False):
+            yield
+            return
+        depth = get_settings().render_queue_depth
+        with self._count_lock:
+            if self._admitted >= depth:
+                raise BusyError(
+                    f"the plot renderer is busy ({depth} renders queued); retry shortly",
+                    retry_after=1,
+                )
+            self._admitted += 1
+        self._held.admitted = True
+        try:
+            yield
+        finally:
+            self._held.admitted = False
+            with self._count_lock:
+                self._admitted -= 1
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold the renderer for the block, or raise `BusyError` when its queue is full."""
+        with self.admission(), _RENDER_LOCK:
+            yield
+
+
+RENDERER = RenderGate()
+
+
+def _lr_png(
+    epochs: Sequence[float] | npt.NDArray[np.float64],
+    steps: Sequence[float] | npt.NDArray[np.float64] | None,
+    log_scale: bool,
+    title: str,
+) -> bytes:
+    return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
+
+
+def _curves_png(curves: list[Curve], metric: str, log_scale: bool, image_format: str) -> bytes:
+    return _png(draw_metric_curves(curves, metric=metric, log_scale=log_scale), image_format)
+
+
+class PlotCache:
+    """Rendered images of things that can no longer change, least recently used first out."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._images: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> bytes | None:
+        """The image stored under `key`, or None."""
+        with self._lock:
+            image = self._images.get(key)
+            if image is not None:
+                self._images.move_to_end(key)
+            return image
+
+    def put(self, key: Hashable, image: bytes) -> None:
+        """Store `image`, dropping the least recently used images past the byte budget."""
+        if len(image) > self._max_bytes:
+            return
+        with self._lock:
+            old = self._images.pop(key, None)
+            self._bytes += len(image) - (len(old) if old is not None else 0)
+            self._images[key] = image
+            while self._bytes > self._max_bytes:
+                _, dropped = self._images.popitem(last=False)
+                self._bytes -= len(dropped)
 
 
 def _envelope(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], max_points: int = _MAX_POINTS
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    if y.size <= _MAX_POINTS:
+    """At most about `max_points` points of (x, y): each bucket's minimum and maximum in order."""
+    if y.size <= max_points:
         return x, y
-    bucket = -(-y.size // (_MAX_POINTS // 2))
+    bucket = -(-y.size // (max_points // 2))
     usable = (y.size // bucket) * bucket
     xs = x[:usable].reshape(-1, bucket)
     ys = y[:usable].reshape(-1, bucket)
@@ -71,15 +194,23 @@ def _png(figure: Figure, image_format: str = "png") -> bytes:
 
 
 def render_lr_curve(
-    epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
+    epochs: Sequence[float] | npt.NDArray[np.float64],
+    steps: Sequence[float] | npt.NDArray[np.float64] | None,
+    *,
+    log_scale: bool,
+    title: str,
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
-    with _RENDER_LOCK:
-        return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
+    with RENDERER.slot():
+        return RENDERER.run(_lr_png, epochs, steps, log_scale, title)
 
 
 def draw_lr_curve(
-    epochs: list[float], steps: list[float] | None, *, log_scale: bool, title: str
+    epochs: Sequence[float] | npt.NDArray[np.float64],
+    steps: Sequence[float] | npt.NDArray[np.float64] | None,
+    *,
+    log_scale: bool,
+    title: str,
 ) -> Figure:
     """The figure of `render_lr_curve`: an lr held for a whole epoch is drawn as a stair."""
     if len(epochs) == 0:
@@ -142,8 +273,8 @@ def render_metric_curves(
     curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
-    with _RENDER_LOCK:
-        return _png(draw_metric_curves(curves, metric=metric, log_scale=log_scale), image_format)
+    with RENDERER.slot():
+        return RENDERER.run(_curves_png, list(curves), metric, log_scale, image_format)
 
 
 def draw_metric_curves(curves: Sequence[Curve], *, metric: str, log_scale: bool) -> Figure:

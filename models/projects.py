@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -196,4 +196,11 @@ def touch_key(session: Session, *, key_id: uuid.UUID) -> None:
             | (ApiKey.last_used_at < func.now() - timedelta(seconds=LAST_USED_EVERY_SECONDS)),
         )
         .values(last_used_at=func.now())
+    )
+
+
+def key_in_force(session: Session, *, key_id: uuid.UUID) -> bool:
+    """Whether the key still exists (its project too) and is not revoked."""
+    return bool(
+        session.scalar(select(exists().where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))))
     )

@@ -56,7 +56,8 @@ class Usage:
                 "active_experiments",
                 self.active_experiments,
                 self.active,
-                "queued and running experiments (already active)",
+                "queued and running experiments",
+                counted=f"the project has {self.active} and this request adds {len(specs)}",
             )
         return None
 
@@ -129,7 +130,11 @@ def check_range_test_quota(session: Session, *, project_id: uuid.UUID) -> None:
     limit = _limit(row[0], get_settings().quota_active_range_tests)
     if row[1] + 1 > limit:
         raise _refusal(
-            "active_range_tests", limit, row[1], "queued and running range tests (already active)"
+            "active_range_tests",
+            limit,
+            row[1],
+            "queued and running range tests",
+            counted=f"the project has {row[1]}",
         )
 
 
@@ -137,10 +142,13 @@ def _limit(override: int | None, default: int) -> int:
     return default if override is None else override
 
 
-def _refusal(quota: str, limit: int, current: int, what: str) -> QuotaError:
+def _refusal(
+    quota: str, limit: int, current: int, what: str, *, counted: str | None = None
+) -> QuotaError:
+    counted = counted or f"this request has {current}"
     return QuotaError(
         quota=quota,
         limit=limit,
         current=current,
-        detail=f"quota {quota} exceeded: at most {limit} {what}, this request has {current}",
+        detail=f"quota {quota} exceeded: at most {limit} {what}, {counted}",
     )

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     # Live streams: a comment every this many seconds keeps proxies from closing an idle one.
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
-    # Open event streams per caller (API key, or client host before keys exist); 429 past it.
+    # Open event streams per API key; 429 past it.
     max_streams_per_key: int = Field(default=16, ge=1, le=10_000)
     # A group checkpoints at most this often (seconds of its training), on SIGTERM before
     # handing back, never after its last epoch; 0 checkpoints after every epoch but the last.
@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     # Port a worker serves its Prometheus metrics on; unset: none.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Plot and preview renders waiting or running in one API process (one draws at a time);
+    # past it a render answers 503 with Retry-After instead of holding a thread in the queue.
+    render_queue_depth: int = Field(default=4, ge=1, le=1000)
+    # Open event streams per project and per API process, across all keys; 429 past either.
+    max_streams_per_project: int = Field(default=64, ge=1, le=100_000)
+    max_streams_per_process: int = Field(default=256, ge=1, le=100_000)
 
 
 @lru_cache

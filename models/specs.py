@@ -38,7 +38,12 @@ def _storable(value: str) -> str:
 
 
 # Every free-text input (bodies and query strings): storable in Postgres and encodable as UTF-8.
-SafeStr = Annotated[str, AfterValidator(_storable)]
+SafeStr = Annotated[
+    str,
+    AfterValidator(_storable),
+    # Described in the schema too (NUL is refused; a lone surrogate cannot be sent as JSON).
+    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+]
 QueueName = Annotated[SafeStr, Field(min_length=1, max_length=100)]
 
 

@@ -46,7 +46,7 @@ async def experiment_events(
     return event_stream(
         request,
         key=str(experiment_id),
-        caller=str(caller.key_id),
+        caller=caller,
         experiment_ids=ids,
         last_event_id=last_event_id,
     )
@@ -66,7 +66,7 @@ async def sweep_events(
     return event_stream(
         request,
         key=str(sweep_id),
-        caller=str(caller.key_id),
+        caller=caller,
         experiment_ids=ids,
         last_event_id=last_event_id,
     )

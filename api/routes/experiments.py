@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Reader, Writer
 from api.deps import IdempotencyKeyHeader, PageLimit, SessionDep, SettingsDep
@@ -74,7 +75,9 @@ async def submit(
     )
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/experiments/{read.id}"
-    warnings = spec.warnings() + await queue_warnings_async(settings, spec.queue or settings.queue)
+    # The preview's checks scan every step: off the event loop.
+    warnings = await run_in_threadpool(spec.warnings)
+    warnings += await queue_warnings_async(settings, spec.queue or settings.queue)
     # Both parts are validated already: built, not validated a second time.
     return ExperimentAccepted.model_construct(**dict(read), warnings=warnings)
 
@@ -94,7 +97,11 @@ def list_all(
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     after: Annotated[
         SafeStr | None,
-        Query(max_length=200, description="`next` of the previous page: keyset paging."),
+        Query(
+            max_length=200,
+            description="`next` of the previous page: keyset paging. An opaque cursor; one "
+            "no page handed out → 422.",
+        ),
     ] = None,
 ) -> Response:
     """List experiments, newest first; `after=<next of the previous page>` for deep pages."""

@@ -1,5 +1,6 @@
 """HTTP adapters for the scheduler catalog and the no-training preview."""
 
+import contextlib
 from typing import Annotated, Any
 
 import orjson
@@ -9,8 +10,10 @@ from api.auth import READ
 from api.openapi import BINARY, BODY, CALLER, responses
 from api.responses import preferred_media
 from api.routing import JsonBodyRoute
-from models.plots import render_lr_curve
-from models.schedules import PreviewRequest, PreviewResult, catalog, preview_arrays
+from models.plots import RENDERER, render_lr_curve
+from models.preview_pages import PREVIEW_MAX_POINTS, PreviewAnswer, preview_answer
+from models.schedules import PreviewRequest, catalog, preview_arrays
+from models.schedules.preview import MAX_PREVIEW_VALUES
 
 router = APIRouter(
     prefix="/schedulers",
@@ -29,31 +32,58 @@ def list_schedulers() -> list[dict[str, Any]]:
 # A read key may preview: the POST carries a request body but changes nothing.
 @router.post(
     "/preview",
-    response_model=PreviewResult,
+    response_model=PreviewAnswer,
     summary="Preview a schedule",
     dependencies=[Depends(READ)],
-    responses=responses(*BODY, media={"image/png": BINARY}),
+    responses=responses(*BODY, 503, media={"image/png": BINARY}),
 )
 def preview_schedule(
     request: PreviewRequest,
     format: Annotated[str | None, Query(pattern="^(json|png)$")] = None,
     log_scale: bool = False,
+    step_offset: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_PREVIEW_VALUES, description="First step of an exact page of steps."),
+    ] = None,
+    step_limit: Annotated[
+        int, Query(ge=1, le=PREVIEW_MAX_POINTS, description="Steps in that page.")
+    ] = PREVIEW_MAX_POINTS,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """The lr of every epoch and step, computed by the code the worker runs."""
-    epochs, steps, warnings = preview_arrays(request)
+    """The lr of every epoch and step, computed by the code the worker runs.
+
+        Past 10,000 steps the JSON `steps` are each bucket's min and max (`step_index` names
+        their steps) and the PNG draws the same envelope; `step_offset`/`step_limit` page
+        through the exact values. A PNG, or a preview of more than 10,000 steps, takes a place in
+    the renderer's queue: 503 with Retry-After while it is full.
+    """
     wanted = format or preferred_media(accept, ("application/json", "image/png"))
+    # A drawing, or many steps to compute, takes a place in the renderer's queue first.
+    heavy = wanted in ("png", "image/png") or request.epochs * request.steps_per_epoch > (
+        PREVIEW_MAX_POINTS
+    )
+    with RENDERER.admission() if heavy else contextlib.nullcontext():
+        return _preview(request, wanted, log_scale, step_offset, step_limit)
+
+
+def _preview(
+    request: PreviewRequest,
+    wanted: str | None,
+    log_scale: bool,
+    step_offset: int | None,
+    step_limit: int,
+) -> Response:
+    epochs, steps, warnings = preview_arrays(request)
     if wanted in ("png", "image/png"):
         png = render_lr_curve(
-            epochs.tolist(),
-            steps.tolist() if request.steps_per_epoch > 1 else None,
+            epochs,
+            steps if request.steps_per_epoch > 1 else None,
             log_scale=log_scale,
             title=request.scheduler.type,
         )
         return Response(content=png, media_type="image/png")
-    # orjson writes the float64 arrays directly (shortest round-trip repr, as for Python
-    # floats): a million values encode in milliseconds, with no million-item list in between.
-    body = {"epochs": epochs, "steps": steps, "warnings": warnings}
+    body = preview_answer(epochs, steps, warnings, step_offset=step_offset, step_limit=step_limit)
+    # orjson writes the numpy arrays directly, with no list of Python floats in between.
     return Response(
         content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
         media_type="application/json",

@@ -24,10 +24,10 @@ from api.responses import (
     stream_json_array,
 )
 from api.routing import JsonBodyRoute
-from models.comparison import Comparison, compare_sweep, comparison_csv_rows, sweep_curves
-from models.plots import render_metric_curves
+from models.comparison import Comparison, compare_sweep, comparison_csv_rows
 from models.sweep_grid import SweepCreate
 from models.sweep_metrics import SWEEP_METRIC_FIELDS, SweepMetricRow, metric_pages, sweep_members
+from models.sweep_plots import plot_sweep
 from models.sweeps import (
     SweepAccepted,
     SweepPage,
@@ -178,23 +178,28 @@ def metrics(
     "/{sweep_id}/plots/{name}.{ext}",
     summary="Plot a sweep",
     response_class=Response,
-    responses=responses(404, 422, media={m: BINARY for m in MEDIA.values()}),
+    responses=responses(404, 422, 503, media={m: BINARY for m in MEDIA.values()}),
 )
 def plot(
     sweep_id: uuid.UUID,
     name: Literal["lr", "loss", "accuracy"],
     ext: Literal["png", "svg"],
     caller: Reader,
-    session: SessionDep,
+    sessions: SessionsDep,
     log_scale: Annotated[
         bool, Query(description="Logarithmic y axis (useful for `lr` across decades).")
     ] = False,
 ) -> Response:
-    """One line per configuration (mean over seeds, band: ± one std), epoch on the x axis."""
-    curves = sweep_curves(
-        session, project_id=caller.project_id, sweep_id=sweep_id, metric=PLOTTED[name]
-    )
-    image = render_metric_curves(
-        curves, metric=PLOTTED[name], log_scale=log_scale, image_format=ext
+    """One line per configuration (mean over seeds, band: ± one std), epoch on the x axis.
+
+    503 with Retry-After while the renderer's queue is full (`LRLAB_RENDER_QUEUE_DEPTH`).
+    """
+    image = plot_sweep(
+        sessions,
+        project_id=caller.project_id,
+        sweep_id=sweep_id,
+        metric=PLOTTED[name],
+        log_scale=log_scale,
+        image_format=ext,
     )
     return Response(content=image, media_type=MEDIA[ext])

@@ -72,7 +72,12 @@ def test_huge_sweep_is_refused_without_expanding(client: TestClient) -> None:
 # 3: bodies are bounded and errors echo a short prefix only.
 def test_body_over_the_limit_is_413(client: TestClient, db_session: Session) -> None:
     big = b'{"name": "' + b"a" * (get_settings().max_body_bytes + 10) + b'"}'
-    assert _post_raw(client, "/experiments", big).status_code == 413
+    declared = _post_raw(client, "/experiments", big)
+    assert declared.status_code == 413
+    assert "LRLAB_MAX_BODY_BYTES" in declared.json()["detail"]
+    # Also from a caller the API refuses anyway: every error is JSON.
+    anonymous = _post_raw(client, "/experiments", big, Authorization="")
+    assert anonymous.status_code == 413 and "detail" in anonymous.json()
 
     def chunks() -> Iterator[bytes]:
         yield b'{"name": "'
@@ -84,6 +89,7 @@ def test_body_over_the_limit_is_413(client: TestClient, db_session: Session) -> 
         "/experiments", content=chunks(), headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
+    assert "LRLAB_MAX_BODY_BYTES" in response.json()["detail"]
     assert _count(db_session) == 0
 
 
@@ -231,7 +237,11 @@ def test_step_lrs_are_paged_by_epoch(client: TestClient, db_session: Session) ->
 
 
 # 4 over HTTP: parallel renders all succeed.
-def test_parallel_png_previews_all_succeed(live_client: TestClient) -> None:
+def test_parallel_png_previews_all_succeed(
+    live_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Renders past the renderer's queue are refused rather than held; here all twenty fit.
+    monkeypatch.setattr(get_settings(), "render_queue_depth", 32)
     # The live API: one database session per request, as in production (the rolled-back
     # test session cannot serve 20 threads at once).
     client = live_client
@@ -250,7 +260,9 @@ def test_parallel_png_previews_all_succeed(live_client: TestClient) -> None:
         assert list(pool.map(render, range(20))) == [200] * 20
 
 
-@pytest.mark.parametrize("body", [b"\x00", b"{", b"\xff\xfe", b'{"a": }'])
+@pytest.mark.parametrize(
+    "body", [b"\x00", b"{", b"\xff\xfe", b'{"a": }', b'{"epochs": ' + b"9" * 5000 + b"}"]
+)
 def test_malformed_json_is_a_422_not_a_500(client: TestClient, body: bytes) -> None:
     response = client.post(
         "/schedulers/preview", content=body, headers={"content-type": "application/json"}
@@ -264,3 +276,34 @@ def test_a_key_label_with_nul_is_a_422(client: TestClient, keys: SessionKeys) ->
         "/keys", json={"label": "a\u0000b", "role": "read"}, headers=keys.headers(keys.admin)
     )
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b"{"),
+        ("application/json", b'{"epochs": ' + b"9" * 5000 + b"}"),
+        ("text/plain", b"x"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/experiments", "/sweeps", "/schedulers/preview"])
+def test_a_caller_without_a_key_gets_401_whatever_the_body(
+    client: TestClient, db_session: Session, path: str, content_type: str, body: bytes
+) -> None:
+    response = client.post(
+        path, content=body, headers={"content-type": content_type, "Authorization": ""}
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert _count(db_session) == 0
+
+
+def test_a_read_key_is_refused_before_its_body_is_read(
+    client: TestClient, keys: SessionKeys
+) -> None:
+    response = client.post(
+        "/experiments",
+        content=b"{",
+        headers={"content-type": "application/json", **keys.headers(keys.read)},
+    )
+    assert response.status_code == 403, response.text

@@ -1,5 +1,6 @@
 """The live event streams: replay from the record, push on commit, heartbeat, bounds, resume."""
 
+import contextlib
 import json
 import threading
 import uuid
@@ -17,6 +18,7 @@ from devtools.processes import ApiProcess, WorkerProcess
 from lrlab_client.events import SseEvent, parse_sse
 from models.db import session_scope
 from models.ledger import finish_experiment
+from models.projects import KeyCreate, create_key, revoke_key
 from models.tables import Experiment, Metric, Sweep
 from tests.conftest import SessionKeys, wait_for
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload, record_epochs
@@ -36,10 +38,15 @@ def committed(database: str) -> Iterator[None]:
 def stream_api(
     database: str, keys: SessionKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiProcess]:
-    """A real API server (streams are long responses): 1 s heartbeat, 2 streams per caller."""
+    """A real API server (streams are long responses): 1 s heartbeat, 2 streams per key, 3
+    per project."""
     api = ApiProcess(
         tmp_path_factory.mktemp("stream-api") / "api.log",
-        env={"LRLAB_STREAM_HEARTBEAT_SECONDS": "1", "LRLAB_MAX_STREAMS_PER_KEY": "2"},
+        env={
+            "LRLAB_STREAM_HEARTBEAT_SECONDS": "1",
+            "LRLAB_MAX_STREAMS_PER_KEY": "2",
+            "LRLAB_MAX_STREAMS_PER_PROJECT": "3",
+        },
         api_key=keys.write,
     )
     try:
@@ -129,10 +136,16 @@ def test_a_stream_carries_only_its_own_experiment(live_client: TestClient) -> No
 
 
 def _collect(
-    api: ApiProcess, path: str, into: list[SseEvent], lines: list[str], stop: threading.Event
+    api: ApiProcess,
+    path: str,
+    into: list[SseEvent],
+    lines: list[str],
+    stop: threading.Event,
+    key: str | None = None,
 ) -> None:
+    headers = _auth(api) if key is None else {"Authorization": f"Bearer {key}"}
     with httpx.stream(
-        "GET", api.url + path, headers=_auth(api), timeout=httpx.Timeout(30, read=None)
+        "GET", api.url + path, headers=headers, timeout=httpx.Timeout(30, read=None)
     ) as response:
         assert response.status_code == 200
 
@@ -186,7 +199,7 @@ def test_streams_are_bounded_per_caller(stream_api: ApiProcess) -> None:
         assert (one.status_code, two.status_code) == (200, 200)
         refused = httpx.get(path, headers=_auth(stream_api), timeout=10)
         assert refused.status_code == 429
-        assert "at most 2" in refused.json()["detail"]
+        assert "at most 2 open event streams per API key" in refused.json()["detail"]
 
     # Closed streams give their slots back.
     def admitted() -> bool:
@@ -194,6 +207,50 @@ def test_streams_are_bounded_per_caller(stream_api: ApiProcess) -> None:
             return again.status_code == 200
 
     wait_for(admitted, timeout=30, interval=0.5)
+
+
+@pytest.mark.usefixtures("committed")
+def test_streams_are_bounded_per_project_across_its_keys(
+    stream_api: ApiProcess, keys: SessionKeys
+) -> None:
+    experiment_id = _running()
+    path = f"{stream_api.url}/experiments/{experiment_id}/events"
+    timeout = httpx.Timeout(30, read=None)
+    with contextlib.ExitStack() as stack:
+        for key in (keys.write, keys.write, keys.read):
+            client = stack.enter_context(httpx.Client(timeout=timeout, headers=keys.headers(key)))
+            assert stack.enter_context(client.stream("GET", path)).status_code == 200
+        # A fourth key of the same project finds the project's streams all taken.
+        fourth = stack.enter_context(
+            httpx.Client(timeout=timeout, headers=keys.headers(keys.admin))
+        )
+        refused = stack.enter_context(fourth.stream("GET", path))
+        assert refused.status_code == 429
+        assert "at most 3 open event streams per project" in refused.read().decode()
+        assert refused.headers["Retry-After"] == "5"
+
+
+@pytest.mark.usefixtures("committed")
+def test_a_revoked_key_loses_its_open_stream(stream_api: ApiProcess, keys: SessionKeys) -> None:
+    experiment_id = _running()
+    with session_scope() as session:
+        made = create_key(
+            session, project_id=keys.project_id, key=KeyCreate(label="stream", role="read")
+        )
+    lines: list[str] = []
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_collect,
+        args=(stream_api, f"/experiments/{experiment_id}/events", [], lines, stop),
+        kwargs={"key": made.key},
+    )
+    reader.start()
+    wait_for(lambda: any(line.startswith("event: status") for line in lines), timeout=30)
+    with session_scope() as session:
+        revoke_key(session, key_id=made.id, project_id=keys.project_id)
+    reader.join(timeout=30)
+    stop.set()
+    assert not reader.is_alive(), "the stream of a revoked key stayed open"
 
 
 def _metrics(experiment_id: str) -> list[tuple[int, float]]:

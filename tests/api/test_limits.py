@@ -63,6 +63,11 @@ def test_active_experiments_quota_is_exact_and_frees_on_cancel_and_finish(
         "limit": start + 2,
         "current": start + 2,
     }
+    # The count is the project's, not the request's.
+    assert refused.json()["detail"] == (
+        f"quota active_experiments exceeded: at most {start + 2} queued and running "
+        f"experiments, the project has {start + 2} and this request adds 1"
+    )
     assert _count(db_session, Experiment) == stored
     assert client.post(f"/experiments/{first.json()['id']}/cancel").status_code == 200
     assert client.post("/experiments", json=experiment_payload()).status_code == 202
@@ -200,3 +205,19 @@ def test_rate_limit_per_key_on_mutating_routes(
     # Reads are not limited, and another key has its own budget.
     assert client.get("/experiments", headers=headers).status_code == 200
     assert client.post("/experiments", json=experiment_payload()).status_code == 202
+
+
+def test_the_rate_limit_applies_before_the_body_is_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "rate_limit", "2/minute")
+    with session_scope() as session:
+        fresh = create_key(
+            session, project_id=home_project_id(session), key=KeyCreate(label="rb", role="write")
+        )
+    headers = {"Authorization": f"Bearer {fresh.key}", "content-type": "application/json"}
+    # A refused body still counts: parsing it is the work the limit bounds.
+    assert client.post("/experiments", content=b"{", headers=headers).status_code == 422
+    assert client.post("/experiments", content=b"{", headers=headers).status_code == 422
+    over = client.post("/experiments", content=b"{", headers=headers)
+    assert over.status_code == 429, over.text

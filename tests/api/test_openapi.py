@@ -121,3 +121,36 @@ def test_api_stateful_links(api_headers: dict[str, str]) -> None:
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         )
     )
+
+
+def test_every_ref_resolves_from_the_document_root() -> None:
+    document = app.openapi()
+
+    def refs(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            for value in node.values():
+                if isinstance(value, str) and value.startswith("#/"):
+                    yield value
+                else:
+                    yield from refs(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from refs(item)
+
+    found = list(refs(document))
+    assert found and not [r for r in found if not r.startswith("#/components/schemas/")]
+    schemas = document["components"]["schemas"]
+    assert {r.removeprefix("#/components/schemas/") for r in found} <= set(schemas)
+    # The schedule specs a sweep body names are shared components, not inline copies.
+    assert "SweepCreate" in schemas or any("Sweep" in name for name in schemas)
+
+
+def test_constraints_enforced_are_described() -> None:
+    import re
+
+    document = app.openapi()
+    label = document["components"]["schemas"]["KeyCreate"]["properties"]["label"]
+    assert re.match(label["pattern"], "a\x00b") is None and re.match(label["pattern"], "ab")
+    listing = document["paths"]["/experiments"]["get"]["parameters"]
+    (after,) = [p for p in listing if p["name"] == "after"]
+    assert "opaque cursor" in after["description"]

@@ -287,6 +287,25 @@ def test_library_schedules_take_their_peak_lr_from_a_range_test(
     )
 
 
+def test_a_multiplier_that_makes_the_lr_zero_in_float32_is_a_422(
+    client: TestClient, db_session: Session
+) -> None:
+    test_id, _ = _succeeded(client, db_session)
+    response = client.post(
+        "/experiments",
+        json={
+            "scheduler": {"type": "constant"},
+            "training": {
+                "learning_rate": {"from_range_test": test_id, "multiplier": 1e-300},
+            },
+        },
+    )
+    assert response.status_code == 422, response.text
+    (issue,) = response.json()["detail"]
+    assert issue["loc"] == ["body", "training", "learning_rate", "multiplier"]
+    assert "is 0 in float32" in issue["msg"]
+
+
 def test_a_sweep_seeded_from_a_range_test(client: TestClient, db_session: Session) -> None:
     test_id, suggestions = _succeeded(client, db_session)
     response = client.post(
@@ -339,6 +358,14 @@ def test_seeding_from_an_unfinished_range_test_is_409(client: TestClient) -> Non
             "multiplier",
         ),
         ({"from_range_test": "00000000-0000-0000-0000-000000000000", "extra": 1}, "extra"),
+        (
+            {"from_range_test": "00000000-0000-0000-0000-000000000000", "multiplier": "1"},
+            "multiplier",
+        ),
+        (
+            {"from_range_test": "00000000-0000-0000-0000-000000000000", "multiplier": True},
+            "multiplier",
+        ),
     ],
 )
 def test_bad_lr_references_are_422_naming_the_field(

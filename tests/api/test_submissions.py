@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from api import submissions as submissions_module
@@ -165,3 +166,33 @@ def test_concurrent_submissions_to_two_api_processes_keep_the_quota_exact(
     assert sorted(statuses) == [202] * 5 + [429] * 25
     assert _stored(project_id) == 5
     assert _queued_messages(queue) == 5
+
+
+def test_a_batched_submission_is_validated_and_checked_off_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_loop: list[bool] = []
+
+    def running_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    validate = submissions_module.accept_experiment_spec
+    warnings = ExperimentCreate.warnings
+
+    def spied_validate(*args: Any, **kwargs: Any) -> ExperimentCreate:
+        on_loop.append(running_loop())
+        return validate(*args, **kwargs)
+
+    def spied_warnings(self: ExperimentCreate) -> list[str]:
+        on_loop.append(running_loop())
+        return warnings(self)
+
+    monkeypatch.setattr(submissions_module, "accept_experiment_spec", spied_validate)
+    monkeypatch.setattr(ExperimentCreate, "warnings", spied_warnings)
+    # No Idempotency-Key: the group-commit path, the one that ran on the loop.
+    assert client.post("/experiments", json=experiment_payload()).status_code == 202
+    assert on_loop == [False, False]

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,11 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from models import sweep_metrics
+from models import plots, sweep_metrics
 from models.comparison import sweep_curves
-from models.db import session_scope
+from models.db import get_engine, session_scope
 from models.epoch_records import record_epoch
 from models.ledger import finish_experiment
+from models.settings import get_settings
 from models.sweep_metrics import SWEEP_METRIC_FIELDS
 from models.tables import Experiment, Sweep
 from tests.factories import claim, epoch_metrics, home_project_id
@@ -265,3 +267,84 @@ def test_accepted_sweep_lists_warnings_per_member(client: TestClient) -> None:
     assert {m["label"] for m in flagged} == {"step(step_size=2, gamma=1)"}
     assert {m["experiment"] for m in flagged} <= set(body["experiments"])
     assert all(m["warnings"] == ["`gamma` is 1, so the lr never changes."] for m in flagged)
+
+
+def _finished_sweep(client: TestClient, db_session: Session) -> str:
+    sweep = client.post("/sweeps", json=SWEEP).json()
+    for index, member in enumerate(sweep["experiments"]):
+        _finish(db_session, uuid.UUID(member), [0.90 + index / 100, 0.95])
+    assert client.get(f"/sweeps/{sweep['id']}").json()["status"] == "completed"
+    return str(sweep["id"])
+
+
+def test_plot_past_the_renderer_queue_is_a_503_with_retry_after(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = client.post("/sweeps", json=SWEEP).json()
+    monkeypatch.setattr(get_settings(), "render_queue_depth", 1)
+    # The test holds the renderer's only place: a request must not queue behind it.
+    with plots.RENDERER.slot():
+        busy = client.get(f"/sweeps/{sweep['id']}/plots/lr.png", params={"log_scale": True})
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "1"
+    assert "renderer is busy" in busy.json()["detail"]
+    assert client.get(f"/sweeps/{sweep['id']}/plots/lr.png").status_code == 200
+
+
+def test_a_finished_sweeps_plot_is_rendered_once(
+    client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep_id = _finished_sweep(client, db_session)
+    first = client.get(f"/sweeps/{sweep_id}/plots/loss.png", params={"log_scale": True})
+    assert first.status_code == 200
+    monkeypatch.setattr(get_settings(), "render_queue_depth", 1)
+    with plots.RENDERER.slot():
+        again = client.get(f"/sweeps/{sweep_id}/plots/loss.png", params={"log_scale": True})
+        # Other options are another image, not yet drawn.
+        other = client.get(f"/sweeps/{sweep_id}/plots/loss.png")
+    assert again.status_code == 200 and again.content == first.content
+    assert other.status_code == 503
+
+
+def test_a_running_sweeps_plot_is_not_cached(
+    client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = client.post("/sweeps", json=SWEEP).json()
+    _finish(db_session, uuid.UUID(sweep["experiments"][0]), [0.9, 0.95])
+    assert client.get(f"/sweeps/{sweep['id']}/plots/accuracy.svg").status_code == 200
+    monkeypatch.setattr(get_settings(), "render_queue_depth", 1)
+    with plots.RENDERER.slot():
+        assert client.get(f"/sweeps/{sweep['id']}/plots/accuracy.svg").status_code == 503
+
+
+class _WatchedLock:
+    """The renderer's lock, telling when a request starts waiting for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wanted = threading.Event()
+
+    def __enter__(self) -> None:
+        self.wanted.set()
+        self.lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
+
+
+def test_a_plot_waiting_for_the_renderer_holds_no_database_connection(
+    live_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = live_client.post("/sweeps", json=SWEEP).json()
+    watched = _WatchedLock()
+    monkeypatch.setattr(plots, "_RENDER_LOCK", watched)
+    with ThreadPoolExecutor(1) as pool:
+        watched.lock.acquire()  # the test draws: the request must queue
+        try:
+            waiting = pool.submit(live_client.get, f"/sweeps/{sweep['id']}/plots/lr.png")
+            assert watched.wanted.wait(timeout=60)
+            assert not waiting.done()
+            assert get_engine().pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            watched.lock.release()
+        assert waiting.result(timeout=60).status_code == 200

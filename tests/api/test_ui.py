@@ -40,3 +40,14 @@ def test_the_chart_library_comes_from_node_modules(web: TestClient) -> None:
     assert response.status_code == 200, "run `make install` (npm ci --prefix ui)"
     assert "export" in response.text
     assert web.get("/ui/vendor/uplot/uPlot.min.css").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/experiments/new", "/ui/app.js"])
+def test_the_dashboard_answers_with_security_headers(web: TestClient, path: str) -> None:
+    response = web.get(path)
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"

@@ -29,11 +29,15 @@ def test_rejects_ragged_steps() -> None:
         render_lr_curve([0.1, 0.1], [0.1, 0.1, 0.1], log_scale=False, title="t")
 
 
-def test_twenty_parallel_log_scale_renders_all_succeed() -> None:
+def test_twenty_parallel_log_scale_renders_all_succeed(monkeypatch: pytest.MonkeyPatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from models.comparison import Curve
     from models.plots import render_metric_curves
+    from models.settings import get_settings
+
+    # A queue deep enough for all twenty: what is checked here is that they don't interfere.
+    monkeypatch.setattr(get_settings(), "render_queue_depth", 20)
 
     def render(k: int) -> bytes:
         if k % 2:
