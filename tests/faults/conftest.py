@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from devtools.processes import ApiProcess, WorkerProcess
 from devtools.redis_server import RedisServer
 from models.migrate import prepare_database
+from models.settings import Settings
 from models.tables import Experiment
 from tests.faults.proxy import CuttableProxy
 
@@ -30,6 +31,13 @@ FAULT_ENV = {
     "LRLAB_MAX_ATTEMPTS": "3",
     "LRLAB_BROKER_TIMEOUT_SECONDS": "1",
     "LRLAB_GROUP_SIZE": "4",
+}
+
+# The rest of the suite turns rate limits off; the fault suite's processes run with the
+# defaults, so that an outage meets them as it would in production.
+DEFAULT_ON = {
+    f"LRLAB_{name.upper()}": str(Settings.model_fields[name].default)
+    for name in ("rate_limit", "auth_failure_limit")
 }
 
 
@@ -49,6 +57,7 @@ class Stack:
     def env(self, **overrides: str) -> dict[str, str]:
         return {
             **os.environ,
+            **DEFAULT_ON,
             **FAULT_ENV,
             "LRLAB_DATABASE_URL": self.database_url,
             "LRLAB_BROKER_URL": self.redis.url,
