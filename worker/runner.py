@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from models.checkpoints import remove_checkpoint_files
+from models.checkpoints import remove_ended_checkpoint_files
 from models.db import session_scope
 from models.epoch_records import record_dataset, record_epoch, record_recomputed_epoch
 from models.ledger import (
@@ -109,11 +109,18 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         if run.outcome == "running":
             with_db_retry(functools.partial(_finish, run), what="finish")
         if run.outcome != "released":
-            # Workers own checkpoint files: whatever ended the run, its files go.
-            remove_checkpoint_files(run.claim.experiment_id)
+            # Workers own checkpoint files: once the run has ended, its files go.
+            with_db_retry(
+                functools.partial(_remove_files, run.claim.experiment_id), what="checkpoint files"
+            )
     released = [r.claim.experiment_id for r in claimed.values() if r.outcome == "released"]
     # Ring the doorbell again so another worker resumes them without waiting for a lease.
     publish(released, queue=claims[0].queue)
+
+
+def _remove_files(experiment_id: uuid.UUID) -> None:
+    with session_scope() as session:
+        remove_ended_checkpoint_files(session, experiment_id=experiment_id)
 
 
 def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
