@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -54,7 +54,8 @@ class _Claimed:
 
     claim: Claim
     outcome: str = "running"  # running → done | stopped | released | failed
-    started: float = field(default_factory=time.monotonic)
+    # Seconds this attempt spent training the member: its stack's epochs, nothing else.
+    trained: float = 0.0
 
 
 def claim(experiment_id: uuid.UUID, *, token: uuid.UUID, settings: Settings) -> list[Claim]:
@@ -180,6 +181,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
 
     def on_epoch(report: EpochReport) -> bool:
         run = claimed[uuid.UUID(report.key)]
+        run.trained += report.metrics.seconds
         if report.metrics.epoch <= run.claim.epochs_done:
             owned = with_db_retry(
                 lambda: _verify(run, report, settings, deterministic), what="epoch check"
@@ -240,11 +242,15 @@ def _verify(run: _Claimed, report: EpochReport, settings: Settings, deterministi
 
 
 def _training_seconds(run: _Claimed) -> float:
-    return run.claim.training_seconds + (time.monotonic() - run.started)
+    return run.claim.training_seconds + run.trained
 
 
 def over_time_limit(run: _Claimed, settings: Settings) -> bool:
-    """Whether the run trained longer than the limit, counting its earlier attempts."""
+    """Whether the run trained longer than the limit, counting its earlier attempts.
+
+    Training is the member's stack's epochs: not data loading, compilation, commits or the
+    epochs of other stacks and members trained by the same claim.
+    """
     return _training_seconds(run) > settings.experiment_time_limit_seconds
 
 
