@@ -111,10 +111,7 @@ class Policy(Declared):
 
     def _authenticate(self, request: Request, token: str) -> Caller | None:
         key_shaped = bool(_KEY.match(token))
-        # A project key never reaches the credentials file: a bad file cannot fail them.
-        if (not key_shaped and is_operator_token(token)) or (
-            key_shaped and _is_configured_operator(token)
-        ):
+        if is_operator_token(token):
             if self.level != "operator":
                 raise _forbidden("the operator token opens /admin only; use a project key")
             _rate_limit(request, "operator")
@@ -183,6 +180,9 @@ Admin = Annotated[Caller, Depends(ADMIN)]
 
 def is_operator_token(token: str | None) -> bool:
     """Whether `token` is the operator's, compared in constant time."""
+    if token and _KEY.match(token):
+        # A project key never reaches the credentials file: a bad file cannot fail them.
+        return _is_configured_operator(token)
     expected = admin_token(get_settings())
     if not token or not expected:
         return False

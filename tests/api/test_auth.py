@@ -344,3 +344,17 @@ def test_an_unknown_key_is_read_once_and_a_client_failing_auth_is_refused_unread
     assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
     # A client with a good key is not refused (its key is cached or read, never a failure).
     assert client.get("/experiments").status_code == 200
+
+
+def test_a_project_key_never_reads_the_credentials_file(
+    client: TestClient, keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import auth
+
+    def unreadable(_: object) -> str | None:
+        raise AssertionError("a project key's request read the credentials file")
+
+    monkeypatch.setattr(auth, "admin_token", unreadable)
+    auth._KEYS.clear()
+    assert client.get("/experiments").status_code == 200
+    assert client.get("/readyz", headers=keys.headers(keys.write)).status_code in (200, 503)
