@@ -15,7 +15,7 @@ from models import sweep_metrics
 from models.comparison import sweep_curves
 from models.db import session_scope
 from models.epoch_records import record_epoch
-from models.ledger import fail_experiment, finish_experiment
+from models.ledger import finish_experiment
 from models.sweep_metrics import SWEEP_METRIC_FIELDS
 from models.tables import Experiment, Sweep
 from tests.factories import claim, epoch_metrics, home_project_id
@@ -186,6 +186,8 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
 def test_a_configuration_whose_seeds_diverge_ranks_below_one_whose_seeds_all_reach(
     client: TestClient, db_session: Session
 ) -> None:
+    from models.ledger import fail_experiment
+
     sweep = client.post("/sweeps", json={**SWEEP, "seeds": [0, 1, 2, 3]}).json()
     ids = [uuid.UUID(i) for i in sweep["experiments"]]
     fast, diverged, cancelled = ids[0], ids[1:3], ids[3]  # constant: 1 reaches, 2 fail
