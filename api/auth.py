@@ -11,19 +11,22 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Annotated, Literal, cast
+from functools import lru_cache, partial
+from typing import Annotated, Literal, TypeVar, cast
 
 from fastapi import Depends, Header, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.requests import Request
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from api.deps import SettingsDep
+from api.metrics import RATE_LIMIT_STORE_ERRORS
 from models.credentials import admin_token
 from models.db import session_scope
 from models.projects import (
@@ -38,6 +41,7 @@ from models.projects import (
 from models.settings import get_settings
 
 log = logging.getLogger("lrlab.api")
+T = TypeVar("T")
 
 Level = Literal["public", "read", "write", "admin", "operator"]
 # What each key role may do; the operator token is not a project key and opens only /admin.
@@ -108,13 +112,25 @@ class Policy(Declared):
 
     def _check(self, request: Request, token: str) -> Caller | None:
         """The full check, reading the database and the rate limiter as needed."""
+        try:
+            return self._authenticate(request, token)
+        except HTTPException as exc:
+            if exc.status_code == 401:
+                _count_failure(request)
+            raise
+
+    def _authenticate(self, request: Request, token: str) -> Caller | None:
+        key_shaped = bool(_KEY.match(token))
         if is_operator_token(token):
             if self.level != "operator":
                 raise _forbidden("the operator token opens /admin only; use a project key")
             _rate_limit(request, "operator")
             return None
-        if not _KEY.match(token):
+        if not key_shaped:
             raise _unauthorized("malformed API key")
+        if _known_unknown(token):
+            raise _unauthorized("unknown API key")
+        _refuse_failing_client(request)
         key = _lookup(token)
         if key is None:
             raise _unauthorized("unknown API key")
@@ -174,10 +190,19 @@ Admin = Annotated[Caller, Depends(ADMIN)]
 
 def is_operator_token(token: str | None) -> bool:
     """Whether `token` is the operator's, compared in constant time."""
+    if token and _KEY.match(token):
+        # A project key never reaches the credentials file: a bad file cannot fail them.
+        return _is_configured_operator(token)
     expected = admin_token(get_settings())
     if not token or not expected:
         return False
     return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def _is_configured_operator(token: str) -> bool:
+    """Whether `token` is `LRLAB_ADMIN_TOKEN` (no file read), compared in constant time."""
+    expected = get_settings().admin_token
+    return bool(expected) and hmac.compare_digest(token.encode(), str(expected).encode())
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -220,6 +245,11 @@ class _Key:
 
 # secret hash -> (monotonic expiry, row); only found keys are kept.
 _KEYS: dict[str, tuple[float, _Key]] = {}
+# A token no key row has is refused without a database read for this long. A key's secret is
+# new at its creation, so no caller could have been refused it before it existed.
+UNKNOWN_CACHE_SECONDS = 10.0
+# secret hash -> monotonic expiry, for tokens found in no key row.
+_UNKNOWN: dict[str, float] = {}
 # Striped by secret hash: concurrent reads of different keys rarely wait for each other.
 _LOOKUP_LOCKS = [threading.Lock() for _ in range(64)]
 
@@ -286,7 +316,17 @@ def _read_key(token: str, digest: str) -> _Key | None:
         if len(_KEYS) >= _KEY_CACHE_SIZE:
             _KEYS.clear()
         _KEYS[digest] = (now + KEY_CACHE_SECONDS, key)
+    else:
+        if len(_UNKNOWN) >= _KEY_CACHE_SIZE:
+            _UNKNOWN.clear()
+        _UNKNOWN[digest] = now + UNKNOWN_CACHE_SECONDS
     return key
+
+
+def _known_unknown(token: str) -> bool:
+    """Whether `token` was found in no key row under UNKNOWN_CACHE_SECONDS ago."""
+    expires = _UNKNOWN.get(hash_key(token))
+    return expires is not None and expires > time.monotonic()
 
 
 def _record_use(key_id: uuid.UUID) -> None:
@@ -297,19 +337,29 @@ def _record_use(key_id: uuid.UUID) -> None:
 
 @lru_cache
 def _limiter() -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(storage_from_string(get_settings().broker_url))
+    # Fail fast like every other broker call of the API: an outage must not hold requests.
+    timeout = get_settings().broker_timeout_seconds
+    storage = storage_from_string(
+        get_settings().broker_url,
+        wrap_exceptions=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    return MovingWindowRateLimiter(storage)
 
 
 @lru_cache
-def _rate(text: str) -> RateLimitItem:
-    return parse(text)
+def _rates(text: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(text))
+
+
+def _limit_on(setting: str) -> bool:
+    return setting.strip().lower() != "off"
 
 
 def _rate_limited(request: Request) -> bool:
     """Whether the request counts against the rate limit: a mutating call, limits on."""
-    return request.method not in ("GET", "HEAD", "OPTIONS") and (
-        get_settings().rate_limit.strip().lower() != "off"
-    )
+    return request.method not in ("GET", "HEAD", "OPTIONS") and _limit_on(get_settings().rate_limit)
 
 
 def _rate_limit(request: Request, who: str) -> None:
@@ -317,14 +367,96 @@ def _rate_limit(request: Request, who: str) -> None:
     if not _rate_limited(request):
         return
     setting = get_settings().rate_limit
-    item = _rate(setting)
-    limiter = _limiter()
-    if limiter.hit(item, "lrlab", who):
+    refused = _hit(_rates(setting), "lrlab", who)
+    if refused is not None:
+        raise _too_many(f"rate limit {setting} exceeded for this key", refused)
+
+
+def _count_failure(request: Request) -> None:
+    """Count a 401 of the request's client host; 429 once it passes its limit."""
+    setting = get_settings().auth_failure_limit
+    if not _limit_on(setting):
         return
-    reset, _ = limiter.get_window_stats(item, "lrlab", who)
+    refused = _hit(_rates(setting), "lrlab-401", _client_host(request))
+    if refused is not None:
+        raise _too_many(f"too many failed authentications ({setting}) from this client", refused)
+
+
+def _refuse_failing_client(request: Request) -> None:
+    """429, before any database read, for a client host past its limit of 401s."""
+    setting = get_settings().auth_failure_limit
+    if not _limit_on(setting):
+        return
+    host = _client_host(request)
+    for item in _rates(setting):
+        allowed = _store(partial(_limiter().test, item, "lrlab-401", host))
+        if not allowed:
+            raise _too_many(
+                f"too many failed authentications ({setting}) from this client",
+                _reset(item, "lrlab-401", host),
+            )
+
+
+def _client_host(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _hit(items: tuple[RateLimitItem, ...], *identifiers: str) -> float | None:
+    """Count one hit against each limit; the reset time of the first refusing one, or None."""
+    for item in items:
+        if not _store(partial(_limiter().hit, item, *identifiers)):
+            return _reset(item, *identifiers)
+    return None
+
+
+def _reset(item: RateLimitItem, *identifiers: str) -> float:
+    stats = _store(partial(_limiter().get_window_stats, item, *identifiers))
+    return stats[0] if isinstance(stats, tuple) else time.time() + 1
+
+
+def _too_many(reason: str, reset: float) -> HTTPException:
     retry = max(1, math.ceil(reset - time.time()))
-    raise HTTPException(
+    return HTTPException(
         status_code=429,
-        detail=f"rate limit {setting} exceeded for this key; retry in {retry} s",
+        detail=f"{reason}; retry in {retry} s",
         headers={"Retry-After": str(retry)},
     )
+
+
+# While the limiter's store (the broker's Redis) fails, requests pass uncounted: the limit
+# guards capacity, and refusing every write during a broker outage would lose accepted work
+# the API can otherwise take (Postgres is the record). After a failure the store is left
+# alone for STORE_RETRY_SECONDS, so an outage costs no request a connect timeout.
+STORE_RETRY_SECONDS = 1.0
+# One log line per this many seconds of an outage; the counter counts every request.
+STORE_LOG_EVERY_SECONDS = 60.0
+_store_state: dict[str, float] = {"down_until": 0.0, "logged_at": -1e9, "passed": 0}
+_store_lock = threading.Lock()
+
+
+def _store(call: Callable[[], T]) -> T | bool:
+    """The limiter call's answer, or True (let the request through) while the store fails."""
+    if time.monotonic() < _store_state["down_until"]:
+        return _passed(None)
+    try:
+        return call()
+    except StorageError as exc:
+        _store_state["down_until"] = time.monotonic() + STORE_RETRY_SECONDS
+        return _passed(exc.storage_error)
+
+
+def _passed(error: Exception | None) -> bool:
+    RATE_LIMIT_STORE_ERRORS.inc()
+    with _store_lock:
+        _store_state["passed"] += 1
+        now = time.monotonic()
+        if now - _store_state["logged_at"] < STORE_LOG_EVERY_SECONDS:
+            return True
+        passed, _store_state["passed"], _store_state["logged_at"] = _store_state["passed"], 0, now
+    log.warning(
+        "rate-limit store unavailable (%s): %d request(s) let through uncounted in the last %.0f s",
+        str(error)[:200] if error is not None else "still down",
+        passed,
+        STORE_LOG_EVERY_SECONDS,
+    )
+    return True

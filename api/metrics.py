@@ -39,6 +39,11 @@ WORKERS = Gauge(
     registry=REGISTRY,
 )
 WORKERS_TOTAL = Gauge("lrlab_workers_total", "Live workers.", registry=REGISTRY)
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "lrlab_rate_limit_store_errors_total",
+    "Requests let through uncounted because the rate limiter's store (Redis) failed.",
+    registry=REGISTRY,
+)
 
 # Scrapes from several Prometheus replicas within this window share one database read.
 SCRAPE_CACHE_SECONDS = 5.0

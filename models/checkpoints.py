@@ -6,8 +6,9 @@ In Postgres the blob (compressed by the worker) lives in the row, stored out of 
 recompression; the row goes when the run ends and autovacuum, tuned for this small table,
 hands the space back. With a directory the row only names the epoch, and the files belong to
 the workers (the API may have no checkpoint volume): workers write them (mode 0600, a
-temporary file, fsync, rename), remove a run's files when it ends and sweep orphans from the
-reconciler; the API only drops rows.
+temporary file, fsync, rename), remove a run's files once it has ended (never an attempt that
+lost the run: the files may be a newer attempt's) and sweep orphans from the reconciler; the
+API only drops rows.
 """
 
 import os
@@ -101,6 +102,18 @@ def remove_checkpoint_files(experiment_id: uuid.UUID) -> int:
     for path in files:
         _remove(path)
     return len(files)
+
+
+def remove_ended_checkpoint_files(session: Session, *, experiment_id: uuid.UUID) -> int:
+    """Remove the experiment's checkpoint files if it ended; returns how many.
+
+    An attempt that ends while the run goes on (it lost its lease, or handed back) leaves
+    them: on a shared volume they may be a newer attempt's committed checkpoint.
+    """
+    status = session.scalar(select(Experiment.status).where(Experiment.id == experiment_id))
+    if status is not None and status not in TERMINAL_STATUSES:
+        return 0
+    return remove_checkpoint_files(experiment_id)
 
 
 def sweep_checkpoint_files(session: Session) -> int:

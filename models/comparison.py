@@ -46,8 +46,9 @@ class ComparisonRow(BaseModel):
     cancelled: int
     pending: int
     reached_target: int
-    # Of the finished runs, the share that reached the target; the others are censored
-    # (they never reached it within their epochs) and are not in `epochs_to_target`.
+    # Of the runs that ended, cancelled ones aside, the share that reached the target: a
+    # failed run (e.g. diverged to NaN) did not reach it. Succeeded runs that never reached
+    # it are censored and are not in `epochs_to_target`.
     reached_fraction: float | None
     final_val_accuracy: Stat
     best_val_accuracy: Stat
@@ -104,8 +105,14 @@ def describe(values: Sequence[float], *, bounds: tuple[float, float] | None = No
     return Stat(n=n, mean=mean, std=std, ci95=(low, high), small_sample=n < 3)
 
 
-def summarise_runs(curves: Sequence[list[tuple[float, float]]], *, target: float) -> dict[str, Any]:
-    """The compared figures of one configuration from its runs' (val_accuracy, val_loss)."""
+def summarise_runs(
+    curves: Sequence[list[tuple[float, float]]], *, target: float, failed: int = 0
+) -> dict[str, Any]:
+    """The compared figures of one configuration from its runs' (val_accuracy, val_loss).
+
+    reached_fraction = reached / (succeeded runs + `failed` runs): a failed run counts as
+    one that did not reach the target.
+    """
     per_run = [_run_figures(curve, target) for curve in curves]
     epochs = max((len(c) for c in curves), default=1)
     bounds = {
@@ -121,7 +128,8 @@ def summarise_runs(curves: Sequence[list[tuple[float, float]]], *, target: float
     }
     reached = figures["epochs_to_target"].n
     figures["reached_target"] = reached
-    figures["reached_fraction"] = reached / len(per_run) if per_run else None
+    ended = len(per_run) + failed
+    figures["reached_fraction"] = reached / ended if ended else None
     return figures
 
 
@@ -144,7 +152,8 @@ def compare_sweep(
     rows = []
     for label, members in groups.items():
         finished = [e for e in members if e.status == "succeeded" and curves.get(e.id)]
-        figures = summarise_runs([curves[e.id] for e in finished], target=target)
+        failed = sum(e.status == "failed" for e in members)
+        figures = summarise_runs([curves[e.id] for e in finished], target=target, failed=failed)
         first = members[0].spec
         rows.append(
             {
@@ -152,7 +161,7 @@ def compare_sweep(
                 "scheduler": first["scheduler"],
                 "training": {k: v for k, v in first["training"].items() if k != "seed"},
                 "runs": len(finished),
-                "failed": sum(e.status == "failed" for e in members),
+                "failed": failed,
                 "cancelled": sum(e.status == "cancelled" for e in members),
                 "pending": sum(e.status in ("queued", "running") for e in members),
                 **figures,

@@ -6,13 +6,16 @@
 """
 
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 
 from models.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / ".lrlab" / "credentials.json"
+log = logging.getLogger("lrlab.credentials")
 
 
 def credentials_path(settings: Settings) -> Path:
@@ -45,4 +48,63 @@ def admin_token(settings: Settings) -> str | None:
     """The operator token: `LRLAB_ADMIN_TOKEN`, else the credentials file's, else none."""
     if settings.admin_token:
         return settings.admin_token
-    return read_credentials(credentials_path(settings)).get("admin_token") or None
+    return _FILE_TOKENS.token(credentials_path(settings))
+
+
+class _FileTokens:
+    """The operator token of each credentials file, parsed again only when the file changes.
+
+    A file that cannot be read or parsed (truncated mid-edit, invalid JSON, no string token)
+    keeps the last good token of that path, or none, and is logged once per change: a bad
+    edit must not turn every request that checks for the operator into a 500.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # path -> (identity of the file last parsed, its outcome, last good token)
+        self._seen: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
+
+    def token(self, path: Path) -> str | None:
+        """The operator token the file holds now, or the last good one while it is bad."""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return self._bad(path, None, exc)
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        seen = self._seen.get(path)
+        if seen is not None and seen[0] == identity:
+            return seen[1]
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            token = data.get("admin_token")
+            if token is not None and not isinstance(token, str):
+                raise ValueError("`admin_token` is not a string")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return self._bad(path, identity, exc)
+        with self._lock:
+            self._seen[path] = (identity, token or None)
+        return token or None
+
+    def _bad(self, path: Path, identity: tuple[int, int, int] | None, exc: Exception) -> str | None:
+        with self._lock:
+            seen = self._seen.get(path)
+            last_good = seen[1] if seen is not None else None
+            if seen is None or seen[0] != identity:
+                log.error(
+                    "credentials file %s is unreadable (%s); keeping the last good operator "
+                    "token (%s) until it is fixed",
+                    path,
+                    str(exc)[:200],
+                    "none" if last_good is None else "set",
+                )
+            self._seen[path] = (identity, last_good)
+        return last_good
+
+
+_FILE_TOKENS = _FileTokens()

@@ -105,7 +105,7 @@ def claim_group(
     ).one_or_none()
     if lead is None:
         return []
-    if lead.attempt >= max_attempts:
+    if out_of_attempts(lead, max_attempts):
         give_up(session, lead, max_attempts)
         return []
     batch_size = lead.spec["training"]["batch_size"]
@@ -116,7 +116,7 @@ def claim_group(
             Experiment.id != lead.id,
             Experiment.queue == lead.queue,
             Experiment.epochs == lead.epochs,
-            Experiment.attempt < max_attempts,
+            Experiment.attempt - Experiment.handed_back < max_attempts,
             Experiment.spec.contains(
                 {"dataset": lead.spec["dataset"], "training": {"batch_size": batch_size}}
             ),
@@ -213,6 +213,7 @@ def release_experiment(
     experiment = owned_job(session, experiment_id, attempt, table=table)
     if experiment is None:
         return False
+    experiment.handed_back += 1
     requeue_job(session, experiment)
     session.flush()
     return True
@@ -244,7 +245,7 @@ def expire_leases(
     )
     requeued = []
     for experiment in expired:
-        if experiment.attempt >= max_attempts:
+        if out_of_attempts(experiment, max_attempts):
             give_up(session, experiment, max_attempts)
         else:
             requeue_job(session, experiment)
@@ -353,6 +354,11 @@ def close_owned(
     return True
 
 
+def out_of_attempts(job: Job, max_attempts: int) -> bool:
+    """Whether the job's attempts that did not hand it back reached `max_attempts`."""
+    return job.attempt - job.handed_back >= max_attempts
+
+
 def give_up(session: Session, job: Job, max_attempts: int) -> None:
     """Fail a job that has used up its attempts, with the last attempt's own reason if any."""
     events = (job.events or []) if isinstance(job, Experiment) else []
@@ -367,7 +373,12 @@ def give_up(session: Session, job: Job, max_attempts: int) -> None:
         session,
         job=job,
         status="failed",
-        error=(f"gave up after {job.attempt} attempt(s) (max_attempts={max_attempts}): {reason}"),
+        error=(
+            f"gave up after {job.attempt - job.handed_back} attempt(s) "
+            f"(max_attempts={max_attempts}"
+            + (f"; {job.handed_back} more handed it back" if job.handed_back else "")
+            + f"): {reason}"
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from models.settings import get_settings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
 
     from models.comparison import Curve
 
@@ -235,7 +236,7 @@ def draw_lr_curve(
             line_x, line_y = _envelope(step_x, per_step)
             axes.plot(line_x, line_y, linewidth=1.0, label="per step")
             axes.plot(epoch_x, per_epoch, "o", markersize=3, label="epoch start")
-            axes.legend()
+            plain_legend(axes.legend())
             stepped = True
     if not stepped:
         # Epoch k's lr holds from k to k+1: a staircase, with the last stair drawn to its end.
@@ -252,7 +253,7 @@ def draw_lr_curve(
     _integer_epochs(axes)
     axes.set_xlabel("epoch")
     axes.set_ylabel("learning rate")
-    axes.set_title(title)
+    axes.set_title(title, parse_math=False)
     axes.grid(True, alpha=0.3)
     return figure
 
@@ -313,8 +314,14 @@ def draw_metric_curves(curves: Sequence[Curve], *, metric: str, log_scale: bool)
     if len(curves) > _MAX_LEGEND:
         # More names than fit beside the lines: the comparison names and ranks them.
         title += f"\n{len(curves)} configurations, too many to name: see the comparison"
-    axes.set_title(title)
+    axes.set_title(title, parse_math=False)
     axes.grid(True, alpha=0.3)
     if 0 < len(curves) <= _MAX_LEGEND:
-        axes.legend(fontsize="small", loc="best")
+        plain_legend(axes.legend(fontsize="small", loc="best"))
     return figure
+
+
+def plain_legend(legend: Legend) -> None:
+    """Show the legend's labels as written: a `$` in a name never starts mathtext."""
+    for text in legend.get_texts():
+        text.set_parse_math(False)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.ledger import close_owned, give_up, owned_job
+from models.ledger import close_owned, give_up, out_of_attempts, owned_job
 from models.range_test_specs import RangeTestCreate, RangeTestResult
 from models.tables import RangeTest, RangeTestCurve
 
@@ -52,7 +52,7 @@ def claim_range_test(
     ).one_or_none()
     if test is None:
         return None
-    if test.attempt >= max_attempts:
+    if out_of_attempts(test, max_attempts):
         give_up(session, test, max_attempts)
         session.flush()
         return None

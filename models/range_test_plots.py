@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from models.lr_finder import SKIP_END
-from models.plots import _figure
+from models.plots import _figure, plain_legend
 from models.range_test_specs import (
     SUGGESTION_NAMES,
     RangeTestResult,
@@ -66,14 +66,15 @@ def render_range_test(
                     if spread is not None and spread.max_lr > spread.min_lr:
                         axes.axvspan(spread.min_lr, spread.max_lr, color=_COLORS[name], alpha=0.08)
         axes.set_xscale("log")
-        axes.legend(fontsize="small", loc="best")
+        plain_legend(axes.legend(fontsize="small", loc="best"))
     else:
         axes.text(
             0.5, 0.5, "no curve recorded yet", ha="center", va="center", transform=axes.transAxes
         )
     axes.set_xlabel("learning rate")
     axes.set_ylabel("loss (smoothed)")
-    axes.set_title(title)
+    # The title holds the test's name: a `$` in it is text, never mathtext.
+    axes.set_title(title, parse_math=False)
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     buffer = io.BytesIO()

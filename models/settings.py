@@ -3,7 +3,8 @@
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from limits import parse_many
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -70,8 +71,29 @@ class Settings(BaseSettings):
     quota_sweep_members: int = Field(default=500, ge=1)
     quota_request_steps: int = Field(default=10_000_000, ge=1)
     quota_active_range_tests: int = Field(default=100, ge=0)
-    # Per key on every mutating route, held in the broker's Redis; "off" disables.
+    # Per key on every mutating route, held in the broker's Redis; "off" disables. Several
+    # limits separated by ";" all apply ("100/minute;5/second").
     rate_limit: str = "50/second"
+    # Failed authentications (401) per client host before it is answered 429; "off" disables.
+    auth_failure_limit: str = "20/second;600/hour"
+
+    @field_validator("rate_limit", "auth_failure_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str, info: ValidationInfo) -> str:
+        text = value.strip()
+        if text.lower() == "off":
+            return "off"
+        try:
+            items = parse_many(text)
+        except ValueError:
+            items = []
+        if not items or any(item.amount < 1 for item in items):
+            raise ValueError(
+                f"`{info.field_name}` must be 'off' or limits like '100/minute;5/second', "
+                f"got {value[:64]!r}"
+            )
+        return text
+
     # Origins allowed cross-site (comma-separated); none: no CORS headers at all.
     cors_origins: str = ""
     # Live streams: a comment every this many seconds keeps proxies from closing an idle one.

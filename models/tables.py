@@ -142,6 +142,9 @@ class _Job:
     error: Mapped[str | None] = mapped_column(Text)
     # Fencing token: every write of a training attempt names it; older attempts are refused.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts that handed the job back (a worker's warm shutdown): they do not count
+    # against max_attempts, which bounds crashes (attempt - handed_back).
+    handed_back: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When a message was handed to the broker; NULL: none was, the reconciler publishes one.
     # Rows default to the INSERT's now(), their creator publishing right after its commit (a

@@ -21,8 +21,10 @@ os.environ["LRLAB_QUEUE"] = f"lrlab-test-{_RUN_ID}"
 # The operator token of the tests; no credentials file of the checkout is read.
 os.environ["LRLAB_ADMIN_TOKEN"] = f"lrlab-test-operator-{_RUN_ID}-0123456789"
 os.environ["LRLAB_CREDENTIALS_FILE"] = f"/tmp/lrlab-test-credentials-{_RUN_ID}-absent.json"
-# Rate limits are off unless a test turns them on (the rate-limit tests do).
+# Rate limits are off unless a test turns them on (the rate-limit tests and the fault suite,
+# whose processes run with the defaults: tests/faults/conftest.py).
 os.environ["LRLAB_RATE_LIMIT"] = "off"
+os.environ["LRLAB_AUTH_FAILURE_LIMIT"] = "off"
 # Tests train on small data; compiling the default spec's shapes at start would only cost time.
 os.environ.setdefault("LRLAB_WARM_UP", "false")
 _SHARED_MNIST = _HERE.parent.parent / "shared" / "datasets" / "mnist-offline"

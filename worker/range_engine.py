@@ -4,8 +4,9 @@ Every seed is one member of a stack (worker.network's stacked MLP and Keras-exac
 so several seeds train fused. Each step: every still-running seed trains one batch at its
 tracker's `next_lr`, and the batch's loss (before the update, as fastai records it) goes to
 its `RangeTestTracker`, which says whether that seed goes on. Batches follow each seed's data
-order (a fresh permutation from its seed per pass over the data, as the engine draws them),
-cycling through the data as epochs when num_iter is longer than one; there is no validation
+order (a fresh permutation from its seed per pass over the data, as the engine draws them,
+its partial last batch dropped as fastai's shuffled training loader does), cycling through
+the data as epochs when num_iter is longer than one; there is no validation
 and the weights are thrown away. A seed that stopped keeps its state (masked updates) while
 the others finish.
 """
@@ -13,7 +14,6 @@ the others finish.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -100,7 +100,12 @@ def run_range_test(
     x, y = tensor(data.x_train, "float32"), tensor(data.y_train, "int32")
     fn = _step_function(optimizer)
     rngs = [np.random.default_rng(s) for s in seeds]
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    # fastai's training DataLoader drops the partial last batch when it shuffles
+    # (`drop_last=shuffle`), so every lr_find step sees a full batch. With fewer samples than
+    # one batch fastai would have no batch at all; here the one partial batch is kept.
+    full_batches = n_train // batch_size
+    steps_per_epoch = max(1, full_batches)
+    used = steps_per_epoch * batch_size if full_batches else n_train
     active = np.ones(members, dtype=bool)
     orders = np.zeros((0,), dtype=np.int32)
     mask = np.zeros((0,), dtype=np.float32)
@@ -109,7 +114,7 @@ def run_range_test(
     while active.any():
         position = step % steps_per_epoch
         if position == 0:
-            batches = [padded_batches(rng.permutation(n_train), batch_size) for rng in rngs]
+            batches = [padded_batches(rng.permutation(n_train)[:used], batch_size) for rng in rngs]
             orders = np.stack([b[0] for b in batches], axis=1)  # [S, M, B]
             mask = batches[0][1]
         lrs = np.array(

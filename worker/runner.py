@@ -15,12 +15,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from models.checkpoints import remove_checkpoint_files
+from models.checkpoints import remove_ended_checkpoint_files
 from models.db import session_scope
 from models.epoch_records import record_dataset, record_epoch, record_recomputed_epoch
 from models.ledger import (
@@ -54,7 +54,8 @@ class _Claimed:
 
     claim: Claim
     outcome: str = "running"  # running → done | stopped | released | failed
-    started: float = field(default_factory=time.monotonic)
+    # Seconds this attempt spent training the member: its stack's epochs, nothing else.
+    trained: float = 0.0
 
 
 def claim(experiment_id: uuid.UUID, *, token: uuid.UUID, settings: Settings) -> list[Claim]:
@@ -109,11 +110,18 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         if run.outcome == "running":
             with_db_retry(functools.partial(_finish, run), what="finish")
         if run.outcome != "released":
-            # Workers own checkpoint files: whatever ended the run, its files go.
-            remove_checkpoint_files(run.claim.experiment_id)
+            # Workers own checkpoint files: once the run has ended, its files go.
+            with_db_retry(
+                functools.partial(_remove_files, run.claim.experiment_id), what="checkpoint files"
+            )
     released = [r.claim.experiment_id for r in claimed.values() if r.outcome == "released"]
     # Ring the doorbell again so another worker resumes them without waiting for a lease.
     publish(released, queue=claims[0].queue)
+
+
+def _remove_files(experiment_id: uuid.UUID) -> None:
+    with session_scope() as session:
+        remove_ended_checkpoint_files(session, experiment_id=experiment_id)
 
 
 def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
@@ -173,6 +181,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
 
     def on_epoch(report: EpochReport) -> bool:
         run = claimed[uuid.UUID(report.key)]
+        run.trained += report.metrics.seconds
         if report.metrics.epoch <= run.claim.epochs_done:
             owned = with_db_retry(
                 lambda: _verify(run, report, settings, deterministic), what="epoch check"
@@ -233,11 +242,15 @@ def _verify(run: _Claimed, report: EpochReport, settings: Settings, deterministi
 
 
 def _training_seconds(run: _Claimed) -> float:
-    return run.claim.training_seconds + (time.monotonic() - run.started)
+    return run.claim.training_seconds + run.trained
 
 
 def over_time_limit(run: _Claimed, settings: Settings) -> bool:
-    """Whether the run trained longer than the limit, counting its earlier attempts."""
+    """Whether the run trained longer than the limit, counting its earlier attempts.
+
+    Training is the member's stack's epochs: not data loading, compilation, commits or the
+    epochs of other stacks and members trained by the same claim.
+    """
     return _training_seconds(run) > settings.experiment_time_limit_seconds
 
 

@@ -276,3 +276,86 @@ def test_an_expired_key_row_serves_only_while_it_is_being_read_again(
         assert read(0.6) is row
         assert read(auth.KEY_STALE_SECONDS + 0.01) is None  # never past the bound
     assert auth.KEY_STALE_SECONDS < 1
+
+
+def test_a_bad_credentials_file_fails_no_key_and_keeps_the_last_good_operator_token(
+    client: TestClient, keys: SessionKeys, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from api import auth
+    from models.settings import get_settings
+
+    path = tmp_path / "credentials.json"
+    operator = "lrlabop_" + "a" * 43
+    path.write_text(json.dumps({"admin_token": operator}))
+    monkeypatch.setattr(get_settings(), "admin_token", None)
+    monkeypatch.setattr(get_settings(), "credentials_file", str(path))
+    as_operator = keys.headers(operator)
+    assert client.get("/admin/projects", headers=as_operator).status_code == 200
+    # An operator's edit in place, caught half-written.
+    path.write_text('{"admin_tok')
+    for _ in range(2):
+        auth._KEYS.clear()  # the full check, not the cached row
+        assert client.get("/experiments").status_code == 200
+        assert client.post("/experiments", json=experiment_payload()).status_code == 202
+        assert client.get("/readyz").status_code in (200, 503)
+        assert client.get("/readyz", headers=as_operator).status_code in (200, 503)
+        assert client.get("/admin/projects", headers=as_operator).status_code == 200
+
+
+def test_an_unknown_key_is_read_once_and_a_client_failing_auth_is_refused_unread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    from api import auth
+    from models.settings import get_settings
+
+    reads: list[str] = []
+    real_find_key = auth.find_key
+
+    def counted(session: Session, *, key: str) -> Any:
+        reads.append(key)
+        return real_find_key(session, key=key)
+
+    monkeypatch.setattr(auth, "find_key", counted)
+    unknown = "lrlab_" + secrets.token_urlsafe(32)
+    for _ in range(3):
+        assert (
+            client.get("/experiments", headers={"Authorization": f"Bearer {unknown}"}).status_code
+            == 401
+        )
+    assert reads == [unknown]  # refused from the cache after its first read
+
+    # Past its limit of 401s, a client is answered 429 without a database read.
+    monkeypatch.setattr(get_settings(), "auth_failure_limit", "3/minute")
+    for item in auth._rates("3/minute"):
+        auth._limiter().clear(item, "lrlab-401", "testclient")
+    reads.clear()
+    answers = []
+    for _ in range(5):
+        guess = "lrlab_" + secrets.token_urlsafe(32)
+        answers.append(
+            client.get("/experiments", headers={"Authorization": f"Bearer {guess}"}).status_code
+        )
+    assert answers == [401, 401, 401, 429, 429]
+    assert len(reads) == 3
+    refused = client.get("/experiments", headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    # A client with a good key is not refused (its key is cached or read, never a failure).
+    assert client.get("/experiments").status_code == 200
+
+
+def test_a_project_key_never_reads_the_credentials_file(
+    client: TestClient, keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import auth
+
+    def unreadable(_: object) -> str | None:
+        raise AssertionError("a project key's request read the credentials file")
+
+    monkeypatch.setattr(auth, "admin_token", unreadable)
+    auth._KEYS.clear()
+    assert client.get("/experiments").status_code == 200
+    assert client.get("/readyz", headers=keys.headers(keys.write)).status_code in (200, 503)

@@ -158,3 +158,54 @@ def test_cancelling_another_projects_resources_is_404_and_changes_nothing(
     assert cancelled["cancelled_by"]["label"] == "test write"
     assert cancelled["submitted_by"]["label"] == "test write"
     assert "key" not in cancelled["submitted_by"]
+
+
+def test_batched_submissions_of_two_projects_stay_in_their_projects(
+    live_client: TestClient, projects: dict[str, dict[str, str]], keys: SessionKeys
+) -> None:
+    """No Idempotency-Key: submissions of both projects share the committer's batches."""
+    from sqlalchemy import text
+
+    owner = {"a": keys.project_id, "b": keys.other_project_id}
+    submitted: dict[str, str] = {}
+
+    def submit(job: tuple[str, int]) -> None:
+        name, index = job
+        response = live_client.post(
+            "/experiments",
+            json=experiment_payload(name=f"batch-{name}-{index}"),
+            headers=projects[name],
+        )
+        assert response.status_code == 202, response.text
+        submitted[response.json()["id"]] = name
+
+    mixed = False
+    for _ in range(5):  # until one transaction has held both projects' submissions
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(submit, [("ab"[i % 2], i) for i in range(40)]))
+        with session_scope() as session:
+            # Rows inserted by one transaction share its xmin: one committer batch.
+            batches = session.execute(
+                text(
+                    "SELECT xmin::text AS batch, count(DISTINCT project_id) AS projects "
+                    "FROM experiment WHERE id = ANY(:ids) GROUP BY xmin::text"
+                ),
+                {"ids": [uuid.UUID(i) for i in submitted]},
+            ).all()
+        if any(row.projects == 2 for row in batches):
+            mixed = True
+            break
+    assert mixed, "no batch held both projects' submissions"
+    with session_scope() as session:
+        rows = session.execute(
+            text("SELECT id::text AS id, project_id FROM experiment WHERE id = ANY(:ids)"),
+            {"ids": [uuid.UUID(i) for i in submitted]},
+        ).all()
+        stored = {row.id: row.project_id for row in rows}
+    assert stored == {i: owner[name] for i, name in submitted.items()}
+    for name, headers in projects.items():
+        listed = live_client.get("/experiments", params={"limit": 500}, headers=headers).json()
+        mine = {e["id"] for e in listed["items"] if e["name"].startswith("batch-")}
+        assert mine == {i for i, n in submitted.items() if n == name}
+        other = next(i for i, n in submitted.items() if n != name)
+        assert live_client.get(f"/experiments/{other}", headers=headers).status_code == 404

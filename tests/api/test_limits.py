@@ -182,6 +182,22 @@ def test_the_default_steps_quota_refuses_the_issue_example(client: TestClient) -
     assert refused.json()["limit"] == get_settings().quota_request_steps
 
 
+def test_every_limit_of_a_multi_limit_setting_applies(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "rate_limit", "100/minute;2/hour")
+    with session_scope() as session:
+        fresh = create_key(
+            session, project_id=home_project_id(session), key=KeyCreate(label="rl2", role="write")
+        )
+    headers = {"Authorization": f"Bearer {fresh.key}"}
+    answers = [
+        client.post("/experiments", json=experiment_payload(), headers=headers).status_code
+        for _ in range(3)
+    ]
+    assert answers == [202, 202, 429]
+
+
 def test_rate_limit_per_key_on_mutating_routes(
     client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

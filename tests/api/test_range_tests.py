@@ -400,3 +400,14 @@ def test_a_range_test_queue_must_be_allowed(client: TestClient) -> None:
 def test_a_range_test_name_with_nul_is_a_422(client: TestClient) -> None:
     response = client.post("/range-tests", json={"name": "a\u0000b"})
     assert response.status_code == 422, response.text
+
+
+def test_a_dollar_in_the_name_is_text_in_the_plot_not_mathtext(client: TestClient) -> None:
+    # Two `$` around a formula mathtext cannot parse: as mathtext, the plot would fail.
+    response = client.post("/range-tests", json={"name": r"cost $\frac{1}{ and $5"})
+    assert response.status_code == 202, response.text
+    test_id = response.json()["id"]
+    png = client.get(f"/range-tests/{test_id}/plot.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    svg = client.get(f"/range-tests/{test_id}/plot.svg")
+    assert svg.status_code == 200 and b"<svg" in svg.content[:500]

@@ -185,6 +185,39 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
     assert svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.content[:500]
 
 
+def test_a_configuration_whose_seeds_diverge_ranks_below_one_whose_seeds_all_reach(
+    client: TestClient, db_session: Session
+) -> None:
+    from models.ledger import fail_experiment
+
+    sweep = client.post("/sweeps", json={**SWEEP, "seeds": [0, 1, 2, 3]}).json()
+    ids = [uuid.UUID(i) for i in sweep["experiments"]]
+    fast, diverged, cancelled = ids[0], ids[1:3], ids[3]  # constant: 1 reaches, 2 fail
+    _finish(db_session, fast, [0.97, 0.98])
+    for experiment_id in diverged:
+        claim(db_session, experiment_id)
+        fail_experiment(db_session, experiment_id=experiment_id, attempt=1, error="loss is nan")
+    assert client.post(f"/experiments/{cancelled}/cancel").status_code == 200
+    for experiment_id in ids[4:]:  # exponential: all 4 reach the target, one epoch later
+        _finish(db_session, experiment_id, [0.90, 0.97])
+
+    comparison = client.get(f"/sweeps/{sweep['id']}/comparison", params={"target": 0.97}).json()
+    rows = {r["label"]: r for r in comparison["rows"]}
+    constant, decay = rows["constant"], rows["exponential(gamma=0.5)"]
+    assert (constant["runs"], constant["failed"], constant["cancelled"]) == (1, 2, 1)
+    # The denominator is every member that ended except the cancelled one.
+    assert constant["reached_target"] == 1 and constant["reached_fraction"] == pytest.approx(1 / 3)
+    assert decay["reached_fraction"] == 1.0
+    assert (decay["rank"], constant["rank"]) == (1, 2)
+    csv_rows = list(csv.DictReader(io.StringIO(
+        client.get(f"/sweeps/{sweep['id']}/comparison?format=csv").text
+    )))  # fmt: skip
+    assert {r["label"]: r["failed"] for r in csv_rows} == {
+        "constant": "2",
+        "exponential(gamma=0.5)": "0",
+    }
+
+
 def test_metrics_are_sent_page_by_page_in_member_then_epoch_order(
     client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

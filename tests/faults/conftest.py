@@ -2,9 +2,11 @@
 
 import contextlib
 import os
+import re
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from devtools.processes import ApiProcess, WorkerProcess
 from devtools.redis_server import RedisServer
 from models.migrate import prepare_database
+from models.settings import Settings
 from models.tables import Experiment
 from tests.faults.proxy import CuttableProxy
 
@@ -30,6 +33,13 @@ FAULT_ENV = {
     "LRLAB_MAX_ATTEMPTS": "3",
     "LRLAB_BROKER_TIMEOUT_SECONDS": "1",
     "LRLAB_GROUP_SIZE": "4",
+}
+
+# The rest of the suite turns rate limits off; the fault suite's processes run with the
+# defaults, so that an outage meets them as it would in production.
+DEFAULT_ON = {
+    f"LRLAB_{name.upper()}": str(Settings.model_fields[name].default)
+    for name in ("rate_limit", "auth_failure_limit")
 }
 
 
@@ -49,6 +59,7 @@ class Stack:
     def env(self, **overrides: str) -> dict[str, str]:
         return {
             **os.environ,
+            **DEFAULT_ON,
             **FAULT_ENV,
             "LRLAB_DATABASE_URL": self.database_url,
             "LRLAB_BROKER_URL": self.redis.url,
@@ -165,6 +176,23 @@ def wait_status(
         time.sleep(0.2)
 
 
+def _claims(stack: Stack) -> Counter[tuple[str, int]]:
+    """How many times the stack's workers logged claiming each (experiment, attempt)."""
+    claims: Counter[tuple[str, int]] = Counter()
+    for worker in stack.workers:
+        for line in worker.log_path.read_text(errors="replace").splitlines():
+            found = _CLAIMED.search(line)
+            if found is None:
+                continue
+            for item in found.group(1).split(", "):
+                experiment_id, _, attempt = item.strip().partition("#")
+                claims[(experiment_id, int(attempt))] += 1
+    return claims
+
+
+_CLAIMED = re.compile(r"claimed \d+ experiment\(s\): (.+)$")
+
+
 def assert_ledger_invariants(stack: Stack) -> None:
     """The invariants every fault test ends with, checked in SQL over its experiments."""
     ids = stack.experiment_ids
@@ -178,14 +206,20 @@ def assert_ledger_invariants(stack: Stack) -> None:
             params,
         ).all()
         assert not_terminal == [], f"accepted experiments not terminal: {not_terminal}"
-        duplicates = session.execute(
+        # Each epoch was trained once per attempt: no attempt was claimed by two workers (both
+        # would train it), and every recorded row comes from an attempt a worker claimed.
+        claims = _claims(stack)
+        twice = sorted(claim for claim, count in claims.items() if count > 1)
+        assert twice == [], f"attempts claimed more than once: {twice}"
+        recorded = session.execute(
             text(
-                "SELECT experiment_id, epoch, count(*) FROM metric WHERE experiment_id = ANY(:ids) "
-                "GROUP BY experiment_id, epoch HAVING count(*) > 1"
+                "SELECT DISTINCT experiment_id::text, attempt FROM metric "
+                "WHERE experiment_id = ANY(:ids)"
             ),
             params,
         ).all()
-        assert duplicates == []
+        unclaimed = sorted((str(i), a) for i, a in recorded if (str(i), a) not in claims)
+        assert unclaimed == [], f"rows of attempts no worker claimed: {unclaimed}"
         incomplete = session.execute(
             text(
                 "SELECT e.id FROM experiment e LEFT JOIN metric m ON m.experiment_id = e.id "

@@ -4,6 +4,7 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -300,3 +301,63 @@ def test_database_outage_gives_503_then_recovers_without_losing_rows(stack: Stac
         assert body["status"] == "succeeded", body["error"]
         assert [epoch for epoch, _ in _rows(stack, experiment_id)] == [1, 2, 3, 4, 5, 6]
         assert_ledger_invariants(stack)
+
+
+def _cut_open_transactions(stack: Stack) -> None:
+    """End every backend of the fault database inside a statement or a transaction.
+
+    A SIGSTOPped worker holds its connections open: its transactions would hold the run's
+    row forever, as they would for a worker paused on a real machine until a TCP timeout.
+    """
+    with stack.engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state <> 'idle'"
+            )
+        )
+
+
+def test_a_stale_attempt_leaves_the_live_attempts_checkpoint_files(
+    stack: Stack, tmp_path: Path
+) -> None:
+    api = stack.api()
+    shared = {
+        "LRLAB_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),  # one volume for both workers
+        "LRLAB_CHECKPOINT_EVERY_SECONDS": "0",
+        "LRLAB_MAX_ATTEMPTS": "5",
+    }
+    experiment_id = stack.submit(api, **experiment_spec(10, train_samples=1000))
+    # The first worker reconciles rarely: only the second one gives its run to a new attempt.
+    with epoch_held(stack.engine, 3, ids=[experiment_id]) as waiting:
+        first = stack.worker(LRLAB_RECONCILE_INTERVAL_SECONDS="3600", **shared)
+        wait_for(waiting, timeout=180)
+        os.killpg(first.process.pid, signal.SIGSTOP)  # paused past its lease, mid-commit
+        _cut_open_transactions(stack)
+    _cut_open_transactions(stack)
+    assert _rows(stack, experiment_id) == [(1, 1), (2, 1)]
+
+    # A second worker takes the run over (attempt 2) and commits checkpoints up to epoch 5.
+    with epoch_held(stack.engine, 6, ids=[experiment_id]) as waiting:
+        second = stack.worker(**shared)
+        wait_for(waiting, timeout=180)
+        second.stop(signal.SIGKILL)
+    assert [a for _, a in _rows(stack, experiment_id)] == [1, 1, 2, 2, 2]
+
+    # The first attempt wakes, finds the run is no longer its own and stops.
+    os.killpg(first.process.pid, signal.SIGCONT)
+    wait_for(lambda: "attempt 1 stops" in first.log_path.read_text(), timeout=120)
+    wait_for(lambda: "succeeded in" in first.log_path.read_text(), timeout=60)
+    files = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.ckpt"))
+    assert f"{experiment_id}-epoch5.ckpt" in files, files
+
+    # So a third attempt resumes from attempt 2's checkpoint, recomputing nothing.
+    stack.worker(**shared)
+    body = wait_status(api, [experiment_id], statuses=TERMINAL, timeout=240)[experiment_id]
+    assert body["status"] == "succeeded", body["error"]
+    assert body["attempt"] == 3
+    assert body["reproducibility"] is None
+    assert [a for _, a in _rows(stack, experiment_id)] == [1, 1, 2, 2, 2] + [3] * 5
+    assert list((tmp_path / "checkpoints").glob("*.ckpt")) == []
+    assert_ledger_invariants(stack)

@@ -1,6 +1,7 @@
 """Run lifecycle with real processes: resume equality, time limit, queues, redelivery."""
 
 import signal
+import time
 import uuid
 from typing import Any
 
@@ -68,6 +69,24 @@ def test_the_time_limit_counts_training_and_fails_the_run_with_its_message(
     assert body["error"] == "exceeded the time limit of 10s (over all attempts)"
     assert body["attempt"] == 1
     assert 1 <= body["progress"]["epochs_done"] < 1000
+    assert_ledger_invariants(stack)
+
+
+def test_the_time_limit_counts_only_the_members_own_training(stack: Stack) -> None:
+    api = stack.api()
+    # Two short runs claimed together (one group): each trains for a few seconds at most.
+    ids = [stack.submit(api, **experiment_spec(3, train_samples=500, seed=s)) for s in (1, 2)]
+    with epoch_held(stack.engine, 1, ids=ids[:1]) as waiting:
+        # A lease that outlasts the hold: the held commit blocks the claim's heartbeat.
+        stack.worker(LRLAB_EXPERIMENT_TIME_LIMIT_SECONDS="10", LRLAB_LEASE_SECONDS="60")
+        wait_for(waiting, timeout=180)
+        # A commit that waits past the limit is not training, for this run or its companion.
+        time.sleep(11)
+    bodies = wait_status(api, ids, statuses=TERMINAL, timeout=180)
+    assert {i: b["status"] for i, b in bodies.items()} == dict.fromkeys(ids, "succeeded"), [
+        b["error"] for b in bodies.values()
+    ]
+    assert all(b["attempt"] == 1 for b in bodies.values())
     assert_ledger_invariants(stack)
 
 

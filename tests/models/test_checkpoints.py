@@ -16,6 +16,7 @@ from models.checkpoints import (
     delete_checkpoints,
     load_checkpoint,
     remove_checkpoint_files,
+    remove_ended_checkpoint_files,
     save_checkpoint,
     sweep_checkpoint_files,
 )
@@ -87,6 +88,20 @@ def test_the_api_never_deletes_files_the_workers_sweep_them(
     assert _files(checkpoint_dir) == [f"{running}-epoch1.ckpt", "not-a-checkpoint.txt"]
     assert remove_checkpoint_files(running) == 1
     assert _files(checkpoint_dir) == ["not-a-checkpoint.txt"]
+
+
+def test_an_attempt_removes_files_only_of_a_run_that_ended(
+    db_session: Session, checkpoint_dir: Path
+) -> None:
+    running = _running(db_session, 2)
+    # An attempt that lost the run ends while the run goes on: the files may be the new one's.
+    assert remove_ended_checkpoint_files(db_session, experiment_id=running) == 0
+    assert len(_files(checkpoint_dir)) == 2
+    cancel_experiment(
+        db_session, project_id=home_project_id(db_session), key_id=None, experiment_id=running
+    )
+    assert remove_ended_checkpoint_files(db_session, experiment_id=running) == 2
+    assert _files(checkpoint_dir) == []
 
 
 @pytest.fixture(params=["postgres", "files"])

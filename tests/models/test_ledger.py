@@ -17,6 +17,7 @@ from models.epoch_records import record_dataset, record_epoch
 from models.experiments import experiment_read, get_experiment
 from models.ledger import (
     claim_group,
+    expire_leases,
     fail_experiment,
     finish_experiment,
     mark_enqueued,
@@ -112,7 +113,8 @@ def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
     assert check == "ok"
     _one_epoch_then_hand_back(db_session, experiment.id)
     other = {**original, "sha256": "b" * 64}
-    for attempt in (2, 3):
+    # The hand-back spent no attempt: three attempts on other data follow it.
+    for attempt in (2, 3, 4):
         assert claim(db_session, experiment.id) is not None
         check = record_dataset(
             db_session, experiment_id=experiment.id, attempt=attempt, dataset=other
@@ -130,6 +132,30 @@ def test_an_attempt_on_other_data_is_released_and_fails_after_max_attempts(
     )
     assert row.status == "failed"
     assert row.error is not None and "data" in row.error and "a" * 12 in row.error
+
+
+def test_hand_backs_spend_no_attempt_and_crashes_still_give_up(db_session: Session) -> None:
+    experiment = create_queued(db_session)
+    claim(db_session, experiment.id)
+    _one_epoch_then_hand_back(db_session, experiment.id)
+    # Rolling restarts: every attempt hands the run back after a checkpoint (max_attempts=3).
+    for attempt in (2, 3, 4):
+        claimed = claim(db_session, experiment.id)
+        assert claimed is not None and claimed.attempt == attempt
+        assert release_experiment(db_session, experiment_id=experiment.id, attempt=attempt)
+    # Crashes (a lease that ran out) are what max_attempts bounds: three of them give up.
+    for attempt in (5, 6, 7):
+        claimed = claim(db_session, experiment.id)
+        assert claimed is not None and claimed.attempt == attempt
+        claimed.lease_expires_at = func.now() - timedelta(seconds=1)
+        db_session.flush()
+        expire_leases(db_session, max_attempts=3)
+    row = db_session.get(Experiment, experiment.id)
+    assert row is not None
+    db_session.refresh(row)
+    assert (row.status, row.attempt, row.handed_back) == ("failed", 7, 4)
+    assert row.error is not None
+    assert row.error.startswith("gave up after 3 attempt(s) (max_attempts=3; 4 more handed")
 
 
 def test_a_lost_checkpoint_is_noted_on_the_experiment(

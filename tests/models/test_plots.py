@@ -1,5 +1,7 @@
 """PNG rendering of lr curves."""
 
+import io
+
 import pytest
 
 from models.plots import render_lr_curve
@@ -104,3 +106,15 @@ def test_a_legend_names_up_to_twenty_configurations_and_the_title_says_when_it_c
     assert many.get_legend() is None
     assert len(many.lines) == 21
     assert "21 configurations, too many to name: see the comparison" in many.get_title()
+
+
+def test_names_with_dollars_are_drawn_as_written() -> None:
+    from models.comparison import Curve
+    from models.plots import draw_metric_curves
+
+    curve = Curve(label="a $\\frac{$ b", epochs=[1, 2], mean=[0.5, 0.6], low=[0.5, 0.6],
+                  high=[0.5, 0.6], runs=1)  # fmt: skip
+    figure = draw_metric_curves([curve], metric="val_accuracy", log_scale=False)
+    legend = figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["a $\\frac{$ b (n=1)"]
+    figure.savefig(io.BytesIO(), format="png")  # mathtext would raise here

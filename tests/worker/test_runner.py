@@ -107,7 +107,7 @@ def test_the_time_limit_counts_the_training_time_of_earlier_attempts(
     (claim,) = runner.claim(queued, token=uuid.uuid4(), settings=settings)
     run = runner._Claimed(claim)
     report = EpochReport(key=str(queued), metrics=epoch_metrics(1), checkpoint=b"state-1")
-    run.started -= 90  # this attempt trained for 90 s before its first epoch ended
+    run.trained += 90  # this attempt's stack trained for 90 s before its first epoch ended
     assert runner._record(run, report, settings)
     runner._release(run)
     assert run.outcome == "released"
@@ -115,5 +115,5 @@ def test_the_time_limit_counts_the_training_time_of_earlier_attempts(
     assert again.attempt == 2
     assert again.training_seconds == pytest.approx(90, abs=5)
     rerun = runner._Claimed(again)
-    rerun.started -= 20  # 20 s more in this attempt: 110 s in all, over the 100 s limit
+    rerun.trained += 20  # 20 s more in this attempt: 110 s in all, over the 100 s limit
     assert runner.over_time_limit(rerun, settings)
