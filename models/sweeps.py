@@ -29,6 +29,7 @@ class SweepCounts(BaseModel):
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    pruned: int = 0
 
 
 class SweepProgress(BaseModel):
@@ -236,7 +237,8 @@ def sweep_status(counts: Counter[str]) -> str:
 
     `queued` while no member has left the queue, `running` while any member is queued or
     running, then `completed` if at least one succeeded, `failed` if none succeeded and some
-    failed, `cancelled` if every member was cancelled.
+    failed, `cancelled` otherwise (every member cancelled or pruned; pruning always lets a
+    member through, so a sweep with no member left was cancelled).
     """
     total = sum(counts.values())
     if counts["queued"] + counts["running"]:
