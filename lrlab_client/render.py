@@ -124,6 +124,8 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
         ("final val_loss", "right"),
         ("epochs to target", "right"),
         ("AUC val_acc", "right"),
+        ("vs baseline", "left"),
+        ("adj. p", "right"),
     ]
     rows = comparison.get("rows") or []
     labels = [
@@ -157,9 +159,24 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
             _stat(row.get("final_val_loss")),
             reach_text,
             _stat(row.get("auc_val_accuracy"), 3),
+            *_paired_cells(row),
         ]
         table.add_row(*(Text(c) for c in cells))
     return table
+
+
+def _paired_cells(row: Mapping[str, Any]) -> list[str]:
+    """The verdict against the baseline and its Holm-adjusted p (the baseline: "baseline")."""
+    paired = row.get("paired")
+    if not isinstance(paired, Mapping):
+        return ["baseline" if row.get("runs") else "—", "—"]
+    verdict = str(paired.get("verdict", "?"))
+    if paired.get("method") == "welch":
+        verdict += " (unpaired, Welch)"
+    if paired.get("excluded_pruned"):
+        verdict += f" ({paired['excluded_pruned']} pruned left out)"
+    p = paired.get("p_t_holm")
+    return [verdict, f"{p:.3g}" if isinstance(p, int | float) else "—"]
 
 
 def _key_value_table(rows: Sequence[tuple[str, str]]) -> Table:
