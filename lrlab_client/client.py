@@ -43,7 +43,7 @@ __all__ = [
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
-EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
 

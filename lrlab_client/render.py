@@ -96,6 +96,8 @@ def result_line(run: Json) -> str:
             f"best {_num(result.get('best_val_accuracy'))} (epoch {result.get('best_epoch')}), "
             f"{_num(result.get('train_seconds'), 1)} s"
         )
+    if status == "pruned":
+        return f"pruned at epoch {run.get('pruned_at_epoch')}: below its rung's cutoff"
     if status == "failed":
         return f"failed: {' '.join(str(run.get('error') or 'no error recorded').split())}"
     progress = run.get("progress") or {}
@@ -497,7 +499,8 @@ def _eta(started: object, epochs_done: int, epochs: int) -> str | None:
 
 
 def _styled(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan",
+              "pruned": "magenta"}  # fmt: skip
     return f"[{colour[status]}]{status}[/]" if status in colour else status
 
 

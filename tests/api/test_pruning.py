@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.epoch_records import record_epoch
+from models.events import Position, format_cursor, parse_cursor
 from models.ledger import finish_experiment
 from models.pruning import judge_epoch
 from models.tables import Experiment, PruningDecision, Sweep
@@ -98,6 +99,10 @@ def test_rung_epochs_are_judged_pruned_members_end_and_every_decision_is_logged(
 
     read = client.get(f"/sweeps/{sweep['id']}").json()
     assert read["counts"]["pruned"] == 2 and read["counts"]["running"] == 2
+    member = client.get(f"/experiments/{ids[3]}").json()
+    assert (member["status"], member["pruned_at_epoch"]) == ("pruned", 1)
+    listed = client.get("/experiments", params={"status": "pruned"}).json()
+    assert {str(ids[0]), str(ids[3])} <= {item["id"] for item in listed["items"]}
 
     log = client.get(f"/sweeps/{sweep['id']}/pruning").json()
     assert [(d["experiment"], d["rung"], d["epoch"], d["decision"]) for d in log] == [
@@ -119,6 +124,13 @@ def test_rung_epochs_are_judged_pruned_members_end_and_every_decision_is_logged(
     assert [r["decision"] for r in rows] == [d["decision"] for d in log]
     assert rows[3]["cutoff"] == str(log[3]["cutoff"])
     assert client.get(f"/sweeps/{uuid.uuid4()}/pruning").status_code == 404
+
+
+def test_a_stream_cursor_carries_the_pruned_status() -> None:
+    """A client reconnecting after a pruned status is sent does not get it again."""
+    positions = parse_cursor("3p.27s", 2)
+    assert positions == [Position(3, "pruned"), Position(27, "succeeded")]
+    assert format_cursor(positions) == "3p.27s"
 
 
 def test_sweeps_without_pruning_judge_nothing(client: TestClient, db_session: Session) -> None:
