@@ -353,6 +353,11 @@ class LrlabClient:
         )
         return result
 
+    def pruning(self, sweep_id: str) -> list[Json]:
+        """GET /sweeps/{id}/pruning: the pruning rule's decisions, in decision order."""
+        result: list[Json] = self._json("GET", f"/sweeps/{sweep_id}/pruning")
+        return result
+
     def comparison_csv(self, sweep_id: str, *, target: float | None = None) -> str:
         """GET /sweeps/{id}/comparison?format=csv."""
         params = {"target": target, "format": "csv"}
