@@ -284,7 +284,8 @@ def _sweep_read(sweep: Sweep, rows: Sequence[Any]) -> SweepRead:
             experiments_done=done,
             experiments=len(rows),
             epochs_done=sum(r.epochs_done for r in rows),
-            epochs=sum(r.epochs for r in rows),
+            # A pruned member's budget ends where it was stopped: a finished sweep shows 100%.
+            epochs=sum(r.epochs_done if r.status == "pruned" else r.epochs for r in rows),
         ),
         experiments=[r.id for r in rows],
         spec=sweep.spec,

@@ -99,6 +99,8 @@ def test_rung_epochs_are_judged_pruned_members_end_and_every_decision_is_logged(
 
     read = client.get(f"/sweeps/{sweep['id']}").json()
     assert read["counts"]["pruned"] == 2 and read["counts"]["running"] == 2
+    # Pruned at epochs 1 and 2, the two others still running with 4 epochs each.
+    assert read["progress"]["epochs"] == 1 + 2 + 4 + 4
     member = client.get(f"/experiments/{ids[3]}").json()
     assert (member["status"], member["pruned_at_epoch"]) == ("pruned", 1)
     listed = client.get("/experiments", params={"status": "pruned"}).json()

@@ -149,7 +149,7 @@ export async function render(root, { id, signal }) {
             h(
               "table",
               { class: "data", id: "comparison" },
-              h("thead", {}, h("tr", {}, header("rank", "#"), header("label", "Configuration"), header("runs", "Runs"), STATS.map(([k, t]) => header(k, t)))),
+              h("thead", {}, h("tr", {}, header("rank", "#"), header("label", "Configuration"), header("runs", "Runs"), STATS.map(([k, t]) => header(k, t)), h("th", { scope: "col" }, `vs ${comparison.baseline ?? "baseline"}`), h("th", { scope: "col" }, "Adj. p"))),
               h(
                 "tbody",
                 {},
@@ -159,8 +159,9 @@ export async function render(root, { id, signal }) {
                     { "data-label": r.label },
                     h("td", { class: "num" }, String(r.rank)),
                     h("td", {}, h("span", { class: "swatch", style: `background:${colour(labelList.indexOf(r.label))}` }), h("strong", {}, r.label), h("span", { class: "sub" }, schedulerSummary(r.scheduler))),
-                    h("td", { class: "num" }, String(r.runs), r.failed || r.cancelled || r.pending ? h("span", { class: "sub" }, [r.failed && `${r.failed} failed`, r.cancelled && `${r.cancelled} cancelled`, r.pending && `${r.pending} pending`].filter(Boolean).join(", ")) : null),
+                    h("td", { class: "num" }, String(r.runs), r.failed || r.cancelled || r.pruned || r.pending ? h("span", { class: "sub" }, [r.failed && `${r.failed} failed`, r.cancelled && `${r.cancelled} cancelled`, r.pruned && `${r.pruned} pruned`, r.pending && `${r.pending} pending`].filter(Boolean).join(", ")) : null),
                     STATS.map(([k, , digits]) => h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits))),
+                    ...pairedCells(r),
                   ),
                 ),
               ),
@@ -168,6 +169,15 @@ export async function render(root, { id, signal }) {
           )
         : notice("No configuration has finished yet.", "info"),
     );
+  }
+
+  /** The verdict against the baseline and its Holm-adjusted p (docs/sweeps.md). */
+  function pairedCells(r) {
+    const p = r.paired;
+    if (!p) return [h("td", { "data-stat": "verdict" }, r.runs ? "baseline" : "–"), h("td", { class: "num", "data-stat": "p_adjusted" }, "–")];
+    const verdict = p.method === "welch" ? `${p.verdict} (unpaired, Welch)` : p.verdict;
+    const detail = `${p.pairs} pair(s); mean difference ${num(p.mean_difference)}; p (t) ${num(p.p_t)}, p (sign flip) ${num(p.p_sign_flip)}`;
+    return [h("td", { "data-stat": "verdict", title: detail }, verdict), h("td", { class: "num", "data-stat": "p_adjusted" }, p.p_t_holm == null ? "–" : String(Number(p.p_t_holm.toPrecision(3))))];
   }
 
   function drawBands() {
@@ -241,7 +251,7 @@ export async function render(root, { id, signal }) {
                 h("td", {}, h("a", { href: `/ui/experiments/${eid}`, class: "mono" }, eid.slice(0, 8))),
                 h("td", {}, r?.label ?? (e ? schedulerSummary(e.spec.scheduler) : "–")),
                 h("td", { class: "num" }, String(r?.seed ?? e?.spec.training.seed ?? "–")),
-                h("td", {}, statusBadge(status)),
+                h("td", {}, prunedTitle(statusBadge(status), eid)),
                 h("td", { class: "num" }, String(r?.epoch ?? e?.progress.epochs_done ?? 0)),
                 h("td", { class: "num" }, num(r?.val_accuracy)),
               );
@@ -250,6 +260,14 @@ export async function render(root, { id, signal }) {
         ),
       ),
     );
+  }
+
+  // The decision that pruned each member, shown on its badge's hover.
+  const pruning = new Map();
+  function prunedTitle(badgeEl, eid) {
+    const d = pruning.get(eid);
+    if (d) badgeEl.title = `pruned at rung ${d.rung} (epoch ${d.epoch}): ${d.metric} ${num(d.value)} vs cutoff ${num(d.cutoff)} of ${d.compared} earlier`;
+    return badgeEl;
   }
 
   let lastCounts = "";
@@ -268,6 +286,10 @@ export async function render(root, { id, signal }) {
     const counts = JSON.stringify(sweep.counts);
     const seen = new Set(rows.map((r) => r.experiment));
     const missing = sweep.experiments.filter((e) => !seen.has(e)).slice(0, 50);
+    if (counts !== lastCounts && sweep.counts.pruned) {
+      const log = await api(`/sweeps/${id}/pruning`, { signal });
+      for (const d of log) if (d.decision === "prune") pruning.set(d.experiment, d);
+    }
     if (counts !== lastCounts && missing.length) {
       const read = await Promise.all(missing.map((eid) => api(`/experiments/${eid}`, { signal })));
       read.forEach((e) => members.set(e.id, e));
