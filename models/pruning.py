@@ -60,6 +60,12 @@ def judge_epoch(
     Idempotent: a decision already logged for this epoch (a retried commit) is returned as
     it was. A member that stops ends `pruned` with `pruned_at_epoch`, in this transaction.
     """
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None or experiment.sweep_id is None:
+        return False
+    pruning = sweep_pruning(session, experiment.sweep_id)
+    if pruning is None:
+        return False
     logged = session.scalar(
         select(PruningDecision.decision).where(
             PruningDecision.experiment_id == experiment_id,
@@ -68,16 +74,7 @@ def judge_epoch(
     )
     if logged is not None:
         return logged == "prune"
-    experiment = session.get(Experiment, experiment_id)
-    if (
-        experiment is None
-        or experiment.sweep_id is None
-        or experiment.status != "running"
-        or experiment.attempt != attempt
-    ):
-        return False
-    pruning = sweep_pruning(session, experiment.sweep_id)
-    if pruning is None:
+    if experiment.status != "running" or experiment.attempt != attempt:
         return False
     rule = pruning.rule(experiment.epochs)
     if not rule.milestones or metrics.epoch < rule.milestones[0]:
