@@ -6,13 +6,19 @@ advance epoch by epoch together), the pruned one judging each epoch with lrlab's
 member-epochs trained (target ≤ 35% of the grid), the wall-time ratio (target ≥ 2.5×) and
 whether the configuration the full sweep ranks best survives to the last rung.
 
-    python -m bench.asha [--train-samples N]
+    python -m bench.asha [--train-samples N] [--shuffle SEED]
+
+ASHA judges members in arrival order, and in one claim they arrive in grid order: with a grid
+whose later configurations are better (ascending learning rates here), each arrival beats the
+ones before it and few are pruned. `--shuffle SEED` submits the configurations in a seeded
+random order instead, as a random search would.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import time
 from collections import defaultdict
@@ -22,7 +28,7 @@ from models.asha import AshaRule, Bracket
 from models.schedules import build_run
 from models.sweep_grid import SweepCell, SweepCreate
 from worker.datasets import Dataset, load_dataset
-from worker.engine import CheckpointPolicy, train_members
+from worker.engine import CheckpointPolicy, max_stack, train_members
 from worker.members import EpochReport, MemberConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,12 +96,23 @@ def main() -> None:
     """Run both sweeps and print the three figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train-samples", type=int, default=1024)
+    parser.add_argument("--shuffle", type=int, default=None, metavar="SEED")
     args = parser.parse_args()
     sweep = SweepCreate.model_validate(SWEEP)
     cells = sweep.cells
+    if args.shuffle is not None:
+        # Configurations in a seeded random order, each one's seeds kept together.
+        labels = list(dict.fromkeys(cell.label for cell in cells))
+        random.Random(args.shuffle).shuffle(labels)
+        cells = sorted(cells, key=lambda cell: labels.index(cell.label))
     mnist = os.environ.get("LRLAB_MNIST_PATH") or str(DEFAULT_MNIST)
     data = load_dataset("mnist", train_samples=args.train_samples, mnist_path=mnist)
-    print(f"ASHA bench: {len(cells)} members × {EPOCHS} epochs, {args.train_samples} samples")
+    order = "grid order" if args.shuffle is None else f"shuffled (seed {args.shuffle})"
+    print(
+        f"ASHA bench: {len(cells)} members × {EPOCHS} epochs, {args.train_samples} samples, "
+        f"{order}, max stack {max_stack()}, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     run(cells[:2], data, prune=False)  # compile outside the timings
     full_seconds, full, _ = run(cells, data, prune=False)
     asha_seconds, pruned, bracket = run(cells, data, prune=True)
