@@ -536,7 +536,7 @@ class LrlabClient:
     @staticmethod
     def _cursor_over(last_id: str) -> bool:
         # The event id is the stream's cursor: every member's epoch and status letter.
-        return all(part[-1:] in ("s", "f", "c") for part in last_id.split("."))
+        return all(part[-1:] in ("s", "f", "c", "p") for part in last_id.split("."))
 
     def watch(
         self,

@@ -138,6 +138,9 @@ def comparison_table(sweep_id: str, comparison: Json) -> Table:
     for header, justify in columns:
         if header == "schedule":
             table.add_column(header, justify=justify, overflow="fold", min_width=min(widest, 40))
+        elif header == "vs baseline":
+            # A verdict is words: it wraps between them rather than widening the table.
+            table.add_column(Text("vs\nbaseline"), justify=justify, overflow="fold", min_width=8)
         else:
             # Numbers never break ("0.9615±0.0012" is one token); headers wrap at their spaces.
             table.add_column(Text(header.replace(" ", "\n")), justify=justify, no_wrap=True)
