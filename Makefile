@@ -73,6 +73,7 @@ bench: install bench-submit
 	$(PY) -m bench.run
 	$(PY) -m bench.scale
 	$(PY) -m bench.availability
+	$(PY) -m bench.asha
 
 # POST /experiments throughput and latency against the real API, worker idle.
 bench-submit: install

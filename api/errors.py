@@ -22,6 +22,7 @@ from models.errors import (
     ConflictError,
     DomainError,
     InvalidCursorError,
+    InvalidInputError,
     NotFoundError,
     QuotaError,
     UnavailableError,
@@ -33,6 +34,7 @@ _STATUS: dict[type[DomainError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     UnavailableError: 503,
+    InvalidInputError: 422,
 }
 # An error echoes at most this much of the value it refuses.
 ECHO_CHARS = 64

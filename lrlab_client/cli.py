@@ -213,7 +213,8 @@ def _wait_and_report(
     else:
         for run in finals.values():
             out.print(Text(result_line(run)))
-    bad = [run for run in finals.values() if run["status"] != "succeeded"]
+    # Pruned members are the sweep's pruning rule at work, not failures.
+    bad = [run for run in finals.values() if run["status"] not in ("succeeded", "pruned")]
     if bad:
         typer.echo(failures_line(bad, len(finals)), err=True)
         return EXIT_RUN_FAILED

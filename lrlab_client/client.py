@@ -53,7 +53,7 @@ __all__ = [
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
-EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
 
@@ -401,6 +401,11 @@ class LrlabClient:
         answer = self._json("GET", f"/sweeps/{sweep_id}/comparison", params={"target": target})
         return cast(Comparison, answer)
 
+    def pruning(self, sweep_id: str) -> list[Json]:
+        """GET /sweeps/{id}/pruning: the pruning rule's decisions, in decision order."""
+        result: list[Json] = self._json("GET", f"/sweeps/{sweep_id}/pruning")
+        return result
+
     def comparison_csv(self, sweep_id: str, *, target: float | None = None) -> str:
         """GET /sweeps/{id}/comparison?format=csv."""
         params = {"target": target, "format": "csv"}
@@ -603,7 +608,7 @@ class LrlabClient:
     @staticmethod
     def _cursor_over(last_id: str) -> bool:
         # The event id is the stream's cursor: every member's epoch and status letter.
-        return all(part[-1:] in ("s", "f", "c") for part in last_id.split("."))
+        return all(part[-1:] in ("s", "f", "c", "p") for part in last_id.split("."))
 
     def watch(
         self,

@@ -100,6 +100,8 @@ def result_line(run: Mapping[str, Any]) -> str:
             f"best {_num(result.get('best_val_accuracy'))} (epoch {result.get('best_epoch')}), "
             f"{_num(result.get('train_seconds'), 1)} s"
         )
+    if status == "pruned":
+        return f"pruned at epoch {run.get('pruned_at_epoch')}: below its rung's cutoff"
     if status == "failed":
         return f"failed: {' '.join(str(run.get('error') or 'no error recorded').split())}"
     progress = run.get("progress") or {}
@@ -131,6 +133,8 @@ def comparison_table(sweep_id: str, comparison: Mapping[str, Any]) -> Table:
         ("reached target", "right"),
         ("epochs to target", "right"),
         ("AUC val_acc", "right"),
+        ("vs baseline", "left"),
+        ("adj. p", "right"),
     ]
     rows = comparison.get("rows") or []
     labels = [
@@ -141,6 +145,9 @@ def comparison_table(sweep_id: str, comparison: Mapping[str, Any]) -> Table:
     for header, justify in columns:
         if header == "schedule":
             table.add_column(header, justify=justify, overflow="fold", min_width=min(widest, 40))
+        elif header == "vs baseline":
+            # A verdict is words: it wraps between them rather than widening the table.
+            table.add_column(Text("vs\nbaseline"), justify=justify, overflow="fold", min_width=8)
         else:
             # Numbers never break ("0.9615±0.0012" is one token); headers wrap at their spaces.
             table.add_column(Text(header.replace(" ", "\n")), justify=justify, no_wrap=True)
@@ -165,21 +172,41 @@ def comparison_table(sweep_id: str, comparison: Mapping[str, Any]) -> Table:
             _reached(row),
             reach_text,
             _stat(row.get("auc_val_accuracy"), 3),
+            *_paired_cells(row),
         ]
         table.add_row(*(Text(c) for c in cells))
     return table
 
 
 def _reached(row: Mapping[str, Any]) -> str:
-    """`2/3 (67%)`: runs that reached the target of those that finished, and the share."""
+    """`2/3 (67%)`: runs that reached the target of those that ended (failed ones count), and
+    the share."""
     fraction = row.get("reached_fraction")
     if isinstance(fraction, bool) or not isinstance(fraction, int | float):
         return "—"
     finished = (row.get("final_val_accuracy") or {}).get("n")
+    failed = row.get("failed")
+    ended = (finished if isinstance(finished, int) else 0) + (
+        failed if isinstance(failed, int) else 0
+    )
     share = f"{fraction:.0%}"
-    if isinstance(finished, int) and finished > 0:
-        return f"{row.get('reached_target', 0)}/{finished} ({share})"
+    if ended > 0:
+        return f"{row.get('reached_target', 0)}/{ended} ({share})"
     return share
+
+
+def _paired_cells(row: Mapping[str, Any]) -> list[str]:
+    """The verdict against the baseline and its Holm-adjusted p (the baseline: "baseline")."""
+    paired = row.get("paired")
+    if not isinstance(paired, Mapping):
+        return ["baseline" if row.get("runs") else "—", "—"]
+    verdict = str(paired.get("verdict", "?"))
+    if paired.get("method") == "welch":
+        verdict += " (unpaired, Welch)"
+    if paired.get("excluded_pruned"):
+        verdict += f" ({paired['excluded_pruned']} pruned left out)"
+    p = paired.get("p_t_holm")
+    return [verdict, f"{p:.3g}" if isinstance(p, int | float) else "—"]
 
 
 def _key_value_table(rows: Sequence[tuple[str, str]]) -> Table:
@@ -508,7 +535,8 @@ def _eta(started: object, epochs_done: int, epochs: int) -> str | None:
 
 
 def _styled(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan"}
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan",
+              "pruned": "magenta"}  # fmt: skip
     return f"[{colour[status]}]{status}[/]" if status in colour else status
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
+from models.paired_comparison import PairedStats, paired_stats, pick_baseline
 from models.sweeps import get_sweep
 from models.tables import Experiment, Metric
 
@@ -55,6 +56,9 @@ class ComparisonRow(BaseModel):
     final_val_loss: Stat
     epochs_to_target: Stat
     auc_val_accuracy: Stat
+    pruned: int = 0
+    # Against the baseline configuration, seed by seed (None for the baseline itself).
+    paired: PairedStats | None = None
 
 
 class Comparison(BaseModel):
@@ -63,6 +67,7 @@ class Comparison(BaseModel):
     sweep_id: uuid.UUID
     target: float
     rows: list[ComparisonRow]
+    baseline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,16 @@ def rank_key(figures: dict[str, Any]) -> tuple[float, float, float]:
 
 
 def compare_sweep(
-    session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID, target: float
+    session: Session,
+    *,
+    project_id: uuid.UUID,
+    sweep_id: uuid.UUID,
+    target: float,
+    baseline: str | None = None,
 ) -> Comparison:
-    """Rank the sweep's configurations by `RANKING`; failed and unfinished members are
-    counted, not used."""
+    """Rank the sweep's configurations by `RANKING`; failed, pruned and unfinished members
+    are counted, not used. Each row is compared with the baseline (`baseline`: a label or a
+    grid index; default the best-ranked) pair by pair over seeds."""
     groups = _groups(session, project_id, sweep_id)
     curves = _val_accuracy_curves(session, [e.id for g in groups.values() for e in g])
     rows = []
@@ -168,10 +179,22 @@ def compare_sweep(
             }
         )
     rows.sort(key=rank_key)
+    chosen = None
+    if rows:
+        chosen = pick_baseline(list(groups), [r["label"] for r in rows], baseline)
+        finals = {e: curve[-1][0] for e, curve in curves.items() if curve}
+        succeeded = {e.id for g in groups.values() for e in g if e.status == "succeeded"}
+        paired = paired_stats(
+            groups, {e: v for e, v in finals.items() if e in succeeded}, baseline=chosen
+        )
+        for row in rows:
+            row["pruned"] = sum(e.status == "pruned" for e in groups[row["label"]])
+            row["paired"] = paired.get(row["label"])
     return Comparison(
         sweep_id=sweep_id,
         target=target,
         rows=[ComparisonRow(rank=i + 1, **r) for i, r in enumerate(rows)],
+        baseline=chosen,
     )
 
 
@@ -271,6 +294,7 @@ def comparison_csv_rows(comparison: Comparison) -> tuple[list[str], list[dict[st
               "reached_fraction"]  # fmt: skip
     for name in COMPARED:
         fields += [f"{name}_mean", f"{name}_std", f"{name}_ci95_low", f"{name}_ci95_high"]
+    fields += PAIRED_CSV_FIELDS
     rows = []
     for row in comparison.rows:
         flat: dict[str, Any] = {f: getattr(row, f) for f in fields[:8]}
@@ -282,5 +306,30 @@ def comparison_csv_rows(comparison: Comparison) -> tuple[list[str], list[dict[st
                 f"{name}_ci95_low": stat.ci95[0] if stat.ci95 else None,
                 f"{name}_ci95_high": stat.ci95[1] if stat.ci95 else None,
             }
-        rows.append(flat)
+        rows.append(flat | _paired_csv(row))
     return fields, rows
+
+
+PAIRED_CSV_FIELDS = ["pruned", "baseline", "paired_method", "paired_n", "mean_difference",
+                     "difference_ci95_low", "difference_ci95_high", "p_t", "p_sign_flip",
+                     "p_t_holm", "p_sign_flip_holm", "verdict"]  # fmt: skip
+
+
+def _paired_csv(row: ComparisonRow) -> dict[str, Any]:
+    p = row.paired
+    if p is None:
+        return {"pruned": row.pruned}
+    return {
+        "pruned": row.pruned,
+        "baseline": p.baseline,
+        "paired_method": p.method,
+        "paired_n": p.pairs,
+        "mean_difference": p.mean_difference,
+        "difference_ci95_low": p.ci95[0] if p.ci95 else None,
+        "difference_ci95_high": p.ci95[1] if p.ci95 else None,
+        "p_t": p.p_t,
+        "p_sign_flip": p.p_sign_flip,
+        "p_t_holm": p.p_t_holm,
+        "p_sign_flip_holm": p.p_sign_flip_holm,
+        "verdict": p.verdict,
+    }

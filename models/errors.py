@@ -35,6 +35,10 @@ class QuotaError(DomainError):
         self.current = current
 
 
+class InvalidInputError(DomainError):
+    """A request parameter names something the resource does not have (a 422)."""
+
+
 class InvalidCursorError(DomainError):
     """A pagination cursor that no page handed out."""
 

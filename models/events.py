@@ -26,7 +26,7 @@ CHANNEL = "lrlab_events"
 # One letter per status in the cursor; "-" is "nothing sent yet".
 _CODES = {status: status[0] for status in STATUSES}
 _STATUS_OF = {code: status for status, code in _CODES.items()}
-_MEMBER = re.compile(r"^(\d{1,5})([qrsfc-])$")
+_MEMBER = re.compile(r"^(\d{1,5})([qrsfcp-])$")
 # An epoch row per event would make a sweep's replay unbounded; members cap it (500 × 1000).
 MAX_CURSOR_CHARS = 8 * 4096
 

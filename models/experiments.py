@@ -408,6 +408,7 @@ def experiment_read(experiment: Experiment, *, submitter: KeyRef | None = None) 
         error=experiment.error,
         events=experiment.events or [],
         reproducibility=experiment.reproducibility,
+        pruned_at_epoch=experiment.pruned_at_epoch,
         created_at=experiment.created_at,
         updated_at=experiment.updated_at,
         started_at=experiment.started_at,

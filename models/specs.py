@@ -242,6 +242,8 @@ class ExperimentRead(BaseModel):
     events: list[dict[str, Any]] = []
     # Epochs trained again after a resume and any differences from their recorded rows.
     reproducibility: dict[str, Any] | None = None
+    # The rung epoch at which the sweep's pruning rule stopped it (status `pruned`).
+    pruned_at_epoch: int | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.asha import AshaSpec
 from models.schedules import SCHEDULER_TYPES, SchedulerSpec
 from models.settings import get_settings
 from models.specs import (
@@ -74,6 +75,11 @@ class SweepCreate(BaseModel):
         "default: the API's queue.",
     )
     lr_from: LrSources
+    pruning: AshaSpec | None = Field(
+        default=None,
+        description="Stop members that fall behind at rungs (ASHA: Ray Tune's "
+        "AsyncHyperBandScheduler with one bracket); see docs/sweeps.md.",
+    )
 
     _cells: list[SweepCell] = PrivateAttr(default_factory=list)
     _queue_allowed = field_validator("queue")(allowed_queue)
@@ -81,6 +87,7 @@ class SweepCreate(BaseModel):
     @model_validator(mode="after")
     def _expand(self) -> "SweepCreate":
         self._cells = _expand(self)
+        _check_pruning(self)
         return self
 
     @property
@@ -155,6 +162,20 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
         for label, spec in configs
         for seed in sweep.seeds
     ]
+
+
+def _check_pruning(sweep: SweepCreate) -> None:
+    """Pruning needs members to compare and rungs within every member's epochs."""
+    pruning = sweep.pruning
+    if pruning is None:
+        return
+    if len(sweep.cells) < 2:
+        raise ValueError("`pruning` needs a sweep of at least 2 members, this one has 1")
+    epochs = min(cell.spec.training.epochs for cell in sweep.cells)
+    if pruning.max_t is not None and pruning.max_t > epochs:
+        raise ValueError(
+            f"`pruning.max_t` must be <= the members' epochs ({epochs}), got {pruning.max_t}"
+        )
 
 
 def _distinct(configs: list[tuple[str, ExperimentCreate]]) -> list[tuple[str, ExperimentCreate]]:

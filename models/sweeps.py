@@ -29,6 +29,7 @@ class SweepCounts(BaseModel):
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    pruned: int = 0
 
 
 class SweepProgress(BaseModel):
@@ -236,7 +237,8 @@ def sweep_status(counts: Counter[str]) -> str:
 
     `queued` while no member has left the queue, `running` while any member is queued or
     running, then `completed` if at least one succeeded, `failed` if none succeeded and some
-    failed, `cancelled` if every member was cancelled.
+    failed, `cancelled` otherwise (every member cancelled or pruned; pruning always lets a
+    member through, so a sweep with no member left was cancelled).
     """
     total = sum(counts.values())
     if counts["queued"] + counts["running"]:
@@ -282,7 +284,8 @@ def _sweep_read(sweep: Sweep, rows: Sequence[Any]) -> SweepRead:
             experiments_done=done,
             experiments=len(rows),
             epochs_done=sum(r.epochs_done for r in rows),
-            epochs=sum(r.epochs for r in rows),
+            # A pruned member's budget ends where it was stopped: a finished sweep shows 100%.
+            epochs=sum(r.epochs_done if r.status == "pruned" else r.epochs for r in rows),
         ),
         experiments=[r.id for r in rows],
         spec=sweep.spec,

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from models.db import Base
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "pruned")
+# `pruned`: a sweep's pruning rule stopped the experiment at a rung (models.pruning).
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 
 
 _CLOCK = text("clock_timestamp()")
@@ -238,6 +239,8 @@ class Experiment(_Job, Base):
     label: Mapped[str | None] = mapped_column(String(500))
     # Epochs a resumed attempt trained again and how they compared with the recorded rows.
     reproducibility: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The rung epoch at which the sweep's pruning rule stopped it (status `pruned`).
+    pruned_at_epoch: Mapped[int | None] = mapped_column(Integer)
 
     metrics: Mapped[list["Metric"]] = relationship(
         back_populates="experiment", order_by="Metric.epoch", passive_deletes=True
@@ -269,6 +272,35 @@ class Metric(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     experiment: Mapped[Experiment] = relationship(back_populates="metrics")
+
+
+class PruningDecision(Base):
+    """One judgement of a sweep's pruning rule, committed with the rung epoch it judges.
+
+    `id` is the decision order (the order the rung epochs committed, under the sweep's lock);
+    `value` and `cutoff` are in the metric's own units.
+    """
+
+    __tablename__ = "pruning_decision"
+    __table_args__ = (
+        Index("ix_pruning_decision_sweep_id_rung", "sweep_id", "rung"),
+        Index("uq_pruning_decision_experiment_id_rung", "experiment_id", "rung", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sweep.id", ondelete="CASCADE"))
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiment.id", ondelete="CASCADE")
+    )
+    rung: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float] = mapped_column(Float)
+    cutoff: Mapped[float | None] = mapped_column(Float)
+    compared: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_CLOCK)
 
 
 class Checkpoint(Base):

@@ -18,6 +18,14 @@ RECONCILER_ACTIONS = Counter(
     ["action"],
 )
 
+MEMBER_EPOCHS = Counter(
+    "lrlab_member_epochs_total",
+    "Epochs trained by experiments (one per member per epoch; pruning lowers the rate).",
+)
+PRUNED = Counter(
+    "lrlab_pruned_total", "Experiments a sweep's pruning rule stopped (status `pruned`)."
+)
+
 
 def serve(port: int | None) -> None:
     """Serve this process's metrics on `port` (nothing when unset)."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models.checkpoints import remove_ended_checkpoint_files
@@ -32,6 +33,7 @@ from models.ledger import (
     renew_leases,
     resume_point,
 )
+from models.pruning import judge_epoch
 from models.queue import publish
 from models.schedules import build_run
 from models.settings import Settings, get_settings
@@ -41,7 +43,7 @@ from worker.backend import describe_device, runtime_info
 from worker.datasets import load_dataset
 from worker.engine import CheckpointPolicy, train_members
 from worker.members import EpochReport, MemberConfig, TrainingError
-from worker.metrics import EPOCH_SECONDS
+from worker.metrics import EPOCH_SECONDS, MEMBER_EPOCHS, PRUNED
 from worker.shutdown import stop_requested
 
 log = logging.getLogger("lrlab.worker")
@@ -53,7 +55,7 @@ class _Claimed:
     """One claimed experiment and how its training ended."""
 
     claim: Claim
-    outcome: str = "running"  # running → done | stopped | released | failed
+    outcome: str = "running"  # running → done | stopped | released | failed | pruned
     # Seconds this attempt spent training the member: its stack's epochs, nothing else.
     trained: float = 0.0
 
@@ -131,7 +133,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     )
     steps_per_epoch = math.ceil(data.info.train_samples / lead.training.batch_size)
 
-    def setup() -> dict[uuid.UUID, bytes | None]:
+    def setup() -> list[tuple[uuid.UUID, bytes | None]]:
         with session_scope() as session:
             for m in claimed.values():
                 check = record_dataset(
@@ -143,16 +145,28 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                 )
                 # Another worker with the run's data may resume a refused one.
                 m.outcome = {"ok": "running", "not_owned": "stopped", "mismatch": "released"}[check]
-            return {
-                m.claim.experiment_id: resume_point(session, experiment_id=m.claim.experiment_id)
-                if m.claim.epochs_done and m.outcome == "running"
-                else None
-                for m in claimed.values()
-            }
+            # Grid order: members of a stack reaching a rung together are judged in it.
+            order = session.scalars(
+                select(Experiment.id)
+                .where(Experiment.id.in_(list(claimed)))
+                .order_by(Experiment.created_at, Experiment.id)
+            ).all()
+            return [
+                (
+                    experiment_id,
+                    resume_point(session, experiment_id=experiment_id)
+                    if claimed[experiment_id].claim.epochs_done
+                    and claimed[experiment_id].outcome == "running"
+                    else None,
+                )
+                for experiment_id in order
+            ]
 
-    resumes = with_db_retry(setup, what="setup")
+    ordered = with_db_retry(setup, what="setup")
+    resumes = dict(ordered)
     configs = []
-    for experiment_id, m in claimed.items():
+    for experiment_id, _ in ordered:
+        m = claimed[experiment_id]
         if m.outcome != "running":
             continue
         spec = m.claim.spec
@@ -178,16 +192,32 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
             log.info("experiment %s resumes after epoch %d", experiment_id, m.claim.epochs_done)
 
     deterministic = describe_device() == "CPU"
+    logged_epochs: set[int] = set()
 
     def on_epoch(report: EpochReport) -> bool:
         run = claimed[uuid.UUID(report.key)]
         run.trained += report.metrics.seconds
+        epoch = report.metrics.epoch
+        if epoch not in logged_epochs:
+            # The first report of an epoch: every member still training trained it.
+            logged_epochs.add(epoch)
+            active = sum(r.outcome == "running" for r in claimed.values())
+            log.info("epoch %d trained %d member(s) of this claim", epoch, active)
+        MEMBER_EPOCHS.inc()
         if report.metrics.epoch <= run.claim.epochs_done:
             owned = with_db_retry(
                 lambda: _verify(run, report, settings, deterministic), what="epoch check"
             )
         else:
             owned = with_db_retry(lambda: _record(run, report, settings), what="epoch commit")
+        if run.outcome == "pruned":
+            PRUNED.inc()
+            log.info(
+                "experiment %s pruned at epoch %d: below its rung's cutoff",
+                run.claim.experiment_id,
+                report.metrics.epoch,
+            )
+            return False
         if not owned:
             run.outcome = "stopped"
             log.info(
@@ -257,7 +287,7 @@ def over_time_limit(run: _Claimed, settings: Settings) -> bool:
 def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
     EPOCH_SECONDS.observe(report.metrics.seconds)
     with session_scope() as session:
-        return record_epoch(
+        owned = record_epoch(
             session,
             experiment_id=run.claim.experiment_id,
             attempt=run.claim.attempt,
@@ -266,6 +296,15 @@ def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
             checkpoint=report.checkpoint or None,
             training_seconds=_training_seconds(run),
         )
+        # Judged in the epoch's own transaction: a crash loses or doubles no decision.
+        if owned and judge_epoch(
+            session,
+            experiment_id=run.claim.experiment_id,
+            attempt=run.claim.attempt,
+            metrics=report.metrics,
+        ):
+            run.outcome = "pruned"
+        return owned
 
 
 def _release(run: _Claimed) -> None:

@@ -25,6 +25,7 @@ from api.responses import (
 )
 from api.routing import JsonBodyRoute
 from models.comparison import Comparison, compare_sweep, comparison_csv_rows
+from models.pruning import PRUNING_FIELDS, PruningDecisionRead, pruning_log
 from models.sweep_grid import SweepCreate
 from models.sweep_metrics import SWEEP_METRIC_FIELDS, SweepMetricRow, metric_pages, sweep_members
 from models.sweep_plots import plot_sweep
@@ -137,6 +138,14 @@ def comparison(
     session: SessionDep,
     target: Annotated[float, Query(gt=0, le=1)] = 0.97,
     format: Literal["json", "csv"] = "json",
+    baseline: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="The configuration the others are compared with, pair by pair over "
+            "seeds: its label or 0-based grid index; default: the best-ranked.",
+        ),
+    ] = None,
 ) -> Comparison | Response:
     """Per-configuration statistics over seeds.
 
@@ -144,13 +153,41 @@ def comparison(
     censored, not averaged), then fewest mean epochs to the target among those that did,
     then highest mean final val_accuracy. Student-t 95% intervals are clipped to the
     metric's range (accuracy [0, 1], epochs [1, epochs], loss >= 0); `small_sample` flags
-    fewer than 3 runs.
+    fewer than 3 runs. `paired`: each row minus the baseline on final val_accuracy, seed by
+    seed (paired t, exact sign-flip, Holm-adjusted, a verdict at alpha 0.05; Welch where
+    model or data differ); pruned and failed members are left out and counted.
     """
-    result = compare_sweep(session, project_id=caller.project_id, sweep_id=sweep_id, target=target)
+    result = compare_sweep(
+        session,
+        project_id=caller.project_id,
+        sweep_id=sweep_id,
+        target=target,
+        baseline=baseline,
+    )
     if format == "csv":
         fields, rows = comparison_csv_rows(result)
         return csv_response(rows, f"{sweep_id}-comparison", fields=fields)
     return result
+
+
+@router.get(
+    "/{sweep_id}/pruning",
+    response_model=list[PruningDecisionRead],
+    summary="Get a sweep's pruning decisions",
+    responses=responses(404, 422, media={"text/csv": CSV}),
+)
+def pruning(
+    sweep_id: uuid.UUID,
+    caller: Reader,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "json",
+) -> list[PruningDecisionRead] | Response:
+    """Every decision of the sweep's pruning rule, in decision order (see docs/sweeps.md)."""
+    decisions = pruning_log(session, project_id=caller.project_id, sweep_id=sweep_id)
+    if format == "csv":
+        rows = [d.model_dump(mode="json") for d in decisions]
+        return csv_response(rows, f"{sweep_id}-pruning", fields=PRUNING_FIELDS)
+    return decisions
 
 
 @router.get(

@@ -67,6 +67,23 @@ def test_comparison_table_ranks_and_marks_failures() -> None:
     assert second.split()[0] == "2"
 
 
+def test_comparison_table_shows_each_verdict_and_its_adjusted_p() -> None:
+    paired = {"verdict": "worse", "p_t_holm": 0.0123, "method": "paired", "excluded_pruned": 1}
+    rows = [
+        {"label": "leader", "runs": 2},
+        {"label": "other", "runs": 2, "paired": paired},
+        {"label": "resized", "runs": 2, "paired": paired | {"method": "welch", "p_t_holm": None}},
+    ]
+    lines = _text(comparison_table("abc", {"rows": rows})).splitlines()
+    leader, other, resized = (
+        next(line for line in lines if line.split()[:2] == [str(rank), label])
+        for rank, label in ((1, "leader"), (2, "other"), (3, "resized"))
+    )
+    assert "baseline" in leader
+    assert "worse (1 pruned left out)" in other and other.rstrip().endswith("0.0123")
+    assert "unpaired, Welch" in resized
+
+
 def test_comparison_table_at_120_columns_breaks_labels_only_between_parameters() -> None:
     label = "cyclic(base_lr=0.001, max_lr=0.1, step_size_up=20, interval=epoch) batch_size=32"
     stat = {"mean": 0.9615, "std": 0.0012, "ci95": [0.9595, 0.9635]}

@@ -201,7 +201,7 @@ def assert_ledger_invariants(stack: Stack) -> None:
         not_terminal = session.execute(
             text(
                 "SELECT id, status FROM experiment WHERE id = ANY(:ids) "
-                "AND status NOT IN ('succeeded', 'failed', 'cancelled')"
+                "AND status NOT IN ('succeeded', 'failed', 'cancelled', 'pruned')"
             ),
             params,
         ).all()

@@ -222,6 +222,16 @@ def test_a_sweep_from_the_form_trains_and_its_page_compares(
             expect(cells.locator(f'td[data-stat="{stat}"] .mean')).to_have_text(
                 f"{row[stat]['mean']:.4f}"
             )
+        # Each row's verdict against the baseline and its Holm-adjusted p, as /comparison says.
+        paired = row["paired"]
+        expect(cells.locator('td[data-stat="verdict"]')).to_have_text(
+            paired["verdict"] if paired else "baseline"
+        )
+        shown = cells.locator('td[data-stat="p_adjusted"]').inner_text()
+        if paired is None or paired["p_t_holm"] is None:
+            assert shown == "–"
+        else:
+            assert float(shown) == pytest.approx(paired["p_t_holm"], rel=5e-3)
 
     # Bands: mean ± sample std over seeds, per configuration and epoch, from the members' rows.
     figure = page.locator("figure.chart").filter(has_text="mean ± sd")

@@ -19,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "pruned"]);
 
 export function statusBadge(status) {
   return h("span", { class: `badge badge-${status}`, "data-status": status }, status);

@@ -5,7 +5,7 @@ import { h, notice, num, progressBar, statusBadge, when } from "../dom.js";
 import { navigate } from "../nav.js";
 import { sleep } from "../sse.js";
 
-const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
+const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "pruned"];
 const PAGE = 20;
 const REFRESH_MS = 3000;
 
