@@ -156,6 +156,8 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                 learning_rate=spec.training.learning_rate,
                 optimizer=spec.training.optimizer,
                 momentum=spec.training.momentum,
+                options=spec.training.optimizer_given(),
+                model=spec.model,
                 seed=spec.training.seed,
                 schedule=build_run(
                     spec.scheduler,
