@@ -14,6 +14,7 @@ from api.metrics import install_request_metrics
 from api.openapi import LinkedFastAPI
 from api.routes import (
     admin,
+    catalog,
     events,
     experiments,
     health,
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
         experiments,
         sweeps,
         schedulers,
+        catalog,
         range_tests,
         events,
         keys,

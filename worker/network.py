@@ -118,6 +118,20 @@ def initial_weights(
     return weights
 
 
+def _max_pool_2(h: Any) -> Any:
+    """MaxPooling2D(2) (valid: an odd last row/column is dropped) as a reshape and a max.
+
+    Equal to ops.max_pool; its gradient is a reduce-max's, which XLA compiles under op
+    determinism where TensorFlow's MaxPool gradient has no deterministic XLA kernel.
+    """
+    ops = keras.ops
+    _, height, width, channels = h.shape
+    rows, cols = height // 2, width // 2
+    h = h[:, : 2 * rows, : 2 * cols, :]
+    h = ops.reshape(h, (-1, rows, 2, cols, 2, channels))
+    return ops.max(h, axis=(2, 4))
+
+
 def _dropout(h: Any, rate: float, seeds: Any, salt: Any) -> Any:
     """Inverted dropout of h [M, B, ...] with each member's mask from (its seed, salt)."""
     ops = keras.ops
@@ -167,7 +181,7 @@ def stacked_logits(
         for layer in range(len(spec.filters)):
             h = ops.conv(h, params[2 * layer][m], strides=1, padding="valid")
             h = ops.relu(ops.add(h, params[2 * layer + 1][m]))
-            h = ops.max_pool(h, pool_size=2, strides=2, padding="valid")
+            h = _max_pool_2(h)
         outs.append(ops.reshape(h, (ops.shape(h)[0], -1)))
     h = ops.stack(outs)
     if train and spec.dropout:

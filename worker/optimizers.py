@@ -200,16 +200,20 @@ def _lion(w: Any, g: Any, s: Slots, lr: Any, h: Hyper, _step: Any, _u: Any) -> t
 def _schedule_free(
     w: Any, g: Any, s: Slots, lr: Any, h: Hyper, step: Any, _u: Any
 ) -> tuple[Any, Slots]:
-    """keras.optimizers.ScheduleFreeAdamW (warmup 0): w is y, slot 0 is z (Keras' momentum)."""
+    """keras.optimizers.ScheduleFreeAdamW (warmup 0): w is y, slot 0 is z (Keras' momentum).
+
+    z ← z − lr·g/(√(v/(1−β₂ᵗ)) + ε); x_old = (y − (1−β₁)·z)/β₁; x ← (1−1/t)·x_old + z/t;
+    y ← (1−β₁)·z + β₁·x. x_old reads the updated z, as Keras' TensorFlow graph does (its
+    `momentum.value` is read after the assignment).
+    """
     ops = keras.ops
     b1, b2 = h["beta_1"], h["beta_2"]
-    z_old = s[0]
     v = ops.add(s[1], ops.multiply(ops.subtract(ops.square(g), s[1]), ops.subtract(1.0, b2)))
     bias_correction_2 = ops.subtract(1.0, ops.power(b2, step))
     denom = ops.add(ops.sqrt(ops.divide(v, bias_correction_2)), h["epsilon"])
-    z = ops.subtract(z_old, ops.divide(ops.multiply(lr, g), denom))
+    z = ops.subtract(s[0], ops.divide(ops.multiply(lr, g), denom))
     weight = ops.divide(1.0, step)
-    x_old = ops.divide(ops.subtract(w, ops.multiply(ops.subtract(1.0, b1), z_old)), b1)
+    x_old = ops.divide(ops.subtract(w, ops.multiply(ops.subtract(1.0, b1), z)), b1)
     x_new = ops.add(ops.multiply(ops.subtract(1.0, weight), x_old), ops.multiply(weight, z))
     y_new = ops.add(ops.multiply(ops.subtract(1.0, b1), z), ops.multiply(b1, x_new))
     return y_new, _with(s, s0=z, s1=v)

@@ -119,7 +119,10 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
 def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     lead = next(iter(claimed.values())).claim.spec
     data = load_dataset(
-        lead.dataset.name, train_samples=lead.dataset.train_samples, mnist_path=settings.mnist_path
+        lead.dataset.name,
+        train_samples=lead.dataset.train_samples,
+        mnist_path=settings.mnist_path,
+        fashion_mnist_path=settings.fashion_mnist_path,
     )
     steps_per_epoch = math.ceil(data.info.train_samples / lead.training.batch_size)
 
