@@ -97,3 +97,39 @@ def test_duplicates_are_compared_as_specs_not_labels() -> None:
     for sweep in (close, long):
         labels = {cell.label for cell in sweep.cells}
         assert len(sweep.cells) == 4 and len(labels) == 2, labels
+
+
+def test_a_grid_over_model_families_and_optimizers() -> None:
+    from models.sweep_grid import SweepCreate
+
+    sweep = SweepCreate.model_validate(
+        {
+            "schedulers": [{"type": "constant"}],
+            "grid": {
+                "model.type": ["mlp", "cnn"],
+                "model.kernel_size": [3, 5],
+                "training.optimizer": ["adam", "adamw", "sgd"],
+            },
+        }
+    )
+    models = sorted(
+        (c.spec.model.type, getattr(c.spec.model, "kernel_size", None), c.spec.training.optimizer)
+        for c in sweep.cells
+    )
+    # The MLP has no kernel size: it trains once per optimizer, the CNN once per kernel size.
+    assert len(models) == 3 + 6
+    assert ("mlp", None, "adamw") in models and ("cnn", 5, "sgd") in models
+    labels = [c.label for c in sweep.cells]
+    assert len(set(labels)) == len(labels)
+    assert any("model.type=cnn" in label for label in labels)
+
+
+def test_an_unknown_model_grid_key_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from models.sweep_grid import SweepCreate
+
+    with pytest.raises(ValidationError, match=r"model\.width"):
+        SweepCreate.model_validate(
+            {"schedulers": [{"type": "constant"}], "grid": {"model.width": [1]}}
+        )
