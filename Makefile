@@ -65,6 +65,7 @@ typecheck: install
 bench: install bench-submit
 	$(PY) -m bench.run
 	$(PY) -m bench.scale
+	$(PY) -m bench.models
 
 # POST /experiments throughput and latency against the real API, worker idle.
 bench-submit: install
