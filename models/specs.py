@@ -60,14 +60,9 @@ class _Input(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
-class TrainingSpec(_Input):
-    """How the network is trained; the defaults reproduce the seed tutorial."""
+class OptimizerChoice(_Input):
+    """A Keras optimizer and its parameters; one it lacks is refused by name."""
 
-    epochs: int = Field(default=20, ge=1, le=1000, description="Number of epochs.")
-    batch_size: int = Field(default=32, ge=1, le=8192, description="Mini-batch size.")
-    learning_rate: float = Field(
-        default=0.001, gt=0, le=10, description="Base learning rate the schedule is relative to."
-    )
     optimizer: OptimizerName = Field(
         default="adam", description="Keras optimizer (`GET /models` lists their parameters)."
     )
@@ -81,10 +76,9 @@ class TrainingSpec(_Input):
     epsilon: float | None = Field(default=None, gt=0, le=1, description="Numerical stability.")
     rho: float | None = Field(default=None, ge=0, lt=1, description="RMSprop discount.")
     centered: bool = Field(default=False, description="Centered RMSprop (rmsprop).")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seeds weights and data order.")
 
     @model_validator(mode="after")
-    def _parameters_apply(self) -> "TrainingSpec":
+    def _parameters_apply(self) -> "OptimizerChoice":
         check_applies(self.optimizer, self.optimizer_given())
         return self
 
@@ -97,9 +91,15 @@ class TrainingSpec(_Input):
         return resolve(self.optimizer, self.optimizer_given())
 
 
-def check_momentum(*, optimizer: str, momentum: float) -> None:
-    """Refuse a momentum with an optimizer that has none (ValueError naming the field)."""
-    check_applies(optimizer, {"momentum": momentum})
+class TrainingSpec(OptimizerChoice):
+    """How the network is trained; the defaults reproduce the seed tutorial."""
+
+    epochs: int = Field(default=20, ge=1, le=1000, description="Number of epochs.")
+    batch_size: int = Field(default=32, ge=1, le=8192, description="Mini-batch size.")
+    learning_rate: float = Field(
+        default=0.001, gt=0, le=10, description="Base learning rate the schedule is relative to."
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seeds weights and data order.")
 
 
 class DatasetSpec(_Input):

@@ -112,6 +112,8 @@ def _run(claimed: RangeTestClaim, settings: Settings) -> None:
         batch_size=spec.training.batch_size,
         optimizer=spec.training.optimizer,
         momentum=spec.training.momentum,
+        model=spec.model,
+        options=spec.training.optimizer_given(),
         start_lr=spec.start_lr,
         end_lr=spec.end_lr,
         num_iter=spec.num_iter,
