@@ -105,13 +105,16 @@ def prepare_process() -> None:
         _process_ready = True
 
 
-def compile_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap the backend-agnostic epoch function in the backend's compiler."""
+def compile_fn(fn: Callable[..., Any], *, xla: bool = JIT_COMPILE) -> Callable[..., Any]:
+    """Wrap the backend-agnostic epoch function in the backend's compiler.
+
+    `xla` False keeps TensorFlow's graph without XLA (its own CPU kernels); JAX always jits.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=JIT_COMPILE, autograph=False)
+        return tf.function(fn, jit_compile=xla, autograph=False)
     if backend == "jax":
         return importlib.import_module("jax").jit(fn)
     # torch (and numpy): keras.ops run eagerly; fori_loop is a Python loop there.

@@ -30,7 +30,7 @@ from worker.backend import compile_fn, prepare_process, tensor
 from worker.datasets import Dataset
 from worker.network import initial_weights
 from worker.optimizers import KINDS, hyper_row, initial_slots, slot_count
-from worker.stack import padded_batches, train_step
+from worker.stack import padded_batches, train_step, use_xla
 
 log = logging.getLogger("lrlab.worker")
 
@@ -54,7 +54,7 @@ def _step_function(spec: MlpSpec | CnnSpec, kinds: tuple[str, ...]) -> Callable[
     with _compiled_lock:
         fn = _compiled.get(key)
         if fn is None:
-            fn = _compiled[key] = compile_fn(step)
+            fn = _compiled[key] = compile_fn(step, xla=use_xla(spec))
         return fn
 
 
