@@ -52,6 +52,9 @@ HEALTHCHECK --interval=5s --timeout=3s --retries=20 \
 CMD ["sh", "-c", "exec uvicorn api.main:app --host 0.0.0.0 --port ${LRLAB_PORT:-8000} --timeout-keep-alive 5 --limit-concurrency 1000"]
 
 FROM base AS worker
+# Fashion-MNIST's IDX files from Debian (/usr/share/datasets/fashion-mnist), read by the worker.
+RUN apt-get update && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
 RUN python /usr/local/lib/lrlab/install-deps.py worker
 COPY --from=source /app /app
 RUN pip install --no-deps .
@@ -63,6 +66,9 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=5m --retries=3 \
 CMD ["sh", "-c", "exec celery -A worker.celery_app worker -Q ${LRLAB_QUEUE:-lrlab} --loglevel INFO"]
 
 FROM base AS worker-gpu
+# Fashion-MNIST's IDX files from Debian (/usr/share/datasets/fashion-mnist), read by the worker.
+RUN apt-get update && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
 RUN python /usr/local/lib/lrlab/install-deps.py worker-gpu
 COPY --from=source /app /app
 RUN pip install --no-deps .

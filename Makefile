@@ -74,6 +74,7 @@ bench: install bench-submit
 	$(PY) -m bench.scale
 	$(PY) -m bench.availability
 	$(PY) -m bench.asha
+	$(PY) -m bench.models
 
 # POST /experiments throughput and latency against the real API, worker idle.
 bench-submit: install

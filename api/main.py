@@ -14,6 +14,7 @@ from api.metrics import install_request_metrics
 from api.openapi import LinkedFastAPI
 from api.routes import (
     admin,
+    catalog,
     datasets,
     events,
     experiments,
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
         sweeps,
         schedulers,
         datasets,
+        catalog,
         range_tests,
         events,
         keys,

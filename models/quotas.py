@@ -14,11 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.errors import QuotaError
+from models.families import DATASETS, train_size
 from models.settings import get_settings
 from models.specs import ExperimentCreate
 
 # Training samples each dataset has; `train_samples` beyond it trains on this many.
-DATASET_TRAIN_SAMPLES = {"mnist": 60_000}
+DATASET_TRAIN_SAMPLES = {name: train_size(name) for name in DATASETS}
 
 
 def request_steps(specs: Sequence[ExperimentCreate]) -> int:

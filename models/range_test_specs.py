@@ -9,13 +9,14 @@ import math
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.families import MlpSpec, ModelSpec
 from models.lr_finder import MAX_NUM_ITER, MIN_NUM_ITER, Suggestions, check_range_test, suggest
-from models.specs import DatasetSpec, QueueName, SafeStr, allowed_queue, check_momentum
+from models.specs import DatasetSpec, OptimizerChoice, QueueName, SafeStr, allowed_queue
 
 # Seeds train fused in one stack; this bounds the stack (and so one test's cost).
 MAX_SEEDS = 16
@@ -26,24 +27,19 @@ class _Input(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
-class RangeTestTraining(_Input):
+class RangeTestTraining(OptimizerChoice):
     """How the network trains during the test (no epochs, no lr: the test sets the lr)."""
 
     batch_size: int = Field(default=32, ge=1, le=8192, description="Mini-batch size.")
-    optimizer: Literal["adam", "sgd"] = Field(default="adam", description="Keras optimizer.")
-    momentum: float = Field(default=0.0, ge=0, lt=1, description="SGD momentum (sgd only).")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Weights and data order.")
-
-    @model_validator(mode="after")
-    def _momentum_needs_sgd(self) -> "RangeTestTraining":
-        check_momentum(optimizer=self.optimizer, momentum=self.momentum)
-        return self
 
 
 class RangeTestCreate(_Input):
     """A learning-rate range test: fastai `lr_find(start_lr, end_lr, num_it, stop_div)`."""
 
     name: SafeStr | None = Field(default=None, max_length=200, description="Optional label.")
+    # Specs stored before model families existed lack it: they read as the default MLP.
+    model: ModelSpec = Field(default_factory=MlpSpec, description="Model family (`GET /models`).")
     training: RangeTestTraining = RangeTestTraining()
     dataset: DatasetSpec = DatasetSpec()
     start_lr: float = Field(default=1e-7, gt=0, description="lr of the first iteration.")

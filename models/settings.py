@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab"
     broker_url: str = "redis://127.0.0.1:6379/0"
     mnist_path: str | None = None
+    # Fashion-MNIST's IDX folder or npz; unset: Debian's dataset-fashion-mnist, else a download.
+    fashion_mnist_path: str | None = None
     queue: str = Field(default="lrlab", min_length=1)
     # Broker calls from the API must fail fast: Postgres is the record, the broker only a doorbell.
     broker_timeout_seconds: float = Field(default=2.0, gt=0)

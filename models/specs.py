@@ -1,6 +1,5 @@
 """Pydantic schemas of the public API: what comes in (`*Create`) and what goes out (`*Read`)."""
 
-import math
 import uuid
 from datetime import datetime
 from functools import lru_cache
@@ -18,8 +17,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # Re-exported so that importers of the per-epoch schemas from here keep working.
+from models.families import DatasetName, MlpSpec, ModelSpec, steps_per_epoch
 from models.metrics import EpochMetrics as EpochMetrics
 from models.metrics import MetricRead as MetricRead
+from models.optimizers import OPTIMIZER_FIELDS, OptimizerName, check_applies, resolve
 from models.schedules import SchedulerSpec, build_run, schedule_warnings
 from models.settings import get_settings
 
@@ -64,7 +65,38 @@ class _Input(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
-class TrainingSpec(_Input):
+class OptimizerChoice(_Input):
+    """A Keras optimizer and its parameters; one it lacks is refused by name."""
+
+    optimizer: OptimizerName = Field(
+        default="adam", description="Keras optimizer (`GET /models` lists their parameters)."
+    )
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="Momentum (sgd, rmsprop).")
+    nesterov: bool = Field(default=False, description="Nesterov momentum (sgd).")
+    weight_decay: float | None = Field(
+        default=None, ge=0, le=1, description="Decoupled weight decay; default: the optimizer's."
+    )
+    beta_1: float | None = Field(default=None, ge=0, lt=1, description="First-moment decay.")
+    beta_2: float | None = Field(default=None, ge=0, lt=1, description="Second-moment decay.")
+    epsilon: float | None = Field(default=None, gt=0, le=1, description="Numerical stability.")
+    rho: float | None = Field(default=None, ge=0, lt=1, description="RMSprop discount.")
+    centered: bool = Field(default=False, description="Centered RMSprop (rmsprop).")
+
+    @model_validator(mode="after")
+    def _parameters_apply(self) -> "OptimizerChoice":
+        check_applies(self.optimizer, self.optimizer_given())
+        return self
+
+    def optimizer_given(self) -> dict[str, Any]:
+        """The optimizer parameters as the spec gives them (None: the optimizer's default)."""
+        return {name: getattr(self, name) for name in OPTIMIZER_FIELDS}
+
+    def optimizer_params(self) -> dict[str, float | bool]:
+        """Every parameter of the chosen optimizer, Keras' defaults filled in."""
+        return resolve(self.optimizer, self.optimizer_given())
+
+
+class TrainingSpec(OptimizerChoice):
     """How the network is trained; the defaults reproduce the seed tutorial."""
 
     epochs: int = Field(default=20, ge=1, le=1000, description="Number of epochs.")
@@ -72,26 +104,13 @@ class TrainingSpec(_Input):
     learning_rate: float = Field(
         default=0.001, gt=0, le=10, description="Base learning rate the schedule is relative to."
     )
-    optimizer: Literal["adam", "sgd"] = Field(default="adam", description="Keras optimizer.")
-    momentum: float = Field(default=0.0, ge=0, lt=1, description="SGD momentum (sgd only).")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seeds weights and data order.")
-
-    @model_validator(mode="after")
-    def _momentum_needs_sgd(self) -> "TrainingSpec":
-        check_momentum(optimizer=self.optimizer, momentum=self.momentum)
-        return self
-
-
-def check_momentum(*, optimizer: str, momentum: float) -> None:
-    """Refuse a momentum with an optimizer that has none (ValueError naming the field)."""
-    if optimizer != "sgd" and momentum != 0:
-        raise ValueError(f"`momentum` applies only to optimizer `sgd`, got `{optimizer}`")
 
 
 class DatasetSpec(_Input):
     """Which data to train on; validation always uses the dataset's test split."""
 
-    name: Literal["mnist"] = Field(default="mnist", description="Dataset name.")
+    name: DatasetName = Field(default="mnist", description="Dataset name (`GET /models`).")
     train_samples: int = Field(
         default=10_000,
         ge=1,
@@ -117,10 +136,12 @@ LrSources = Annotated[dict[str, LrProvenance], Field(default_factory=dict, max_l
 
 
 class ExperimentCreate(_Input):
-    """A request to train the seed model once with one learning-rate schedule."""
+    """A request to train one model once with one learning-rate schedule."""
 
     name: SafeStr | None = Field(default=None, max_length=200, description="Optional label.")
     scheduler: SchedulerSpec
+    # Specs stored before model families existed lack it: they read as the default MLP.
+    model: ModelSpec = Field(default=MlpSpec(), description="Model family (`GET /models`).")
     training: TrainingSpec = TrainingSpec()
     dataset: DatasetSpec = DatasetSpec()
     queue: QueueName | None = Field(
@@ -133,8 +154,7 @@ class ExperimentCreate(_Input):
 
     @model_validator(mode="after")
     def _schedule_fits_run(self) -> "ExperimentCreate":
-        steps_per_epoch = math.ceil(self.dataset.train_samples / self.training.batch_size)
-        check_steps(epochs=self.training.epochs, steps_per_epoch=steps_per_epoch)
+        check_steps(epochs=self.training.epochs, steps_per_epoch=self.steps_per_epoch)
         # Checks that need the run's length (e.g. one_cycle.total_steps) use the requested size;
         # the worker checks again against the size actually loaded.
         build_run(
@@ -147,8 +167,12 @@ class ExperimentCreate(_Input):
 
     @property
     def steps_per_epoch(self) -> int:
-        """Optimizer steps per epoch at the requested size (the worker caps to the data)."""
-        return math.ceil(self.dataset.train_samples / self.training.batch_size)
+        """Optimizer steps per epoch at the requested size capped to the dataset's."""
+        return steps_per_epoch(
+            dataset=self.dataset.name,
+            train_samples=self.dataset.train_samples,
+            batch_size=self.training.batch_size,
+        )
 
     def warnings(self) -> list[str]:
         """The preview's warnings for this schedule in this run: legal but probably unintended."""

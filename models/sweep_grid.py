@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from models.asha import AshaSpec
+from models.families import FAMILIES, MlpSpec, ModelSpec
 from models.schedules import SCHEDULER_TYPES, SchedulerSpec
 from models.settings import get_settings
 from models.specs import (
@@ -34,7 +35,24 @@ from models.specs import (
 )
 
 # Training fields a grid may vary; seeds have their own list.
-GRID_TRAINING_FIELDS = ("learning_rate", "batch_size", "epochs", "optimizer", "momentum")
+GRID_TRAINING_FIELDS = (
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "optimizer",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "rho",
+    "centered",
+)
+# Model fields a grid may vary (`model.type` switches family; a key applies where it exists).
+GRID_MODEL_FIELDS = tuple(
+    sorted({f for cls in FAMILIES.values() for f in cls.model_fields} - {"hidden_units", "filters"})
+)
 GridValue = StrictBool | StrictInt | StrictFloat | Annotated[SafeStr, Field(max_length=200)]
 
 
@@ -43,6 +61,7 @@ class SweepBase(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
+    model: ModelSpec = Field(default_factory=MlpSpec)
     training: TrainingSpec = TrainingSpec()
     dataset: DatasetSpec = DatasetSpec()
 
@@ -67,7 +86,8 @@ class SweepCreate(BaseModel):
     grid: dict[Annotated[SafeStr, Field(max_length=200)], list[GridValue]] = Field(
         default_factory=dict,
         max_length=50,
-        description="`<scheduler type>.<parameter>` or `training.<field>` → values to try.",
+        description="`<scheduler type>.<parameter>`, `training.<field>` or `model.<field>` → "
+        "values to try.",
     )
     queue: QueueName | None = Field(
         default=None,
@@ -112,7 +132,7 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
         errors.append("`seeds` must be in 0..2147483647")
     if errors:
         raise ValueError("; ".join(errors))
-    training_keys = [k for k in sweep.grid if k.startswith("training.")]
+    training_keys = [k for k in sweep.grid if k.startswith(("training.", "model."))]
     keys_of = [
         [k for k in sweep.grid if _split_key(k)[0] == s.type] + training_keys
         for s in sweep.schedulers
@@ -133,12 +153,23 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
             scheduler_doc = scheduler.model_dump() | {
                 _split_key(k)[1]: v for k, v in point.items() if k in scheduler_keys
             }
-            overrides = {_split_key(k)[1]: v for k, v in point.items() if k in training_keys}
+            overrides = {
+                k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("training.")
+            }
+            model_over = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("model.")}
+            family = FAMILIES.get(str(model_over.get("type", sweep.base.model.type)))
+            absent = [k for k in model_over if family is not None and k not in family.model_fields]
+            # A family without a varied field trains once, not once per value of that field.
+            if any(point[f"model.{k}"] != sweep.grid[f"model.{k}"][0] for k in absent):
+                continue
+            for k in absent:
+                del model_over[k]
             try:
                 spec = ExperimentCreate.model_validate(
                     {
                         "name": sweep.name,
                         "scheduler": scheduler_doc,
+                        "model": _model_doc(sweep.base.model, model_over),
                         "training": sweep.base.training.model_dump() | overrides,
                         "dataset": sweep.base.dataset.model_dump(),
                     }
@@ -147,8 +178,9 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
                 where = f"schedulers[{index}]" + (f" with {point}" if point else "")
                 errors.extend(f"{where}: {_first_line(e)}" for e in exc.errors())
                 continue
-            varied = [_split_key(k)[1] for k in scheduler_keys]
-            configs.append((_label(spec.scheduler, overrides, varied=varied), spec))
+            varied = [k.split(".", 1)[1] for k in scheduler_keys]
+            shown = overrides | {f"model.{k}": v for k, v in model_over.items()}
+            configs.append((_label(spec.scheduler, shown, varied=varied), spec))
     if errors:
         raise ValueError("; ".join(errors[:20]))
     configs = _distinct(configs)
@@ -176,6 +208,17 @@ def _check_pruning(sweep: SweepCreate) -> None:
         raise ValueError(
             f"`pruning.max_t` must be <= the members' epochs ({epochs}), got {pruning.max_t}"
         )
+
+
+def _model_doc(base: BaseModel, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The base model with a grid point's `model.*` values; a new family starts at its defaults
+    and takes only the values of fields it has."""
+    doc = base.model_dump()
+    family = overrides.get("type", doc["type"])
+    if family != doc["type"]:
+        doc = {"type": family}
+    fields = FAMILIES[family].model_fields if family in FAMILIES else {}
+    return doc | {k: v for k, v in overrides.items() if k in fields}
 
 
 def _distinct(configs: list[tuple[str, ExperimentCreate]]) -> list[tuple[str, ExperimentCreate]]:
@@ -216,8 +259,13 @@ def _grid_errors(sweep: SweepCreate) -> list[str]:
             errors.append(f"grid key `{key}` has {len(values)} values, at most 100 are allowed")
         if not scope or not param:
             errors.append(
-                f"grid key `{key}` must be `<scheduler type>.<parameter>` or `training.<field>`"
+                f"grid key `{key}` must be `<scheduler type>.<parameter>`, `training.<field>` "
+                "or `model.<field>`"
             )
+        elif scope == "model":
+            if param not in GRID_MODEL_FIELDS:
+                allowed = ", ".join(GRID_MODEL_FIELDS)
+                errors.append(f"grid key `{key}`: `model.{param}` is not one of {allowed}")
         elif scope == "training":
             if param not in GRID_TRAINING_FIELDS:
                 allowed = ", ".join(GRID_TRAINING_FIELDS)

@@ -105,13 +105,16 @@ def prepare_process() -> None:
         _process_ready = True
 
 
-def compile_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap the backend-agnostic epoch function in the backend's compiler."""
+def compile_fn(fn: Callable[..., Any], *, xla: bool = JIT_COMPILE) -> Callable[..., Any]:
+    """Wrap the backend-agnostic epoch function in the backend's compiler.
+
+    `xla` False keeps TensorFlow's graph without XLA (its own CPU kernels); JAX always jits.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=JIT_COMPILE, autograph=False)
+        return tf.function(fn, jit_compile=xla, autograph=False)
     if backend == "jax":
         return importlib.import_module("jax").jit(fn)
     # torch (and numpy): keras.ops run eagerly; fori_loop is a Python loop there.
@@ -121,3 +124,46 @@ def compile_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
 def tensor(value: Any, dtype: str) -> Any:
     """Convert a host value to a backend tensor of `dtype`."""
     return keras.ops.convert_to_tensor(value, dtype=dtype)
+
+
+def value_and_grad(
+    fn: Callable[..., tuple[Any, Any]],
+) -> Callable[..., tuple[Any, Any, list[Any]]]:
+    """fn(params, *args) -> (scalar, aux) into g(params, *args) -> (scalar, aux, d scalar/d params).
+
+    TensorFlow: a `GradientTape`; JAX: `jax.value_and_grad(has_aux=True)`. Either traces
+    inside the compiled epoch, so the gradients compile with it.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def tf_grad(params: list[Any], *args: Any) -> tuple[Any, Any, list[Any]]:
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                value, aux = fn(params, *args)
+            return value, aux, list(tape.gradient(value, params))
+
+        return tf_grad
+    if backend == "jax":
+        jax = importlib.import_module("jax")
+        grad = jax.value_and_grad(fn, has_aux=True)
+
+        def jax_grad(params: list[Any], *args: Any) -> tuple[Any, Any, list[Any]]:
+            (value, aux), grads = grad(list(params), *args)
+            return value, aux, list(grads)
+
+        return jax_grad
+    raise RuntimeError(f"the engine needs autodiff: Keras backend {backend!r} is not supported")
+
+
+def stateless_uniform(shape: tuple[int, ...], seed: Any) -> Any:
+    """Uniform [0, 1) floats drawn from `seed` (2 int32) alone: same seed, same numbers."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.random.stateless_uniform(shape, seed=seed, dtype=tf.float32)
+    jax = importlib.import_module("jax")
+    key = jax.random.wrap_key_data(jax.numpy.asarray(seed).astype("uint32"))
+    return jax.random.uniform(key, shape, dtype="float32")

@@ -3,8 +3,10 @@
 A checkpoint is an npz of the float32 arrays plus a JSON `meta` entry, byte-shuffled (the
 sign/exponent bytes of the floats side by side) and deflated at level 1: ~15% smaller on
 trained weights for ~70 ms a member, and checkpoints are rare (the engine's CheckpointPolicy).
-It resumes one member after an epoch, in any stack and any process. Version 1 (a plain npz)
-is still read.
+It resumes one member after an epoch, in any stack and any process. Version 3 names each
+parameter (kernel1, bias1, ...) with its optimizer slots (m_, v_, a_: slots 0, 1, 2 of
+worker.optimizers) and records the model; versions 1 (a plain npz) and 2, written for the
+seed MLP with Adam or SGD, hold the same arrays and are still read.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.families import MODEL_ADAPTER
 from worker.members import MemberConfig, MemberState, TrainingError
-from worker.network import HIDDEN_UNITS, NUM_CLASSES
+from worker.network import DEFAULT_MODEL, param_names, param_shapes
+from worker.optimizers import slot_count
 
 CHECKPOINT_FORMAT = "lrlab-member-checkpoint"
-CHECKPOINT_VERSION = 2
-# Version 2 blobs start with this; version 1 blobs are plain npz files (a zip: b"PK").
+CHECKPOINT_VERSION = 3
+# Version 2 and 3 blobs start with this; version 1 blobs are plain npz files (a zip: b"PK").
 _MAGIC = b"LRLABCK2"
-_READABLE = (1, CHECKPOINT_VERSION)
-PARAM_NAMES = ("kernel1", "bias1", "kernel2", "bias2")
+_READABLE = (1, 2, CHECKPOINT_VERSION)
+SLOT_PREFIXES = ("m_", "v_", "a_")
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,51 @@ class Checkpoint:
 
     epochs_done: int
     params: list[npt.NDArray[np.float32]]
-    m: list[npt.NDArray[np.float32]]
-    v: list[npt.NDArray[np.float32]]
+    # slots[j][k]: optimizer slot j of parameter k (absent slots read as zeros).
+    slots: list[list[npt.NDArray[np.float32]]]
     iterations: int
     schedule: dict[str, Any]
     rng: dict[str, Any]
+    u_product: float = 1.0
+
+    def slot(self, j: int) -> list[npt.NDArray[np.float32]]:
+        """Slot j of every parameter, zeros where the checkpoint has none."""
+        if j < len(self.slots):
+            return self.slots[j]
+        return [np.zeros_like(p) for p in self.params]
+
+    @property
+    def m(self) -> list[npt.NDArray[np.float32]]:
+        """Slot 0: Adam's first moment, SGD's momentum."""
+        return self.slot(0)
+
+    @property
+    def v(self) -> list[npt.NDArray[np.float32]]:
+        """Slot 1: Adam's second moment."""
+        return self.slot(1)
 
 
-def encode_checkpoint(
-    member: MemberState, arrays: Sequence[npt.NDArray[np.float32]], iterations: float
-) -> bytes:
-    """Serialise one member; arrays are its params, m slots and v slots (4 each, in order)."""
+@dataclass(frozen=True, eq=False)
+class MemberArrays:
+    """A stack's state on the host, every array with the leading member axis."""
+
+    params: list[npt.NDArray[np.float32]]
+    slots: list[list[npt.NDArray[np.float32]]]
+    iterations: npt.NDArray[np.float32]
+    u_product: npt.NDArray[np.float32]
+
+    def member(self, i: int) -> MemberArrays:
+        """Member i's arrays (the member axis dropped)."""
+        return MemberArrays(
+            params=[p[i] for p in self.params],
+            slots=[[p[i] for p in slot] for slot in self.slots],
+            iterations=self.iterations[i : i + 1],
+            u_product=self.u_product[i : i + 1],
+        )
+
+
+def encode_checkpoint(member: MemberState, arrays: MemberArrays) -> bytes:
+    """Serialise one member from its arrays (MemberArrays.member(i)); only used slots are kept."""
     cfg = member.config
     meta = {
         "format": CHECKPOINT_FORMAT,
@@ -54,17 +92,20 @@ def encode_checkpoint(
         "key": cfg.key,
         "epoch": member.epochs_done,
         "optimizer": cfg.optimizer,
-        "iterations": int(iterations),
+        "model": cfg.model.model_dump(),
+        "iterations": int(arrays.iterations[0]),
+        "u_product": float(arrays.u_product[0]),
         "schedule": cfg.schedule.state_dict(),
         "rng": member.rng.bit_generator.state,
     }
     shapes: dict[str, list[int]] = {}
     floats: dict[str, npt.NDArray[np.float32]] = {}
-    for i, name in enumerate(PARAM_NAMES):
-        floats[name] = arrays[i]
-        floats[f"m_{name}"] = arrays[4 + i]
-        if cfg.optimizer == "adam":  # SGD never touches v: it stays zero, so it is not stored
-            floats[f"v_{name}"] = arrays[8 + i]
+    # A stack carries as many slots as its hungriest optimizer; the rest stay zero unstored.
+    used = slot_count(cfg.optimizer, cfg.optimizer_params)
+    for k, name in enumerate(param_names(cfg.model)):
+        floats[name] = arrays.params[k]
+        for j in range(used):
+            floats[f"{SLOT_PREFIXES[j]}{name}"] = arrays.slots[j][k]
     blobs: dict[str, Any] = {}
     for name, array in floats.items():
         shapes[name] = list(array.shape)
@@ -110,6 +151,12 @@ def decode_checkpoint(config: MemberConfig, blob: bytes, features: int) -> Check
         ) from exc
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") not in _READABLE:
         raise TrainingError("not an lrlab checkpoint of a supported version", key=config.key)
+    model = MODEL_ADAPTER.validate_python(meta.get("model", DEFAULT_MODEL.model_dump()))
+    if model != config.model:
+        raise TrainingError(
+            f"checkpoint is for model {model.model_dump()}, not {config.model.model_dump()}",
+            key=config.key,
+        )
     if meta["optimizer"] != config.optimizer:
         raise TrainingError(
             f"checkpoint is for optimizer {meta['optimizer']!r}, not {config.optimizer!r}",
@@ -120,25 +167,21 @@ def decode_checkpoint(config: MemberConfig, blob: bytes, features: int) -> Check
         raise TrainingError(
             f"checkpoint is after epoch {epochs_done}; the run has {config.epochs}", key=config.key
         )
-    shapes = [
-        (features, HIDDEN_UNITS),
-        (HIDDEN_UNITS,),
-        (HIDDEN_UNITS, NUM_CLASSES),
-        (NUM_CLASSES,),
-    ]
-    params, m, v = [], [], []
-    for name, shape in zip(PARAM_NAMES, shapes, strict=True):
+    shapes = param_shapes(config.model, features)
+    params: list[npt.NDArray[np.float32]] = []
+    slots: list[list[npt.NDArray[np.float32]]] = [[] for _ in SLOT_PREFIXES]
+    for name, shape in zip(param_names(config.model), shapes, strict=True):
         if arrays.get(name) is None or arrays[name].shape != shape:
             raise TrainingError(f"checkpoint lacks {name} of shape {shape}", key=config.key)
         params.append(arrays[name])
-        m.append(arrays[f"m_{name}"])
-        v.append(arrays.get(f"v_{name}", np.zeros(shape, dtype=np.float32)))
+        for j, prefix in enumerate(SLOT_PREFIXES):
+            slots[j].append(arrays.get(prefix + name, np.zeros(shape, dtype=np.float32)))
     return Checkpoint(
         epochs_done=epochs_done,
         params=params,
-        m=m,
-        v=v,
+        slots=slots,
         iterations=int(meta["iterations"]),
         schedule=meta["schedule"],
         rng=meta["rng"],
+        u_product=float(meta.get("u_product", 1.0)),
     )

@@ -95,6 +95,15 @@ def _keras_mnist() -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     return keras.datasets.mnist.load_data()  # type: ignore[no-any-return]
 
 
+def _keras_fashion_mnist() -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    import keras
+
+    return keras.datasets.fashion_mnist.load_data()  # type: ignore[no-any-return]
+
+
+# Where Debian's `dataset-fashion-mnist` package puts the IDX files.
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
 _STANDARD_IDX = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -112,6 +121,15 @@ _REGISTRY: dict[str, RegisteredDataset] = {
         idx_files=_STANDARD_IDX,
         keras_loader=_keras_mnist,
     ),
+    "fashion_mnist": RegisteredDataset(
+        name="fashion_mnist",
+        env_var="LRLAB_FASHION_MNIST_PATH",
+        image_shape=(28, 28),
+        num_classes=10,
+        npz_name="fashion_mnist.npz",
+        idx_files=_STANDARD_IDX,
+        keras_loader=_keras_fashion_mnist,
+    ),
 }
 
 
@@ -120,15 +138,27 @@ def dataset_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_dataset(name: str, *, train_samples: int, mnist_path: str | None) -> Dataset:
-    """Load, check and preprocess a dataset; the first `train_samples` (capped) train."""
+def load_dataset(
+    name: str,
+    *,
+    train_samples: int,
+    mnist_path: str | None,
+    fashion_mnist_path: str | None = None,
+) -> Dataset:
+    """Load, check and preprocess a dataset; the first `train_samples` (capped) train.
+
+    Fashion-MNIST without a path reads Debian's package folder when it exists, else downloads
+    once through keras.datasets, as MNIST does.
+    """
     spec = _REGISTRY.get(name)
     if spec is None:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
     if train_samples < 1:
         raise DatasetError(f"train_samples must be >= 1, got {train_samples}")
-    # Each dataset takes its path from its own setting; only MNIST's exists so far.
-    path = mnist_path if spec.name == "mnist" else None
+    # Each dataset takes its path from its own setting.
+    path = mnist_path if spec.name == "mnist" else fashion_mnist_path
+    if spec.name == "fashion_mnist" and not path and Path(DEBIAN_FASHION_MNIST).is_dir():
+        path = DEBIAN_FASHION_MNIST
     if path:
         source, files_key = _resolve(spec, path)
         return _prepare(spec.name, source, str(Path(path).resolve()), files_key, train_samples)

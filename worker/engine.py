@@ -21,7 +21,7 @@ import numpy.typing as npt
 from models.metrics import EpochMetrics
 from models.settings import get_settings
 from worker.backend import describe_device, prepare_process
-from worker.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
+from worker.checkpoint import Checkpoint, MemberArrays, decode_checkpoint, encode_checkpoint
 from worker.datasets import Dataset
 from worker.members import (
     METRIC_NAMES,
@@ -31,6 +31,7 @@ from worker.members import (
     TrainingError,
 )
 from worker.network import INPUT_FEATURES
+from worker.optimizers import KINDS
 from worker.stack import Stack, Tensors, dataset_tensors, make_tensors
 
 log = logging.getLogger("lrlab.worker")
@@ -70,20 +71,23 @@ def train_members(
     `on_epoch` returning False stops that member. A member whose training fails (NaN loss, bad
     schedule) is passed to `on_failure` and the others go on; without `on_failure` the
     TrainingError is raised. Members are fused by (batch size, epochs, resume epoch); each such
-    cohort trains as stacked models, cohorts one after another. Reports carry a checkpoint
+    cohort trains as stacked models, cohorts one after another. Members are fused by model
+    too; their optimizers may differ. Reports carry a checkpoint
     when `policy` says so (default: after every epoch but the last).
     """
     _check_members(members)
     prepare_process()
     tensors = dataset_tensors(data)
-    cohorts: dict[tuple[int, int, int], list[tuple[MemberConfig, Checkpoint | None]]] = {}
+    cohorts: dict[tuple[str, int, int, int], list[tuple[MemberConfig, Checkpoint | None]]] = {}
     for cfg in members:
         saved = None
         if cfg.resume is not None:
             saved = decode_checkpoint(cfg, cfg.resume, tensors.features)
         start = saved.epochs_done if saved is not None else 0
-        cohorts.setdefault((cfg.batch_size, cfg.epochs, start), []).append((cfg, saved))
-    for (_, epochs, start), cohort in cohorts.items():
+        # Only members of one model (shape, activation, dropout) share a stack.
+        shape = cfg.model.model_dump_json()
+        cohorts.setdefault((shape, cfg.batch_size, cfg.epochs, start), []).append((cfg, saved))
+    for (_, _, epochs, start), cohort in cohorts.items():
         if start >= epochs:
             continue  # resumed after its last epoch: nothing left to train
         _train_cohort(cohort, tensors, on_epoch, on_failure, policy or CheckpointPolicy())
@@ -96,7 +100,7 @@ def _train_cohort(
     on_failure: OnFailure,
     policy: CheckpointPolicy,
 ) -> None:
-    """Train members that share batch size, epochs and resume epoch as stacked models."""
+    """Train members that share model, batch size, epochs and resume epoch, stacked."""
     members: list[MemberState] = []
     for cfg, saved in cohort:
         rng = np.random.default_rng(cfg.seed)
@@ -163,8 +167,7 @@ def _stack_epoch(
     checkpointing = policy.due(
         since_last=since_last + seconds, epoch=epoch + 1, epochs=members[0].config.epochs
     )
-    arrays: list[npt.NDArray[np.float32]] | None = None
-    iterations: npt.NDArray[np.float32] | None = None
+    arrays: MemberArrays | None = None
     for i, member in enumerate(members):
         if not member.active:
             continue
@@ -205,9 +208,8 @@ def _stack_epoch(
         checkpoint = b""
         if checkpointing:
             if arrays is None:
-                arrays, iterations = stack.member_arrays()
-            assert iterations is not None
-            checkpoint = encode_checkpoint(member, [a[i] for a in arrays], iterations[i])
+                arrays = stack.member_arrays()
+            checkpoint = encode_checkpoint(member, arrays.member(i))
         step_lrs = [float(v) for v in out["used"][:, i]]
         metrics = EpochMetrics(
             epoch=epoch + 1, lr=step_lrs[0], step_lrs=step_lrs, seconds=seconds, **values
@@ -253,7 +255,7 @@ def _check_members(members: Sequence[MemberConfig]) -> None:
     for m in members:
         if m.epochs < 1 or m.batch_size < 1:
             raise ValueError(f"member {m.key}: epochs and batch_size must be >= 1")
-        if m.optimizer not in ("adam", "sgd"):
+        if m.optimizer not in KINDS:
             raise ValueError(f"member {m.key}: unknown optimizer {m.optimizer!r}")
     if len({m.key for m in members}) != len(members):
         raise ValueError("member keys must be unique")
@@ -261,8 +263,8 @@ def _check_members(members: Sequence[MemberConfig]) -> None:
 
 def max_stack() -> int:
     """Members per stacked model: LRLAB_MAX_STACK, else 4 on a CPU and 64 on an accelerator."""
-    # On a CPU the stacked Adam state of more than ~4 members (1.2 MB each) falls out of cache
-    # and the per-member cost of an epoch doubles; accelerators keep gaining with width.
+    # On a CPU the stacked Adam state of more than ~4 MLP members (1.2 MB each) falls out of
+    # cache and the per-member cost of an epoch doubles; accelerators keep gaining with width.
     configured = get_settings().max_stack
     if configured is not None:
         return configured

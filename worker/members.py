@@ -9,7 +9,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from models.families import CnnSpec, MlpSpec
 from models.metrics import METRIC_NAMES, EpochMetrics
+from models.optimizers import OptimizerName, resolve
 
 __all__ = ["METRIC_NAMES"]
 
@@ -48,12 +50,20 @@ class MemberConfig:
     epochs: int
     batch_size: int
     learning_rate: float
-    optimizer: Literal["adam", "sgd"]
+    optimizer: OptimizerName
     momentum: float
     seed: int
     schedule: Schedule = field(compare=False)
     # A checkpoint from an earlier EpochReport: training continues after its epoch.
     resume: bytes | None = field(default=None, compare=False, repr=False)
+    model: MlpSpec | CnnSpec = field(default_factory=MlpSpec)
+    # The optimizer's other parameters as TrainingSpec names them (unset: Keras' defaults).
+    options: Mapping[str, float | bool | None] = field(default_factory=dict)
+
+    @property
+    def optimizer_params(self) -> dict[str, float | bool]:
+        """Every parameter of the optimizer, Keras' defaults filled in."""
+        return resolve(self.optimizer, {**self.options, "momentum": self.momentum})
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The range test's training loop: fastai `lr_find` on the engine's stacked model and optimizers.
 
-Every seed is one member of a stack (worker.network's stacked MLP and Keras-exact Adam/SGD),
-so several seeds train fused. Each step: every still-running seed trains one batch at its
+Every seed is one member of a stack (worker.stack's training step of the chosen model and
+Keras-exact optimizer), so several seeds train fused.
+Each step: every still-running seed trains one batch at its
 tracker's `next_lr`, and the batch's loss (before the update, as fastai records it) goes to
 its `RangeTestTracker`, which says whether that seed goes on. Batches follow each seed's data
 order (a fresh permutation from its seed per pass over the data, as the engine draws them,
@@ -16,17 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
+from models.families import CnnSpec, MlpSpec
 from models.lr_finder import RangeTestTracker
+from models.optimizers import OptimizerName, resolve
 from worker.backend import compile_fn, prepare_process, tensor
 from worker.datasets import Dataset
-from worker.network import initial_weights, stacked_loss_and_grads, stacked_update
-from worker.stack import padded_batches
+from worker.network import initial_weights
+from worker.optimizers import KINDS, hyper_row, initial_slots, slot_count
+from worker.stack import padded_batches, train_step, use_xla
 
 log = logging.getLogger("lrlab.worker")
 
@@ -34,29 +38,23 @@ log = logging.getLogger("lrlab.worker")
 PROGRESS_EVERY = 1.0
 
 _compiled_lock = threading.Lock()
-_compiled: dict[tuple[str, str], Callable[..., Any]] = {}
+_compiled: dict[tuple[str, str, tuple[str, ...]], Callable[..., Any]] = {}
 
 
-def _step_function(kinds: str) -> Callable[..., Any]:
-    """One compiled training step of every member (compiled once per optimizer kinds)."""
+def _step_function(spec: MlpSpec | CnnSpec, kinds: tuple[str, ...]) -> Callable[..., Any]:
+    """One compiled training step of every member (compiled once per model and optimizer)."""
 
     def step(state: Any, hyper: Any, x: Any, y: Any, idx: Any, weight: Any, lr: Any) -> Any:
         ops = keras.ops
-        params, m_slots, v_slots, iterations = state[0:4], state[4:8], state[8:12], state[12]
-        is_adam, momentum, active = hyper
-        loss, _, grads = stacked_loss_and_grads(
-            params, ops.take(x, idx, axis=0), ops.take(y, idx, axis=0), weight
-        )
-        params, m_slots, v_slots, iterations = stacked_update(
-            params, grads, m_slots, v_slots, iterations, lr, is_adam, momentum, active, kinds
-        )
-        return (*params, *m_slots, *v_slots, iterations), loss
+        xb, yb = ops.take(x, idx, axis=0), ops.take(y, idx, axis=0)
+        state, loss, _ = train_step(spec, kinds, state, hyper, xb, yb, weight, lr)
+        return state, loss
 
-    key = (keras.backend.backend(), kinds)
+    key = (keras.backend.backend(), spec.model_dump_json(), kinds)
     with _compiled_lock:
         fn = _compiled.get(key)
         if fn is None:
-            fn = _compiled[key] = compile_fn(step)
+            fn = _compiled[key] = compile_fn(step, xla=use_xla(spec))
         return fn
 
 
@@ -65,8 +63,10 @@ def run_range_test(
     *,
     seeds: Sequence[int],
     batch_size: int,
-    optimizer: Literal["adam", "sgd"],
+    optimizer: OptimizerName,
     momentum: float,
+    model: MlpSpec | CnnSpec | None = None,
+    options: Mapping[str, float | bool | None] | None = None,
     start_lr: float,
     end_lr: float,
     num_iter: int,
@@ -86,19 +86,32 @@ def run_range_test(
     members = len(seeds)
     n_train = int(data.x_train.shape[0])
     features = int(data.x_train.shape[1])
-    weights = [initial_weights(seed=s, input_features=features) for s in seeds]
-    params = [np.stack([w[k] for w in weights]) for k in range(4)]
-    zeros = [np.zeros_like(p) for p in params]
+    spec = model or MlpSpec()
+    params_of = resolve(optimizer, {**(options or {}), "momentum": momentum})
+    count = slot_count(optimizer, params_of)
+    weights = [initial_weights(seed=s, input_features=features, spec=spec) for s in seeds]
+    slots = [initial_slots(optimizer, w, count) for w in weights]
     state: tuple[Any, ...] = (
-        *(tensor(a, "float32") for a in (*params, *zeros, *zeros)),
-        tensor(np.zeros(members, dtype=np.float32), "float32"),
+        tuple(tensor(np.stack([w[k] for w in weights]), "float32") for k in range(len(weights[0]))),
+        tuple(
+            tuple(
+                tensor(np.stack([s[j][k] for s in slots]), "float32")
+                for k in range(len(weights[0]))
+            )
+            for j in range(count)
+        ),
+        (
+            tensor(np.zeros(members, np.float32), "float32"),
+            tensor(np.ones(members, np.float32), "float32"),
+        ),
     )
-    is_adam = tensor(np.full(members, optimizer == "adam"), "bool")
-    momenta = tensor(
-        np.full(members, momentum if optimizer == "sgd" else 0.0, np.float32), "float32"
+    hyper_matrix = tensor(
+        np.array([hyper_row(optimizer, params_of)] * members, np.float32), "float32"
     )
+    kind = tensor(np.full(members, KINDS.index(optimizer), dtype=np.int32), "int32")
+    member_seeds = tensor(np.array(seeds, dtype=np.int32), "int32")
     x, y = tensor(data.x_train, "float32"), tensor(data.y_train, "int32")
-    fn = _step_function(optimizer)
+    fn = _step_function(spec, (optimizer,))
     rngs = [np.random.default_rng(s) for s in seeds]
     # fastai's training DataLoader drops the partial last batch when it shuffles
     # (`drop_last=shuffle`), so every lr_find step sees a full batch. With fewer samples than
@@ -123,7 +136,7 @@ def run_range_test(
         )
         state, loss = fn(
             state,
-            (is_adam, momenta, tensor(active, "bool")),
+            (hyper_matrix, kind, tensor(active, "bool"), member_seeds),
             x,
             y,
             tensor(orders[position], "int32"),

@@ -81,7 +81,10 @@ def claim_and_run_range_test(range_test_id: uuid.UUID) -> None:
 def _run(claimed: RangeTestClaim, settings: Settings) -> None:
     spec = claimed.spec
     data = load_dataset(
-        spec.dataset.name, train_samples=spec.dataset.train_samples, mnist_path=settings.mnist_path
+        spec.dataset.name,
+        train_samples=spec.dataset.train_samples,
+        mnist_path=settings.mnist_path,
+        fashion_mnist_path=settings.fashion_mnist_path,
     )
 
     def progress(done: int, dataset: dict[str, object] | None = None) -> bool:
@@ -109,6 +112,8 @@ def _run(claimed: RangeTestClaim, settings: Settings) -> None:
         batch_size=spec.training.batch_size,
         optimizer=spec.training.optimizer,
         momentum=spec.training.momentum,
+        model=spec.model,
+        options=spec.training.optimizer_given(),
         start_lr=spec.start_lr,
         end_lr=spec.end_lr,
         num_iter=spec.num_iter,

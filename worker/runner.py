@@ -129,7 +129,10 @@ def _remove_files(experiment_id: uuid.UUID) -> None:
 def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     lead = next(iter(claimed.values())).claim.spec
     data = load_dataset(
-        lead.dataset.name, train_samples=lead.dataset.train_samples, mnist_path=settings.mnist_path
+        lead.dataset.name,
+        train_samples=lead.dataset.train_samples,
+        mnist_path=settings.mnist_path,
+        fashion_mnist_path=settings.fashion_mnist_path,
     )
     steps_per_epoch = math.ceil(data.info.train_samples / lead.training.batch_size)
 
@@ -178,6 +181,8 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                 learning_rate=spec.training.learning_rate,
                 optimizer=spec.training.optimizer,
                 momentum=spec.training.momentum,
+                options=spec.training.optimizer_given(),
+                model=spec.model,
                 seed=spec.training.seed,
                 schedule=build_run(
                     spec.scheduler,

@@ -18,11 +18,19 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from worker.backend import compile_fn, tensor
-from worker.checkpoint import Checkpoint
+from models.families import CnnSpec
+from worker.backend import compile_fn, describe_device, tensor, value_and_grad
+from worker.checkpoint import Checkpoint, MemberArrays
 from worker.datasets import Dataset
 from worker.members import MemberState
-from worker.network import initial_weights, stacked_eval, stacked_loss_and_grads, stacked_update
+from worker.network import (
+    ModelSpec,
+    cross_entropy,
+    initial_weights,
+    param_shapes,
+    stacked_logits,
+)
+from worker.optimizers import KINDS, hyper_row, initial_slots, slot_count, stacked_step
 
 log = logging.getLogger("lrlab.worker")
 
@@ -30,78 +38,105 @@ log = logging.getLogger("lrlab.worker")
 EVAL_CHUNK = 4096
 
 
+def train_step(
+    spec: ModelSpec,
+    kinds: tuple[str, ...],
+    state: tuple[Any, Any, Any],
+    hyper: tuple[Any, Any, Any, Any],
+    xb: Any,
+    yb: Any,
+    weight: Any,
+    lr: Any,
+) -> tuple[tuple[Any, Any, Any], Any, Any]:
+    """One optimizer step of every member on its batch xb [M, B, F], yb [M, B].
+
+    Returns the new state, each member's loss [M] (masked mean, before the update, as
+    model.fit reports it) and hits [M]. The gradients are the backend's autodiff of the summed
+    member losses: member m's parameters reach only member m's loss.
+    """
+    ops = keras.ops
+    params, slots, scalars = state
+    hyper_matrix, kind, active, seeds = hyper
+
+    def loss_fn(p: list[Any], salt: Any) -> tuple[Any, Any]:
+        dropout = {"dropout_seeds": seeds, "dropout_salt": salt} if spec.dropout else {}
+        logits = stacked_logits(spec, p, xb, shared_input=False, **dropout)
+        per_row, hit = cross_entropy(logits, yb)
+        # Mean over the batch's real rows, as model.fit; padding rows weigh 0.
+        loss = ops.divide(ops.sum(ops.multiply(per_row, weight), axis=-1), ops.sum(weight))
+        return ops.sum(loss), (loss, ops.sum(ops.multiply(hit, weight), axis=-1))
+
+    # The member's step count salts its dropout masks: new masks every step, the same on rerun.
+    _, (loss, hits), grads = value_and_grad(loss_fn)(list(params), ops.cast(scalars[0], "int32"))
+    p, s, sc = stacked_step(params, grads, slots, scalars, lr, hyper_matrix, kind, active, kinds)
+    return (tuple(p), tuple(tuple(j) for j in s), tuple(sc)), loss, hits
+
+
 def epoch_fn(
     state: tuple[Any, ...],
-    hyper: tuple[Any, Any, Any],
+    hyper: tuple[Any, Any, Any, Any],
     train: tuple[Any, Any, Any, Any, Any, Any],
     val: tuple[Any, Any, Any, Any, Any],
-    kinds: str,
+    spec: ModelSpec,
+    kinds: tuple[str, ...],
 ) -> tuple[tuple[Any, ...], Any, Any, Any, Any, Any]:
     """Train every member one epoch, then validate; pure: state in, new state out.
 
-    state = (params[4], m[4], v[4], iterations [M]); hyper = (is_adam [M], momentum [M],
-    active [M]); train = (x [N, F], y [N], order [S, M, B], mask [S, B], lrs [S, M],
-    n_steps); val = (x [V, F], y [V], order [K, C], mask [K, C], n_chunks). n_steps and
-    n_chunks bound the loops, so a call with 0 compiles the function without running it.
-    kinds is static: "adam", "sgd" or "mixed" optimizers among the members.
+    state = (params, slots, (iterations [M], u_product [M])) with params a tuple of [M, ...]
+    tensors and slots a tuple of such tuples (worker.optimizers); hyper = (hyper [M, H],
+    kind [M], active [M], seeds [M]); train = (x [N, F], y [N], order [S, M, B], mask [S, B],
+    lrs [S, M], n_steps); val = (x [V, F], y [V], order [K, C], mask [K, C], n_chunks).
+    n_steps and n_chunks bound the loops, so a call with 0 compiles the function without
+    running it.
     """
     ops = keras.ops
-    params, m_slots, v_slots, iterations = state[0:4], state[4:8], state[8:12], state[12]
-    is_adam, momentum, active = hyper
+    params, slots, scalars = state
     x, y, order, mask, lrs, n_steps = train
     x_val, y_val, val_order, val_mask, n_chunks = val
     members = lrs.shape[1]
 
     def step(i: Any, carry: tuple[Any, ...]) -> tuple[Any, ...]:
-        p, m, v, it, used, loss_sum, hit_sum = carry
+        p, s, sc, used, loss_sum, hit_sum = carry
         idx = order[i]
         weight = mask[i]
         lr = lrs[i]
-        loss, hits, grads = stacked_loss_and_grads(
-            p, ops.take(x, idx, axis=0), ops.take(y, idx, axis=0), weight
+        (p, s, sc), loss, hits = train_step(
+            spec,
+            kinds,
+            (p, s, sc),
+            hyper,
+            ops.take(x, idx, axis=0),
+            ops.take(y, idx, axis=0),
+            weight,
+            lr,
         )
-        p, m, v, it = stacked_update(p, grads, m, v, it, lr, is_adam, momentum, active, kinds)
         # The lr row the update applied, kept for the report.
         used = ops.slice_update(used, (i, 0), ops.expand_dims(lr, 0))
         n = ops.sum(weight)
-        return (
-            tuple(p),
-            tuple(m),
-            tuple(v),
-            it,
-            used,
-            ops.add(loss_sum, ops.multiply(loss, n)),
-            ops.add(hit_sum, hits),
-        )
+        return (p, s, sc, used, ops.add(loss_sum, ops.multiply(loss, n)), ops.add(hit_sum, hits))
 
     zeros = ops.zeros((members,), dtype="float32")
-    carry = (
-        tuple(params),
-        tuple(m_slots),
-        tuple(v_slots),
-        iterations,
-        ops.zeros_like(lrs),
-        zeros,
-        zeros,
-    )
-    params, m_slots, v_slots, iterations, used, loss_sum, hit_sum = ops.fori_loop(
-        0, n_steps, step, carry
+    carry = (tuple(params), tuple(tuple(j) for j in slots), tuple(scalars), ops.zeros_like(lrs))
+    params, slots, scalars, used, loss_sum, hit_sum = ops.fori_loop(
+        0, n_steps, step, (*carry, zeros, zeros)
     )
 
     def evaluate(j: Any, carry: tuple[Any, Any]) -> tuple[Any, Any]:
         loss_sum, hit_sum = carry
         idx = val_order[j]
-        loss, hits = stacked_eval(
-            params, ops.take(x_val, idx, axis=0), ops.take(y_val, idx, axis=0), val_mask[j]
+        logits = stacked_logits(spec, params, ops.take(x_val, idx, axis=0), shared_input=True)
+        per_row, hit = cross_entropy(logits, ops.take(y_val, idx, axis=0))
+        weight = val_mask[j]
+        return (
+            ops.add(loss_sum, ops.sum(ops.multiply(per_row, weight), axis=-1)),
+            ops.add(hit_sum, ops.sum(ops.multiply(hit, weight), axis=-1)),
         )
-        return ops.add(loss_sum, loss), ops.add(hit_sum, hits)
 
     val_loss, val_hits = ops.fori_loop(0, n_chunks, evaluate, (zeros, zeros))
-    new_state = (*params, *m_slots, *v_slots, iterations)
-    return new_state, used, loss_sum, hit_sum, val_loss, val_hits
+    return (params, slots, scalars), used, loss_sum, hit_sum, val_loss, val_hits
 
 
-ShapeKey = tuple[str, str, int, int, int, int, int, int, int]
+ShapeKey = tuple[Any, ...]
 
 _compiled_lock = threading.Lock()
 # Tracing and XLA-compiling an epoch costs seconds, an epoch a fraction of one: a worker keeps
@@ -111,13 +146,22 @@ _warm: set[ShapeKey] = set()
 
 
 def _shape_key(
-    kinds: str, members: int, batch_size: int, n_train: int, features: int, n_val: int
+    spec: ModelSpec,
+    kinds: tuple[str, ...],
+    slots: int,
+    members: int,
+    batch_size: int,
+    n_train: int,
+    features: int,
+    n_val: int,
 ) -> ShapeKey:
     steps = math.ceil(n_train / batch_size)
     chunk = min(EVAL_CHUNK, n_val)
     return (
         keras.backend.backend(),
+        spec.model_dump_json(),
         kinds,
+        slots,
         members,
         batch_size,
         steps,
@@ -128,17 +172,24 @@ def _shape_key(
     )
 
 
-def _epoch_function(key: ShapeKey) -> Callable[..., Any]:
-    kinds = key[1]
-
+def _epoch_function(key: ShapeKey, spec: ModelSpec, kinds: tuple[str, ...]) -> Callable[..., Any]:
     def epoch(state: Any, hyper: Any, train: Any, val: Any) -> Any:
-        return epoch_fn(state, hyper, train, val, kinds)
+        return epoch_fn(state, hyper, train, val, spec, kinds)
 
     with _compiled_lock:
         fn = _compiled.get(key)
         if fn is None:
-            fn = _compiled[key] = compile_fn(epoch)
+            fn = _compiled[key] = compile_fn(epoch, xla=use_xla(spec))
         return fn
+
+
+def use_xla(spec: ModelSpec) -> bool:
+    """Whether TensorFlow compiles the epoch with XLA: not a CNN on a CPU.
+
+    XLA's CPU convolution gradients are ~10× slower than TensorFlow's own (oneDNN) kernels:
+    a CNN epoch of 8 steps of 128 images took 25 s under XLA against 2-3 s for model.fit.
+    """
+    return not (isinstance(spec, CnnSpec) and describe_device() == "CPU")
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,6 +247,7 @@ class Stack:
     """Members stacked into one model: their state as [M, ...] backend tensors.
 
     A member starts from its checkpoint where it has one, else from its seed's initial weights.
+    All members share `spec` (the model); their optimizers may differ.
     """
 
     def __init__(
@@ -209,46 +261,60 @@ class Stack:
         self.tensors = tensors
         self.batch_size = batch_size
         self.steps = math.ceil(tensors.n_train / batch_size)
+        self.spec = members[0].config.model
         size = len(members)
-        optimizers = {m.config.optimizer for m in members}
-        kinds = optimizers.pop() if len(optimizers) == 1 else "mixed"
+        configs = [m.config for m in members]
+        self.kinds = tuple(k for k in KINDS if any(c.optimizer == k for c in configs))
+        self.slots = max(slot_count(c.optimizer, c.optimizer_params) for c in configs)
         self.key = _shape_key(
-            kinds, size, batch_size, tensors.n_train, tensors.features, tensors.n_val
+            self.spec,
+            self.kinds,
+            self.slots,
+            size,
+            batch_size,
+            tensors.n_train,
+            tensors.features,
+            tensors.n_val,
         )
-        params: list[list[npt.NDArray[np.float32]]] = [[], [], [], []]
-        m_slots: list[list[npt.NDArray[np.float32]]] = [[], [], [], []]
-        v_slots: list[list[npt.NDArray[np.float32]]] = [[], [], [], []]
+        n_params = len(param_shapes(self.spec, tensors.features))
+        params: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(n_params)]
+        slots: list[list[list[npt.NDArray[np.float32]]]] = [
+            [[] for _ in range(n_params)] for _ in range(self.slots)
+        ]
         iterations = np.zeros(size, dtype=np.float32)
+        u_product = np.ones(size, dtype=np.float32)
         for i, (member, saved) in enumerate(zip(members, checkpoints, strict=True)):
+            cfg = member.config
             if saved is None:
-                weights = initial_weights(seed=member.config.seed, input_features=tensors.features)
-                zero = [np.zeros_like(w) for w in weights]
-                ms, vs = zero, zero
+                weights = initial_weights(
+                    seed=cfg.seed, input_features=tensors.features, spec=self.spec
+                )
+                own = initial_slots(cfg.optimizer, weights, self.slots)
             else:
-                weights, ms, vs = saved.params, saved.m, saved.v
+                weights = saved.params
+                own = [saved.slot(j) for j in range(self.slots)]
                 iterations[i] = saved.iterations
-            for k in range(4):
+                u_product[i] = saved.u_product
+            for k in range(n_params):
                 params[k].append(weights[k])
-                m_slots[k].append(ms[k])
-                v_slots[k].append(vs[k])
-        stacked = [np.stack(a) for a in (*params, *m_slots, *v_slots)]
+                for j in range(self.slots):
+                    slots[j][k].append(own[j][k])
         self.state: tuple[Any, ...] = (
-            *(tensor(a, "float32") for a in stacked),
-            tensor(iterations, "float32"),
+            tuple(tensor(np.stack(p), "float32") for p in params),
+            tuple(tuple(tensor(np.stack(p), "float32") for p in slot) for slot in slots),
+            (tensor(iterations, "float32"), tensor(u_product, "float32")),
         )
-        self.is_adam = tensor(np.array([m.config.optimizer == "adam" for m in members]), "bool")
-        self.momentum = tensor(
-            np.array(
-                [m.config.momentum if m.config.optimizer == "sgd" else 0.0 for m in members],
-                dtype=np.float32,
-            ),
+        self.hyper_matrix = tensor(
+            np.array([hyper_row(c.optimizer, c.optimizer_params) for c in configs], np.float32),
             "float32",
         )
-        self.fn = _epoch_function(self.key)
+        self.kind = tensor(np.array([KINDS.index(c.optimizer) for c in configs]), "int32")
+        self.seeds = tensor(np.array([c.seed for c in configs], dtype=np.int32), "int32")
+        self.fn = _epoch_function(self.key, self.spec, self.kinds)
 
-    def hyper(self) -> tuple[Any, Any, Any]:
+    def hyper(self) -> tuple[Any, Any, Any, Any]:
         active = tensor(np.array([m.active for m in self.members]), "bool")
-        return self.is_adam, self.momentum, active
+        return self.hyper_matrix, self.kind, active, self.seeds
 
     def warm(self) -> None:
         """Compile the epoch for this stack's shapes (a call that runs zero steps) if needed."""
@@ -318,7 +384,16 @@ class Stack:
             "val_hits": to_np(val_hits),
         }
 
-    def member_arrays(self) -> tuple[list[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
-        """The stacked state on the host: 12 [M, ...] arrays and iterations [M]."""
-        host = [np.asarray(keras.ops.convert_to_numpy(t)) for t in self.state]
-        return host[:12], host[12]
+    def member_arrays(self) -> MemberArrays:
+        """The stacked state on the host: params, slots and (iterations, u_product), [M, ...]."""
+        params, slots, scalars = self.state
+
+        def host(t: Any) -> npt.NDArray[np.float32]:
+            return np.asarray(keras.ops.convert_to_numpy(t))
+
+        return MemberArrays(
+            params=[host(p) for p in params],
+            slots=[[host(p) for p in slot] for slot in slots],
+            iterations=host(scalars[0]),
+            u_product=host(scalars[1]),
+        )

@@ -82,6 +82,7 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", "/schedulers"): Call("read", 200),
     ("GET", "/datasets"): Call("read", 200),
     ("POST", "/schedulers/preview"): Call("read", 200, lambda: PREVIEW),
+    ("GET", "/models"): Call("read", 200),
     ("GET", "/keys"): Call("admin", 200),
     ("POST", "/keys"): Call("admin", 201, lambda: {"label": "made", "role": "read"}),
     ("DELETE", "/keys/{key_id}"): Call("admin", 200),

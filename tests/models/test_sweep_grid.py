@@ -125,3 +125,39 @@ def test_grid_keys_of_library_types_name_the_type_before_the_last_dot() -> None:
 def test_grid_key_without_a_scope_is_refused() -> None:
     with pytest.raises(ValidationError, match=r"must be `<scheduler type>\.<parameter>`"):
         SweepCreate.model_validate(_sweep(grid={".gamma": [0.5]}))
+
+
+def test_a_grid_over_model_families_and_optimizers() -> None:
+    from models.sweep_grid import SweepCreate
+
+    sweep = SweepCreate.model_validate(
+        {
+            "schedulers": [{"type": "constant"}],
+            "grid": {
+                "model.type": ["mlp", "cnn"],
+                "model.kernel_size": [3, 5],
+                "training.optimizer": ["adam", "adamw", "sgd"],
+            },
+        }
+    )
+    models = sorted(
+        (c.spec.model.type, getattr(c.spec.model, "kernel_size", None), c.spec.training.optimizer)
+        for c in sweep.cells
+    )
+    # The MLP has no kernel size: it trains once per optimizer, the CNN once per kernel size.
+    assert len(models) == 3 + 6
+    assert ("mlp", None, "adamw") in models and ("cnn", 5, "sgd") in models
+    labels = [c.label for c in sweep.cells]
+    assert len(set(labels)) == len(labels)
+    assert any("model.type=cnn" in label for label in labels)
+
+
+def test_an_unknown_model_grid_key_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from models.sweep_grid import SweepCreate
+
+    with pytest.raises(ValidationError, match=r"model\.width"):
+        SweepCreate.model_validate(
+            {"schedulers": [{"type": "constant"}], "grid": {"model.width": [1]}}
+        )

@@ -2,6 +2,7 @@
 
 import io
 import json
+import zlib
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from tests.worker.fused import STEPS, config, train
 from worker import checkpoint, engine
-from worker.checkpoint import Checkpoint, decode_checkpoint, encode_checkpoint
+from worker.checkpoint import Checkpoint, MemberArrays, decode_checkpoint, encode_checkpoint
 from worker.datasets import Dataset
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig, MemberState, TrainingError
@@ -69,6 +70,37 @@ def test_version_1_checkpoints_are_still_read(synthetic: Dataset) -> None:
         np.testing.assert_array_equal(got, want)
 
 
+def _arrays(
+    params: list[np.ndarray], slots: list[list[np.ndarray]], iterations: float
+) -> MemberArrays:
+    return MemberArrays(
+        params=params,
+        slots=slots,
+        iterations=np.array([iterations], np.float32),
+        u_product=np.ones(1, np.float32),
+    )
+
+
+def test_version_2_checkpoints_of_the_seed_mlp_resume(synthetic: Dataset) -> None:
+    """A checkpoint written before model families (no model, no u_product) resumes as today."""
+    names = ["plateau", "step-sgd"]
+    straight = train([config(n) for n in names], synthetic)
+    old: dict[str, bytes] = {}
+    for name in names:
+        meta, arrays = checkpoint._read(straight[name][1].checkpoint)
+        for key in ("model", "u_product"):
+            del meta[key]
+        meta["version"] = 2
+        blobs: dict[str, Any] = {k: checkpoint._shuffle(a) for k, a in arrays.items()}
+        blobs["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **blobs)
+        old[name] = checkpoint._MAGIC + zlib.compress(buffer.getvalue(), 1)
+    resumed = train([config(n, resume=old[n]) for n in names], synthetic)
+    for name in names:
+        assert _curve(resumed[name]) == _curve(straight[name][2:])
+
+
 def test_decode_returns_what_encode_stored() -> None:
     cfg = config("step-sgd")
     member = MemberState(config=cfg, rng=np.random.default_rng(5), epochs_done=3)
@@ -76,7 +108,7 @@ def test_decode_returns_what_encode_stored() -> None:
     params = initial_weights(seed=1)
     m_slots = [np.full_like(p, 0.5) for p in params]
     v_slots = [np.full_like(p, 0.25) for p in params]
-    blob = encode_checkpoint(member, [*params, *m_slots, *v_slots], 75.0)
+    blob = encode_checkpoint(member, _arrays(params, [m_slots, v_slots], 75.0))
     saved = decode_checkpoint(cfg, blob, 784)
     assert saved.epochs_done == 3 and saved.iterations == 75
     assert saved.rng == rng_state
@@ -95,8 +127,8 @@ def test_bad_checkpoints_are_refused(blob: bytes | None, message: str) -> None:
     cfg = config("plateau")
     if blob is None:
         member = MemberState(config=cfg, rng=np.random.default_rng(0), epochs_done=5)
-        arrays = initial_weights(seed=0) * 3
-        blob = encode_checkpoint(member, arrays, 0.0)
+        weights = initial_weights(seed=0)
+        blob = encode_checkpoint(member, _arrays(weights, [weights, weights], 0.0))
     with pytest.raises(TrainingError, match=message):
         decode_checkpoint(cfg, blob, 784)
 

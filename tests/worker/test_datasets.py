@@ -310,3 +310,25 @@ def test_offline_mnist_class_counts() -> None:
     ds = load_dataset("mnist", train_samples=100_000, mnist_path=str(_OFFLINE))
     assert ds.info.train_samples == 8000 and ds.info.val_samples == 2000
     assert np.bincount(ds.y_val).tolist() == [207, 230, 198, 207, 194, 169, 202, 215, 187, 191]
+
+
+@pytest.mark.skipif(
+    not Path(datasets.DEBIAN_FASHION_MNIST).is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+def test_fashion_mnist_from_the_debian_package() -> None:
+    ds = load_dataset("fashion_mnist", train_samples=1_000_000, mnist_path=None)
+    assert ds.info.source == "idx" and ds.info.path == datasets.DEBIAN_FASHION_MNIST
+    assert (ds.info.train_samples, ds.info.val_samples) == (60_000, 10_000)
+    assert ds.x_train.shape == (60_000, 784) and ds.x_val.shape == (10_000, 784)
+    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
+    assert sorted(set(ds.y_val.tolist())) == list(range(10))
+    assert len(ds.info.sha256) == 64
+    mnist_like = load_dataset(
+        "fashion_mnist",
+        train_samples=100,
+        mnist_path="/nonexistent",
+        fashion_mnist_path=datasets.DEBIAN_FASHION_MNIST,
+    )
+    # The MNIST setting is not Fashion-MNIST's; its own path gives the same data.
+    np.testing.assert_array_equal(mnist_like.x_train, ds.x_train[:100])

@@ -1,4 +1,5 @@
-"""The range test's loop batches its data as fastai's shuffled training loader does."""
+"""The range test's loop: batches as fastai's shuffled training loader makes them; the chosen
+model and optimizer."""
 
 from typing import Any
 
@@ -6,8 +7,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from models.families import CnnSpec, MlpSpec
 from worker import range_engine
 from worker.datasets import Dataset, DatasetInfo
+from worker.range_engine import run_range_test
 
 N_TRAIN = 200  # 6 full batches of 32 and a partial one of 8
 
@@ -62,3 +65,34 @@ def test_fewer_samples_than_a_batch_keep_their_one_partial_batch(
     seen = _batches_seen(monkeypatch, 256)
     orders, mask = seen[0]
     assert orders.shape == (1, 256) and int(mask.sum()) == N_TRAIN
+
+
+@pytest.mark.parametrize(
+    ("model", "optimizer", "options"),
+    [
+        (CnnSpec(filters=[4, 8], dropout=0.0), "adamw", {"weight_decay": 0.01}),
+        (MlpSpec(hidden_units=[16]), "sgd", {"nesterov": True}),
+    ],
+)
+def test_range_test_of_a_model_and_optimizer(
+    synthetic: Dataset, model: MlpSpec | CnnSpec, optimizer: str, options: dict[str, object]
+) -> None:
+    trackers = run_range_test(
+        synthetic,
+        seeds=[0, 1],
+        batch_size=32,
+        optimizer=optimizer,  # type: ignore[arg-type]
+        momentum=0.9 if optimizer == "sgd" else 0.0,
+        model=model,
+        options=options,  # type: ignore[arg-type]
+        start_lr=1e-5,
+        end_lr=10.0,
+        num_iter=40,
+        stop_div=True,
+        on_progress=lambda done: True,
+    )
+    assert trackers is not None
+    for tracker in trackers:
+        assert 5 <= tracker.iterations_done <= 40
+    # Different seeds, different initial weights: different loss curves.
+    assert trackers[0]._losses != trackers[1]._losses

@@ -1,0 +1,127 @@
+"""Model × optimizer table: a 12-member sweep fused by the engine vs plain model.fit, one run.
+
+Each row trains `MEMBERS` members (seeds 0..) for `EPOCHS` epochs on `SAMPLES` training images
+with a constant lr, first as plain Keras (one fresh model per member, `model.fit`, the same
+optimizer), then fused by worker.engine.train_members in this process, and prints seconds per
+member-epoch of each, their ratio, the stack size the engine chose and the final val accuracy.
+Sizes: LRLAB_BENCH_MEMBERS, LRLAB_BENCH_EPOCHS, LRLAB_BENCH_SAMPLES (defaults 12, 5, 8000).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from models.families import CnnSpec, MlpSpec
+from models.schedules import build_run
+from models.settings import get_settings
+from models.specs import ExperimentCreate
+from worker.datasets import Dataset, load_dataset
+from worker.members import EpochReport, MemberConfig
+from worker.network import build_model
+
+MEMBERS = int(os.environ.get("LRLAB_BENCH_MEMBERS", "12"))
+EPOCHS = int(os.environ.get("LRLAB_BENCH_EPOCHS", "5"))
+SAMPLES = int(os.environ.get("LRLAB_BENCH_SAMPLES", "8000"))
+BATCH = 32
+# (label, dataset, model, optimizer, Keras optimizer, lr)
+ROWS: list[tuple[str, str, MlpSpec | CnnSpec, str, Any, float]] = [
+    ("MLP + Adam, MNIST", "mnist", MlpSpec(), "adam", keras.optimizers.Adam, 1e-3),
+    ("CNN + SGD, Fashion-MNIST", "fashion_mnist", CnnSpec(), "sgd", keras.optimizers.SGD, 0.05),
+]
+
+
+def _data(name: str) -> Dataset:
+    settings = get_settings()
+    return load_dataset(
+        name,
+        train_samples=SAMPLES,
+        mnist_path=settings.mnist_path,
+        fashion_mnist_path=settings.fashion_mnist_path,
+    )
+
+
+def plain(data: Dataset, model: MlpSpec | CnnSpec, keras_optimizer: Any, lr: float) -> float:
+    """Seconds of MEMBERS × EPOCHS epochs of model.fit (with validation), one member at a time."""
+    started = time.perf_counter()
+    for seed in range(MEMBERS):
+        net = build_model(model, seed=seed)
+        net.compile(
+            optimizer=keras_optimizer(learning_rate=lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        net.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=BATCH,
+            epochs=EPOCHS,
+            verbose=0,
+            validation_data=(data.x_val, data.y_val),
+        )
+    return time.perf_counter() - started
+
+
+def fused(
+    data: Dataset, model: MlpSpec | CnnSpec, optimizer: str, lr: float
+) -> tuple[float, float]:
+    """Seconds of the same work fused by the engine (compilation included), mean final val acc."""
+    from worker.engine import train_members
+
+    steps = math.ceil(len(data.y_train) / BATCH)
+    scheduler = ExperimentCreate.model_validate({"scheduler": {"type": "constant"}}).scheduler
+    members = [
+        MemberConfig(
+            key=str(seed),
+            epochs=EPOCHS,
+            batch_size=BATCH,
+            learning_rate=lr,
+            optimizer=optimizer,  # type: ignore[arg-type]
+            momentum=0.0,
+            seed=seed,
+            schedule=build_run(scheduler, base_lr=lr, epochs=EPOCHS, steps_per_epoch=steps),
+            model=model,
+        )
+        for seed in range(MEMBERS)
+    ]
+    last: dict[str, float] = {}
+
+    def on_epoch(report: EpochReport) -> bool:
+        last[report.key] = report.metrics.val_accuracy
+        return True
+
+    started = time.perf_counter()
+    train_members(members, data, on_epoch=on_epoch)
+    return time.perf_counter() - started, float(np.mean(list(last.values())))
+
+
+def main() -> None:
+    """Print the table (plain Keras first: the engine turns on op determinism process-wide)."""
+    results = []
+    for label, dataset, model, optimizer, keras_optimizer, lr in ROWS:
+        data = _data(dataset)
+        results.append((label, data, model, optimizer, plain(data, model, keras_optimizer, lr)))
+    from worker.engine import max_stack
+
+    work = MEMBERS * EPOCHS
+    print(f"{MEMBERS} members × {EPOCHS} epochs × {SAMPLES} samples, batch {BATCH}")
+    print(
+        "| model + optimizer, data | plain s/member-epoch | engine s/member-epoch | ratio "
+        "| stack | val acc |"
+    )
+    print("|---|---|---|---|---|---|")
+    for (label, data, model, optimizer, plain_s), row in zip(results, ROWS, strict=True):
+        engine_s, accuracy = fused(data, model, optimizer, row[5])
+        print(
+            f"| {label} | {plain_s / work:.3f} | {engine_s / work:.3f} | "
+            f"{plain_s / engine_s:.2f}× | {min(MEMBERS, max_stack())} | {accuracy:.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
