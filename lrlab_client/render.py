@@ -38,10 +38,10 @@ RANKING = (
 
 
 def stdout_console() -> Console:
-    """Standard output; 160 columns when it is not a terminal."""
+    """Standard output; 240 columns when it is not a terminal."""
     console = Console(highlight=False)
     if not console.is_terminal:
-        console.width = 160  # tables piped to files or captured by tests: do not squash them
+        console.width = 240  # tables piped to files or captured by tests: do not squash them
     return console
 
 

@@ -70,6 +70,7 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", "/sweeps/{sweep_id}/cancel"): Call("write", 200),
     ("GET", "/sweeps/{sweep_id}/comparison"): Call("read", 200),
     ("GET", "/sweeps/{sweep_id}/metrics"): Call("read", 200),
+    ("GET", "/sweeps/{sweep_id}/pruning"): Call("read", 200),
     ("GET", "/sweeps/{sweep_id}/plots/{name}.{ext}"): Call(
         "read", 200, fixed={"name": "lr", "ext": "svg"}
     ),

@@ -149,8 +149,9 @@ def test_comparison_table_shows_the_reached_fraction_beside_epochs_to_target() -
     cosine = next(line for line in text.splitlines() if "cosine" in line)
     constant = next(line for line in text.splitlines() if "constant" in line)
     # Next to each other: the share that reached it, then how fast those runs did.
-    assert cosine.split()[-3:-1] == ["(67%)", "4.5±0.5"] and "2/3 (67%)" in cosine
-    assert constant.split()[-4:-1] == ["(0%)", "not", "reached"] and "0/3 (0%)" in constant
+    # After them: the AUC, then the verdict against the baseline and its adjusted p.
+    assert cosine.split()[-5:-3] == ["(67%)", "4.5±0.5"] and "2/3 (67%)" in cosine
+    assert constant.split()[-6:-3] == ["(0%)", "not", "reached"] and "0/3 (0%)" in constant
 
 
 def test_progress_off_a_terminal_is_one_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
