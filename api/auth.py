@@ -35,6 +35,7 @@ from models.projects import (
     hash_key,
     touch_key,
 )
+from models.redis_urls import limits_url
 from models.settings import get_settings
 
 log = logging.getLogger("lrlab.api")
@@ -287,7 +288,7 @@ def _record_use(key_id: uuid.UUID) -> None:
 
 @lru_cache
 def _limiter() -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(storage_from_string(get_settings().broker_url))
+    return MovingWindowRateLimiter(storage_from_string(limits_url(get_settings().broker_url)))
 
 
 @lru_cache

@@ -14,6 +14,8 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab"
     broker_url: str = "redis://127.0.0.1:6379/0"
+    # A missing database is created only on a first start (no credentials file) or when asked.
+    create_database: bool = False
     mnist_path: str | None = None
     queue: str = Field(default="lrlab", min_length=1)
     # Broker calls from the API must fail fast: Postgres is the record, the broker only a doorbell.
