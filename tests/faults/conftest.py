@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from devtools.processes import ApiProcess, WorkerProcess
 from devtools.redis_server import RedisServer
+from devtools.servers import drop_database, other_database
 from models.migrate import prepare_database
 from models.tables import Experiment
 from tests.faults.proxy import CuttableProxy
@@ -115,15 +116,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def fault_database(database: str) -> Iterator[tuple[str, Engine]]:
     """A database of the fault tests' own: no other worker's reconciler acts on their rows."""
-    url = f"{database}_faults"
+    url = other_database(database, make_url(database).database + "_faults")
     prepare_database(url, recreate=True)
     engine = create_engine(url)
     yield url, engine
     engine.dispose()
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(url)
 
 
 @pytest.fixture
