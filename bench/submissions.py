@@ -348,9 +348,10 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _purge(queue: str) -> None:
     import redis
 
+    from models.redis_urls import redis_py_url
     from models.settings import get_settings
 
-    redis.Redis.from_url(get_settings().broker_url).delete(queue)
+    redis.Redis.from_url(redis_py_url(get_settings().broker_url)).delete(queue)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from devtools.processes import ROOT, free_port
 
-pytestmark = pytest.mark.fresh
+pytestmark = [pytest.mark.fresh, pytest.mark.timeout(3600)]
 
 HIDDEN = {"node", "nodejs", "npm", "npx", "psql", "pg_ctl", "postgres", "initdb", "redis-server"}
 DEFAULT_MNIST = ROOT.parent / "shared" / "datasets" / "mnist-offline"
