@@ -7,6 +7,8 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from kombu import Connection
+from limits.storage import storage_from_string
 from sqlalchemy import create_engine, text
 
 from devtools.processes import free_port
@@ -102,6 +104,10 @@ def test_embedded_servers_keep_their_data_and_stop_without_a_trace(
             conn.commit()
         admin.dispose()
         redis.Redis.from_url(redis_py_url(servers.broker_url)).rpush("lrlab", b"accepted")
+        # The rate limiter and Celery's producer reach the same socket in their spellings.
+        assert storage_from_string(limits_url(servers.broker_url)).check()
+        with Connection(kombu_url(servers.broker_url)) as connection:
+            connection.ensure_connection(max_retries=1)
         running = _server_processes(tmp_path)
         assert {p.name() for p in running} >= {"postgres", "redis-server"}
         # Neither binds a TCP port: the socket files are all there is.
