@@ -112,7 +112,7 @@ def test_make_install_and_make_up_from_a_fresh_clone_with_embedded_servers(
         )
         succeeded = time.monotonic()
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-        assert "succeeded" in submitted.stdout
+        assert "succeeded" in submitted.stdout + submitted.stderr
         chart = httpx.get(f"{api}/ui/vendor/uplot/uPlot.esm.js", timeout=10)
         assert chart.status_code == 200 and "uPlot" in chart.text
         up_text = (tmp_path / "up.log").read_text()
