@@ -83,12 +83,17 @@ class Stack:
     def database_proxy(self) -> Iterator[tuple[CuttableProxy, str]]:
         """A proxy in front of this stack's Postgres that a test can cut, and its URL."""
         real = make_url(self.database_url)
-        proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+        socket_dir = real.query.get("host")
+        # An embedded Postgres listens on a Unix socket only: the proxy forwards TCP to it.
+        target: tuple[str, int] | str = (
+            f"{socket_dir}/.s.PGSQL.{real.port or 5432}"
+            if isinstance(socket_dir, str)
+            else (real.host or "127.0.0.1", real.port or 5432)
+        )
+        proxy = CuttableProxy(target)
+        through = real.difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
         try:
-            yield (
-                proxy,
-                real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
-            )
+            yield proxy, through.render_as_string(hide_password=False)
         finally:
             proxy.close()
 
