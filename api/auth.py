@@ -38,6 +38,7 @@ from models.projects import (
     hash_key,
     touch_key,
 )
+from models.redis_urls import limits_url
 from models.settings import get_settings
 
 log = logging.getLogger("lrlab.api")
@@ -340,7 +341,7 @@ def _limiter() -> MovingWindowRateLimiter:
     # Fail fast like every other broker call of the API: an outage must not hold requests.
     timeout = get_settings().broker_timeout_seconds
     storage = storage_from_string(
-        get_settings().broker_url,
+        limits_url(get_settings().broker_url),
         wrap_exceptions=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.processes import ROOT, ApiProcess
+from devtools.up import api_workers
 
 BENCH_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab_bench_submit"
 SPEC = json.dumps(
@@ -347,15 +348,21 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _purge(queue: str) -> None:
     import redis
 
+    from models.redis_urls import redis_py_url
     from models.settings import get_settings
 
-    redis.Redis.from_url(get_settings().broker_url).delete(queue)
+    redis.Redis.from_url(redis_py_url(get_settings().broker_url)).delete(queue)
 
 
 def main() -> None:
     """Parse the options, run, print."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn processes (one per core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=api_workers(),
+        help="uvicorn processes (default: as `make up` runs them, LRLAB_API_WORKERS)",
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=1000, help="0: no burst")

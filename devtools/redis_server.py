@@ -1,12 +1,12 @@
 """A private redis-server for tests: no persistence, killable and restartable on one port."""
 
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from devtools.processes import free_port
+from devtools.servers import redis_server_binary
 
 
 class RedisServer:
@@ -25,7 +25,7 @@ class RedisServer:
 
     def start(self) -> None:
         """Start it (again, on the same port) and wait until it answers PING."""
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        binary = redis_server_binary()
         self.process = subprocess.Popen(
             [
                 binary,

@@ -1,12 +1,17 @@
 """First start: an operator token, a `default` project and a write key, in a 0600 file.
 
 Run as `python -m models.bootstrap` (`make up` does, after migrating). Idempotent: while the
-file's key still works nothing changes; otherwise a new key is made and the file rewritten.
+file's key still works nothing changes; when its key is revoked (or its database was recreated
+at the same URL) a new key is made and the file rewritten. A file whose key belongs to another
+database is never overwritten: that is a mistyped URL or a second database, and the file may
+be the only copy of a key the user still needs.
 """
 
 import secrets
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from models.credentials import credentials_path, read_credentials, write_credentials
 from models.db import session_scope
@@ -23,16 +28,36 @@ from models.tables import Project
 DEFAULT_PROJECT = "default"
 
 
+class ForeignCredentials(RuntimeError):
+    """The credentials file holds a key of another database."""
+
+
+def _database_label(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _refuse(path: Path, found: dict[str, str], database: str) -> ForeignCredentials:
+    other = found.get("database") or "another database"
+    return ForeignCredentials(
+        f"{path} holds a key of {other}, not of {database}; it is left as it is. "
+        "Point LRLAB_CREDENTIALS_FILE at another file for this database, or check "
+        "LRLAB_DATABASE_URL"
+    )
+
+
 def bootstrap() -> str:
     """Make sure the credentials file holds a working key; returns a line saying where it is."""
     settings = get_settings()
     path = credentials_path(settings)
     found = read_credentials(path)
+    database = _database_label(settings.database_url)
     with session_scope() as session:
         key = find_key(session, key=found["api_key"]) if found.get("api_key") else None
         has_token = bool(found.get("admin_token") or settings.admin_token)
         if key is not None and key.revoked_at is None and has_token:
             return f"lrlab credentials: {path}"
+        if found.get("api_key") and key is None and found.get("database") != database:
+            raise _refuse(path, found, database)
         project = session.scalars(
             select(Project).where(Project.name == DEFAULT_PROJECT)
         ).one_or_none() or create_project(session, project=ProjectCreate(name=DEFAULT_PROJECT))
@@ -41,7 +66,7 @@ def bootstrap() -> str:
             project_id=project.id,
             key=KeyCreate(label="local (make up)", role="write"),
         )
-        values = {"project": DEFAULT_PROJECT, "api_key": made.key}
+        values = {"project": DEFAULT_PROJECT, "api_key": made.key, "database": database}
         # An operator token from the environment stays there; only a generated one is written.
         if not settings.admin_token:
             values["admin_token"] = found.get("admin_token") or "lrlabop_" + secrets.token_urlsafe(
@@ -55,4 +80,7 @@ def bootstrap() -> str:
 
 
 if __name__ == "__main__":
-    print(bootstrap())
+    try:
+        print(bootstrap())
+    except ForeignCredentials as exc:
+        raise SystemExit(f"lrlab: {exc}") from None

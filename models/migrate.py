@@ -11,14 +11,25 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from models.settings import get_settings
+from models.credentials import credentials_path
+from models.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("lrlab.migrate")
 
 
-def ensure_database(url: str, *, recreate: bool = False) -> None:
-    """Create the database named in `url` (dropping it first when `recreate`)."""
+class DatabaseMissing(RuntimeError):
+    """The configured database does not exist and creating it was not asked for."""
+
+
+def may_create(settings: Settings) -> bool:
+    """A first start (no credentials file yet), or `LRLAB_CREATE_DATABASE=true`."""
+    return settings.create_database or not credentials_path(settings).exists()
+
+
+def ensure_database(url: str, *, recreate: bool = False, create: bool = True) -> None:
+    """Create the database named in `url` when missing and `create` (dropping it first when
+    `recreate`); DatabaseMissing when it is missing and not `create`."""
     target = make_url(url)
     name = target.database
     if not name:
@@ -30,6 +41,12 @@ def ensure_database(url: str, *, recreate: bool = False) -> None:
             if recreate:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
             exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists and not create:
+                raise DatabaseMissing(
+                    f"database {name!r} does not exist at {target!r}; a mistyped "
+                    "LRLAB_DATABASE_URL? To create it, run again with "
+                    "LRLAB_CREATE_DATABASE=true (or `make up CREATE_DB=1`)"
+                )
             if not exists:
                 conn.execute(text(f"CREATE DATABASE {quoted}"))
                 log.info("created database %s", name)
@@ -46,13 +63,17 @@ def upgrade(url: str) -> None:
     command.upgrade(config, "head")
 
 
-def prepare_database(url: str, *, recreate: bool = False) -> None:
+def prepare_database(url: str, *, recreate: bool = False, create: bool = True) -> None:
     """Create (or recreate) the database and migrate it to head."""
-    ensure_database(url, recreate=recreate)
+    ensure_database(url, recreate=recreate, create=create)
     upgrade(url)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepare_database(get_settings().database_url)
+    settings = get_settings()
+    try:
+        prepare_database(settings.database_url, create=may_create(settings))
+    except DatabaseMissing as exc:
+        raise SystemExit(f"lrlab: {exc}") from None
     print("database is at the latest migration")

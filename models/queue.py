@@ -10,6 +10,7 @@ from celery import Celery
 
 from models.db import session_scope
 from models.ledger import mark_enqueued, mark_unpublished
+from models.redis_urls import kombu_url
 from models.settings import get_settings
 from models.tables import Experiment, JobTable, RangeTest
 
@@ -36,7 +37,7 @@ log = logging.getLogger("lrlab.queue")
 def get_producer() -> Celery:
     """Return a Celery app used only to publish messages (the API side)."""
     settings = get_settings()
-    app = Celery("lrlab-producer", broker=settings.broker_url)
+    app = Celery("lrlab-producer", broker=kombu_url(settings.broker_url))
     app.conf.update(
         broker_connection_timeout=settings.broker_timeout_seconds,
         broker_connection_retry_on_startup=False,

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab"
     broker_url: str = "redis://127.0.0.1:6379/0"
+    # A missing database is created only on a first start (no credentials file) or when asked.
+    create_database: bool = False
     mnist_path: str | None = None
     # Fashion-MNIST's IDX folder or npz; unset: Debian's dataset-fashion-mnist, else a download.
     fashion_mnist_path: str | None = None

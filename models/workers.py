@@ -14,6 +14,8 @@ from typing import Any
 import redis
 from pydantic import BaseModel, Field
 
+from models.redis_urls import redis_py_url
+
 log = logging.getLogger("lrlab.workers")
 
 KEY_PREFIX = "lrlab:worker:"
@@ -58,7 +60,9 @@ class WorkerInfo(BaseModel):
 
 def redis_client(url: str, *, timeout: float) -> redis.Redis:
     """A Redis client for the broker URL that fails fast."""
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return redis.Redis.from_url(
+        redis_py_url(url), socket_timeout=timeout, socket_connect_timeout=timeout
+    )
 
 
 def publish_heartbeat(client: redis.Redis, info: WorkerInfo) -> None:

@@ -2,6 +2,8 @@
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,12 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from devtools.servers import start_test_servers
+
 _HERE = Path(__file__).resolve().parent
 _RUN_ID = f"{os.getpid()}"
-_PG = os.environ.get("LRLAB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-# Set before any lrlab module reads its settings: the tests own their database and queue.
-os.environ["LRLAB_DATABASE_URL"] = f"{_PG}/lrlab_test_{_RUN_ID}"
-os.environ.setdefault("LRLAB_BROKER_URL", "redis://127.0.0.1:6379/15")
+# The servers by `make up`'s rule (configured, else at the default address, else embedded
+# ones in a directory of this session); set before any lrlab module reads its settings: the
+# tests own their database and queue, never those of a running `make up`.
+_EMBEDDED_DIR = Path(tempfile.mkdtemp(prefix="lrlab-test-servers-"))
+_SERVERS = start_test_servers(_EMBEDDED_DIR, f"lrlab_test_{_RUN_ID}")
+os.environ["LRLAB_DATABASE_URL"] = _SERVERS.database_url
+os.environ["LRLAB_BROKER_URL"] = _SERVERS.broker_url
 os.environ["LRLAB_QUEUE"] = f"lrlab-test-{_RUN_ID}"
 # The operator token of the tests; no credentials file of the checkout is read.
 os.environ["LRLAB_ADMIN_TOKEN"] = f"lrlab-test-operator-{_RUN_ID}-0123456789"
@@ -30,6 +37,7 @@ os.environ.setdefault("LRLAB_WARM_UP", "false")
 _SHARED_MNIST = _HERE.parent.parent / "shared" / "datasets" / "mnist-offline"
 if "LRLAB_MNIST_PATH" not in os.environ and _SHARED_MNIST.is_dir():
     os.environ["LRLAB_MNIST_PATH"] = str(_SHARED_MNIST)
+_IN_CI = os.environ.get("CI", "").lower() == "true"
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
@@ -48,6 +56,7 @@ from models.projects import (  # noqa: E402
     create_project,
     revoke_key,
 )
+from models.redis_urls import redis_py_url  # noqa: E402
 from models.settings import get_settings  # noqa: E402
 from models.tables import Experiment, RangeTest  # noqa: E402
 
@@ -191,7 +200,7 @@ def _purge_queue() -> None:
     import redis
 
     settings = get_settings()
-    redis.Redis.from_url(settings.broker_url).delete(settings.queue)
+    redis.Redis.from_url(redis_py_url(settings.broker_url)).delete(settings.queue)
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.2) -> object:
@@ -204,3 +213,40 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the embedded servers this session started and remove their data."""
+    _SERVERS.stop()
+    shutil.rmtree(_EMBEDDED_DIR, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`fresh` tests (a whole fresh clone; minutes) run only under `make check-fresh`."""
+    if os.environ.get("LRLAB_CHECK_FRESH") == "1":
+        return
+    kept = [item for item in items if item.get_closest_marker("fresh") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per reason of what was skipped; under CI=true a skip fails the run."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"lrlab: skipped {count} test(s): {reason}", yellow=True)
+    if reasons and _IN_CI:
+        terminalreporter.write_line("lrlab: under CI=true nothing may skip", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI=true a skipped test is a failure: every test must run there."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if _IN_CI and reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

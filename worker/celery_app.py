@@ -7,9 +7,11 @@ import sys
 import threading
 from typing import Any
 
+import celery.apps.worker as celery_worker
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 
+from models.redis_urls import kombu_url
 from models.settings import Settings, get_settings
 from models.workers import DatasetSize
 from worker import metrics, reconciler
@@ -19,6 +21,15 @@ from worker.shutdown import request_stop
 log = logging.getLogger("lrlab.worker")
 
 app = Celery("lrlab", include=["worker.tasks"])
+
+
+def _hang_up_stops(worker: Any, sig: str = "SIGHUP") -> None:
+    # Celery re-execs itself on SIGHUP when detached from a terminal: a closing terminal then
+    # leaves an orphan consuming the queue. A hang-up is a warm shutdown, like SIGTERM.
+    celery_worker.install_worker_term_handler(worker, sig=sig)
+
+
+celery_worker.install_worker_restart_handler = _hang_up_stops
 _reconciler_stop = threading.Event()
 _presence: list[Presence] = []
 
@@ -26,7 +37,7 @@ _presence: list[Presence] = []
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings that matter; the README explains each."""
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": kombu_url(settings.broker_url),
         "task_default_queue": settings.queue,
         # The task runs in the worker's own process: SIGTERM's warm shutdown reaches the
         # training loop, which checkpoints at the epoch boundary and hands its work back.
@@ -59,6 +70,8 @@ def _ready(sender: Any = None, **_: Any) -> None:
     # TensorFlow loads here, in the worker process, never at import of this module.
     from worker.backend import describe_device
 
+    # On a terminal Celery leaves SIGHUP at its default (an abrupt exit): stop warmly instead.
+    _hang_up_stops(sender)
     settings = get_settings()
     device = describe_device()
     log.info("worker ready, training on %s", device)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from devtools.processes import ApiProcess, WorkerProcess
 from devtools.redis_server import RedisServer
+from devtools.servers import drop_database, other_database
 from models.migrate import prepare_database
 from models.settings import Settings
 from models.tables import Experiment
@@ -93,12 +94,17 @@ class Stack:
     def database_proxy(self) -> Iterator[tuple[CuttableProxy, str]]:
         """A proxy in front of this stack's Postgres that a test can cut, and its URL."""
         real = make_url(self.database_url)
-        proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+        socket_dir = real.query.get("host")
+        # An embedded Postgres listens on a Unix socket only: the proxy forwards TCP to it.
+        target: tuple[str, int] | str = (
+            f"{socket_dir}/.s.PGSQL.{real.port or 5432}"
+            if isinstance(socket_dir, str)
+            else (real.host or "127.0.0.1", real.port or 5432)
+        )
+        proxy = CuttableProxy(target)
+        through = real.difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
         try:
-            yield (
-                proxy,
-                real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
-            )
+            yield proxy, through.render_as_string(hide_password=False)
         finally:
             proxy.close()
 
@@ -126,15 +132,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def fault_database(database: str) -> Iterator[tuple[str, Engine]]:
     """A database of the fault tests' own: no other worker's reconciler acts on their rows."""
-    url = f"{database}_faults"
+    url = other_database(database, make_url(database).database + "_faults")
     prepare_database(url, recreate=True)
     engine = create_engine(url)
     yield url, engine
     engine.dispose()
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(url)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import threading
 class CuttableProxy:
     """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int] | str) -> None:
         self.target = target
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -54,7 +54,7 @@ class CuttableProxy:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(self.target, timeout=3)
+                upstream = _connect(self.target)
             except OSError:
                 client.close()
                 continue
@@ -82,3 +82,17 @@ class CuttableProxy:
             with self._lock:
                 self._sockets.discard(source)
                 self._sockets.discard(sink)
+
+
+def _connect(target: tuple[str, int] | str) -> socket.socket:
+    """A connection to a TCP address, or to a Unix socket path (an embedded server's)."""
+    if isinstance(target, tuple):
+        return socket.create_connection(target, timeout=3)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(3)
+    try:
+        sock.connect(target)
+    except OSError:
+        sock.close()
+        raise
+    return sock

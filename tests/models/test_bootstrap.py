@@ -46,3 +46,36 @@ def test_an_operator_token_from_the_environment_is_never_written(
     monkeypatch.setattr(get_settings(), "admin_token", "operator-from-the-environment")
     bootstrap()
     assert "admin_token" not in json.loads(credentials.read_text())
+
+
+def test_a_credentials_file_of_another_database_is_never_overwritten(
+    database: str, credentials: Path
+) -> None:
+    from models.bootstrap import ForeignCredentials
+
+    credentials.parent.mkdir(parents=True)
+    theirs = {
+        "project": "default",
+        "api_key": "lrlab_" + "k" * 43,
+        "admin_token": "lrlabop_" + "t" * 43,
+        "database": "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab",
+    }
+    credentials.write_text(json.dumps(theirs))
+    with pytest.raises(ForeignCredentials, match=r"127\.0\.0\.1:5432/lrlab") as info:
+        bootstrap()
+    assert "LRLAB_CREDENTIALS_FILE" in str(info.value)
+    assert json.loads(credentials.read_text()) == theirs
+
+
+def test_the_file_names_its_database_and_is_renewed_when_that_database_was_recreated(
+    database: str, credentials: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    bootstrap()
+    written = json.loads(credentials.read_text())
+    assert written["database"] == make_url(database).render_as_string(hide_password=True)
+    # Same database URL, key gone (the database was dropped and created again): renewed.
+    credentials.write_text(json.dumps({**written, "api_key": "lrlab_" + "g" * 43}))
+    assert "written" in bootstrap()
+    assert json.loads(credentials.read_text())["api_key"] != "lrlab_" + "g" * 43

@@ -23,14 +23,16 @@ def test_downgrade_to_base_and_upgrade_over_existing_data(database: str) -> None
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine, select, text
+    from sqlalchemy.engine import make_url
     from sqlalchemy.orm import Session
 
+    from devtools.servers import drop_database, other_database
     from models.migrate import ROOT, prepare_database
     from models.projects import ProjectCreate, create_project
     from models.tables import Experiment
     from tests.factories import create_queued
 
-    url = f"{database}_migrations"
+    url = other_database(database, make_url(database).database + "_migrations")
     prepare_database(url, recreate=True)
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
@@ -65,7 +67,4 @@ def test_downgrade_to_base_and_upgrade_over_existing_data(database: str) -> None
             assert len(session.scalars(select(Experiment)).all()) == 1
     finally:
         engine.dispose()
-        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url)

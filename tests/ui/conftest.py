@@ -49,7 +49,14 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, launched once per session (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: `apt-get install chromium` (.ci/run does)")
+        message = (
+            f"no Chromium at {CHROMIUM}: `apt-get install chromium`, or LRLAB_CHROMIUM=/path "
+            "to run the browser tests"
+        )
+        # Outside CI a laptop without a browser still runs everything else; CI must run them.
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     browser = playwright.chromium.launch(
         executable_path=CHROMIUM,
         args=[

@@ -1,10 +1,13 @@
-"""The worker's start: what it logs about its dataset, which compose's health check relies on."""
+"""The worker process: what it logs about its dataset at start (compose's health check relies on
+it), and its signals (a hang-up is a warm shutdown, never a restart)."""
 
 import logging
+import signal
 from pathlib import Path
 
 import pytest
 
+from devtools.processes import WorkerProcess
 from models.settings import get_settings
 from worker.celery_app import _check_dataset
 
@@ -32,3 +35,20 @@ def test_a_dataset_that_cannot_load_is_an_error_line_and_no_loaded_line(
     assert problem is not None and problem.startswith("DatasetError: ")
     assert "cannot load its dataset" in caplog.text
     assert "loaded from" not in caplog.text
+
+
+def test_sighup_stops_a_detached_worker_warmly_and_never_restarts_it(
+    database: str, tmp_path: Path
+) -> None:
+    # Detached from a terminal (as under `make up`), Celery's own SIGHUP handler re-execs the
+    # worker: after a closed terminal an orphan would go on consuming the queue.
+    proc = WorkerProcess(tmp_path / "worker.log")
+    try:
+        proc.wait_ready()
+        proc.process.send_signal(signal.SIGHUP)
+        proc.process.wait(60)
+    finally:
+        proc.stop()
+    log = proc.log_path.read_text(errors="replace")
+    assert "Restarting celery worker" not in log
+    assert "Warm shutdown" in log

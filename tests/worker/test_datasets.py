@@ -302,10 +302,16 @@ def test_importing_the_loader_does_not_load_tensorflow() -> None:
     assert done.returncode == 0, done.stderr
 
 
-_OFFLINE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "mnist-offline"
+# The offline MNIST of LRLAB_MNIST_PATH, else the one beside the checkout.
+_OFFLINE = Path(
+    os.environ.get("LRLAB_MNIST_PATH")
+    or Path(__file__).resolve().parents[3] / "shared" / "datasets" / "mnist-offline"
+)
 
 
-@pytest.mark.skipif(not _OFFLINE.is_dir(), reason="offline MNIST not present")
+@pytest.mark.skipif(
+    not _OFFLINE.is_dir(), reason=f"no offline MNIST at {_OFFLINE}: set LRLAB_MNIST_PATH"
+)
 def test_offline_mnist_class_counts() -> None:
     ds = load_dataset("mnist", train_samples=100_000, mnist_path=str(_OFFLINE))
     assert ds.info.train_samples == 8000 and ds.info.val_samples == 2000
