@@ -1,4 +1,5 @@
-// A sweep's comparison table: /comparison's numbers (mean, sd, 95% interval, n), sortable.
+// A sweep's comparison table: /comparison's numbers (mean, sd, 95% interval, n), sortable, and
+// each configuration's verdict against the baseline (docs/sweeps.md).
 
 import { colour } from "../../charts.js";
 import { h, notice, num, schedulerSummary } from "../../dom.js";
@@ -27,6 +28,35 @@ function sortValue(row, key) {
   if (key === "rank" || key === "runs") return row[key];
   if (key === "label") return row.label;
   return row[key]?.mean ?? null;
+}
+
+/** A p value to 3 significant digits: 0.000123, never 0.0000. */
+function pValue(p) {
+  return p === null || p === undefined ? "–" : String(Number(p.toPrecision(3)));
+}
+
+/** The verdict against the baseline (its pairs, difference and p values on hover) and its Holm-adjusted p. */
+function pairedCells(r, baseline) {
+  const p = r.paired;
+  if (!p)
+    return [
+      h("td", { "data-stat": "verdict" }, r.label === baseline ? "baseline" : "–"),
+      h("td", { class: "num", "data-stat": "p_adjusted" }, "–"),
+    ];
+  const verdict = p.method === "welch" ? `${p.verdict} (unpaired, Welch)` : p.verdict;
+  const detail = [
+    p.method === "welch" ? "no seed in common: Welch's t on the two groups" : `${p.pairs} pair(s) by seed`,
+    `mean difference ${num(p.mean_difference)}`,
+    `p (t) ${pValue(p.p_t)}`,
+    `p (sign flip) ${pValue(p.p_sign_flip)}`,
+    p.excluded_pruned || p.excluded_failed ? `left out: ${p.excluded_pruned} pruned, ${p.excluded_failed} failed` : null,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return [
+    h("td", { "data-stat": "verdict", "data-verdict": p.verdict, title: detail }, verdict),
+    h("td", { class: "num", "data-stat": "p_adjusted" }, pValue(p.p_t_holm)),
+  ];
 }
 
 /** The table of `comparison`, sorted by `sort` ({key, dir}); a header click calls onSort(next). */
@@ -72,6 +102,8 @@ export function drawComparison(box, { comparison, sort, labels, onSort }) {
                 header("label", "Configuration"),
                 header("runs", "Runs"),
                 STATS.map(([k, t]) => header(k, t)),
+                h("th", { scope: "col" }, `vs ${comparison.baseline ?? "baseline"}`),
+                h("th", { scope: "col" }, "Adj. p"),
               ),
             ),
             h(
@@ -93,17 +125,23 @@ export function drawComparison(box, { comparison, sort, labels, onSort }) {
                     "td",
                     { class: "num" },
                     String(r.runs),
-                    r.failed || r.cancelled || r.pending
+                    r.failed || r.cancelled || r.pruned || r.pending
                       ? h(
                           "span",
                           { class: "sub" },
-                          [r.failed && `${r.failed} failed`, r.cancelled && `${r.cancelled} cancelled`, r.pending && `${r.pending} pending`]
+                          [
+                            r.failed && `${r.failed} failed`,
+                            r.cancelled && `${r.cancelled} cancelled`,
+                            r.pruned && `${r.pruned} pruned`,
+                            r.pending && `${r.pending} pending`,
+                          ]
                             .filter(Boolean)
                             .join(", "),
                         )
                       : null,
                   ),
                   STATS.map(([k, , digits]) => h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits))),
+                  ...pairedCells(r, comparison.baseline),
                 ),
               ),
             ),
