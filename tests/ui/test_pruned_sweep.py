@@ -46,8 +46,9 @@ def test_a_pruned_sweep_shows_verdicts_pruned_badges_and_rung_cutoffs(
 
     page.goto(f"/ui/sweeps/{sweep_id}")
     table = page.locator("#comparison")
-    expect(table.locator("thead th").nth(-2)).to_have_text(f"vs {comparison['baseline']}")
-    expect(table.locator("thead th").nth(-1)).to_have_text("Adj. p")
+    expect(table.locator("thead th").nth(3)).to_have_text(re.compile("^Final val acc"))
+    expect(table.locator("thead th").nth(4)).to_have_text(f"vs {comparison['baseline']}")
+    expect(table.locator("thead th").nth(5)).to_have_text("Adj. p")
     for row in comparison["rows"]:
         cells = table.locator(f'tr[data-label="{row["label"]}"]')
         verdict = cells.locator('[data-stat="verdict"]')
@@ -60,6 +61,11 @@ def test_a_pruned_sweep_shows_verdicts_pruned_badges_and_rung_cutoffs(
         shown = paired["verdict"] + (" (unpaired, Welch)" if paired["method"] == "welch" else "")
         expect(verdict).to_have_text(shown)
         expect(verdict).to_have_attribute("title", re.compile(r"mean difference .*p \(t\)"))
+        adjusted = cells.locator('[data-stat="p_adjusted"]').inner_text()
+        if paired["p_t_holm"] is None:
+            assert adjusted == "–"
+        else:
+            assert float(adjusted) == pytest.approx(paired["p_t_holm"], rel=5e-3)
         if row["pruned"]:
             expect(cells.locator("td").nth(2)).to_contain_text(f"{row['pruned']} pruned")
 

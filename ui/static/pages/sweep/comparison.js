@@ -12,6 +12,9 @@ export const STATS = [
   ["auc_val_accuracy", "Mean val acc (AUC)", 4],
 ];
 
+// The statistic the verdict compares (models/paired_comparison.py): its columns follow it.
+const PAIRED_STAT = "final_val_accuracy";
+
 function stat(s, digits) {
   if (!s || s.mean === null) return h("span", { class: "muted" }, "–");
   const extra = [
@@ -101,9 +104,15 @@ export function drawComparison(box, { comparison, sort, labels, onSort }) {
                 header("rank", "#"),
                 header("label", "Configuration"),
                 header("runs", "Runs"),
-                STATS.map(([k, t]) => header(k, t)),
-                h("th", { scope: "col" }, `vs ${comparison.baseline ?? "baseline"}`),
-                h("th", { scope: "col" }, "Adj. p"),
+                STATS.flatMap(([k, t]) =>
+                  k === PAIRED_STAT
+                    ? [
+                        header(k, t),
+                        h("th", { scope: "col" }, `vs ${comparison.baseline ?? "baseline"}`),
+                        h("th", { scope: "col" }, "Adj. p"),
+                      ]
+                    : [header(k, t)],
+                ),
               ),
             ),
             h(
@@ -140,8 +149,10 @@ export function drawComparison(box, { comparison, sort, labels, onSort }) {
                         )
                       : null,
                   ),
-                  STATS.map(([k, , digits]) => h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits))),
-                  ...pairedCells(r, comparison.baseline),
+                  STATS.flatMap(([k, , digits]) => [
+                    h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits)),
+                    ...(k === PAIRED_STAT ? pairedCells(r, comparison.baseline) : []),
+                  ]),
                 ),
               ),
             ),
