@@ -14,15 +14,16 @@ from tests.ui.conftest import screenshots
 
 pytestmark = pytest.mark.e2e
 
-# Largest rate first: later arrivals at rung 1 fall behind and are pruned.
+# Smallest rate first: its later seeds fall behind its first at the rungs and are pruned, while
+# the larger rates survive with every seed, so their verdicts rest on pairs.
 PRUNED_SWEEP: dict[str, Any] = {
     "base": {
         "training": {"epochs": 4, "batch_size": 64, "optimizer": "sgd"},
         "dataset": {"name": "mnist", "train_samples": 256},
     },
     "schedulers": [{"type": "constant"}],
-    "grid": {"training.learning_rate": [0.2, 0.05, 0.01, 0.002]},
-    "seeds": [0, 1],
+    "grid": {"training.learning_rate": [0.01, 0.05, 0.2]},
+    "seeds": [0, 1, 2],
     "pruning": {"type": "asha", "reduction_factor": 2},
 }
 
@@ -43,6 +44,8 @@ def test_a_pruned_sweep_shows_verdicts_pruned_badges_and_rung_cutoffs(
     log = ui_api.client.get(f"/sweeps/{sweep_id}/pruning").json()
     pruned = [d for d in log if d["decision"] == "prune"]
     assert pruned, log
+    tested = [r for r in comparison["rows"] if r["paired"] and r["paired"]["p_t_holm"] is not None]
+    assert tested, comparison
 
     page.goto(f"/ui/sweeps/{sweep_id}")
     table = page.locator("#comparison")
@@ -60,7 +63,14 @@ def test_a_pruned_sweep_shows_verdicts_pruned_badges_and_rung_cutoffs(
             continue
         shown = paired["verdict"] + (" (unpaired, Welch)" if paired["method"] == "welch" else "")
         expect(verdict).to_have_text(shown)
-        expect(verdict).to_have_attribute("title", re.compile(r"mean difference .*p \(t\)"))
+        expect(verdict).to_have_attribute(
+            "title",
+            re.compile(
+                rf"^{paired['pairs']} pair\(s\) by seed; mean difference -?\d\.\d{{4}}; p \(t\) "
+                if paired["method"] == "paired"
+                else r"^no seed in common"
+            ),
+        )
         adjusted = cells.locator('[data-stat="p_adjusted"]').inner_text()
         if paired["p_t_holm"] is None:
             assert adjusted == "–"
