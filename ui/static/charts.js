@@ -62,7 +62,7 @@ export function logTicks(min, max, most = 8) {
 
 /**
  * A titled chart that keeps its data and can be redrawn (log scale on/off, resize).
- * series: [{label, colour, dash?, width?, band?: {of: [hiIndex, loIndex]}}], data: [x, ...ys].
+ * series: [{label, colour, dash?, width?, points?, pointSize?, pointColour?}], data: [x, ...ys].
  */
 export class Chart {
   constructor(
@@ -134,7 +134,11 @@ export class Chart {
           spanGaps: true,
           // An lr that changes per epoch holds for the whole epoch: a staircase, as in the PNGs.
           paths: s.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,
-          points: { show: s.points ?? "auto", size: 5 },
+          points: {
+            show: s.points ?? "auto",
+            size: s.pointSize ?? 5,
+            ...(s.pointColour ? { stroke: s.pointColour, fill: s.pointColour } : {}),
+          },
           value: (_, v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(4)),
         })),
       ],

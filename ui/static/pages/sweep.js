@@ -29,6 +29,11 @@ export async function render(root, { id, signal }) {
   // Per member: label, seed, status and epochs done, from the API and then the events.
   const members = new Map();
   let rows = [];
+  // The pruning rule's decisions (GET /sweeps/{id}/pruning), reread when the members' counts
+  // change; the decision that pruned each pruned member.
+  let pruningLog = [];
+  let pruningRead = "";
+  const prunedBy = new Map();
   let sort = { key: "rank", dir: 1 };
 
   const title = h("h1", {});
@@ -185,11 +190,12 @@ export async function render(root, { id, signal }) {
   }
 
   function drawBands() {
-    curves.draw({ rows, metric: metricSelect.value, log: logToggle.checked, labels: labels(), waiting: waitingText() });
+    const pruning = sweep.spec.pruning ? { metric: sweep.spec.pruning.metric ?? "val_accuracy", log: pruningLog } : null;
+    curves.draw({ rows, metric: metricSelect.value, log: logToggle.checked, labels: labels(), waiting: waitingText(), pruning });
   }
 
   function drawMembers() {
-    renderMembers(membersBox, { experiments: sweep.experiments, members, rows });
+    renderMembers(membersBox, { experiments: sweep.experiments, members, rows, pruned: prunedBy });
   }
 
   /** What the empty curves wait for: queued members, or a first epoch. */
@@ -239,6 +245,15 @@ export async function render(root, { id, signal }) {
     if (Number.isFinite(t) && t > 0 && t <= 1) comparison = await api(`/sweeps/${id}/comparison?target=${t}`, { signal });
   }
 
+  /** The pruning log, read again only when the members' counts have changed. */
+  async function readPruning() {
+    const counts = JSON.stringify(sweep.counts);
+    if (!sweep.spec.pruning || counts === pruningRead) return;
+    pruningLog = await api(`/sweeps/${id}/pruning`, { signal });
+    pruningRead = counts;
+    for (const d of pruningLog) if (d.decision === "prune") prunedBy.set(d.experiment, d);
+  }
+
   function drawLive() {
     rows = currentRows();
     drawHeader();
@@ -254,7 +269,7 @@ export async function render(root, { id, signal }) {
       readComparison(),
     ]);
     sweep = s;
-    await loadMembers();
+    await Promise.all([loadMembers(), readPruning()]);
     for (const r of metricRows) addRow(r);
     drawComparison();
     drawLive();
@@ -264,8 +279,14 @@ export async function render(root, { id, signal }) {
   async function refreshSummary() {
     const [s] = await Promise.all([api(`/sweeps/${id}`, { signal }), readComparison()]);
     sweep = s;
+    const before = pruningRead;
+    await readPruning();
     drawComparison();
     drawHeader();
+    if (pruningRead !== before) {
+      drawBands();
+      drawMembers();
+    }
   }
 
   target.addEventListener(

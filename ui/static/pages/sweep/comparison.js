@@ -1,4 +1,5 @@
-// A sweep's comparison table: /comparison's numbers (mean, sd, 95% interval, n), sortable.
+// A sweep's comparison table: /comparison's numbers (mean, sd, 95% interval, n), sortable, and
+// each configuration's verdict against the baseline (docs/sweeps.md).
 
 import { colour } from "../../charts.js";
 import { h, notice, num, schedulerSummary } from "../../dom.js";
@@ -10,6 +11,9 @@ export const STATS = [
   ["epochs_to_target", "Epochs to target", 1],
   ["auc_val_accuracy", "Mean val acc (AUC)", 4],
 ];
+
+// The statistic the verdict compares (models/paired_comparison.py): its columns follow it.
+const PAIRED_STAT = "final_val_accuracy";
 
 function stat(s, digits) {
   if (!s || s.mean === null) return h("span", { class: "muted" }, "–");
@@ -27,6 +31,35 @@ function sortValue(row, key) {
   if (key === "rank" || key === "runs") return row[key];
   if (key === "label") return row.label;
   return row[key]?.mean ?? null;
+}
+
+/** A p value to 3 significant digits: 0.000123, never 0.0000. */
+function pValue(p) {
+  return p === null || p === undefined ? "–" : String(Number(p.toPrecision(3)));
+}
+
+/** The verdict against the baseline (its pairs, difference and p values on hover) and its Holm-adjusted p. */
+function pairedCells(r, baseline) {
+  const p = r.paired;
+  if (!p)
+    return [
+      h("td", { "data-stat": "verdict" }, r.label === baseline ? "baseline" : "–"),
+      h("td", { class: "num", "data-stat": "p_adjusted" }, "–"),
+    ];
+  const verdict = p.method === "welch" ? `${p.verdict} (unpaired, Welch)` : p.verdict;
+  const detail = [
+    p.method === "welch" ? "no seed in common: Welch's t on the two groups" : `${p.pairs} pair(s) by seed`,
+    `mean difference ${num(p.mean_difference)}`,
+    `p (t) ${pValue(p.p_t)}`,
+    `p (sign flip) ${pValue(p.p_sign_flip)}`,
+    p.excluded_pruned || p.excluded_failed ? `left out: ${p.excluded_pruned} pruned, ${p.excluded_failed} failed` : null,
+  ]
+    .filter(Boolean)
+    .join("; ");
+  return [
+    h("td", { "data-stat": "verdict", "data-verdict": p.verdict, title: detail }, verdict),
+    h("td", { class: "num", "data-stat": "p_adjusted" }, pValue(p.p_t_holm)),
+  ];
 }
 
 /** The table of `comparison`, sorted by `sort` ({key, dir}); a header click calls onSort(next). */
@@ -71,7 +104,15 @@ export function drawComparison(box, { comparison, sort, labels, onSort }) {
                 header("rank", "#"),
                 header("label", "Configuration"),
                 header("runs", "Runs"),
-                STATS.map(([k, t]) => header(k, t)),
+                STATS.flatMap(([k, t]) =>
+                  k === PAIRED_STAT
+                    ? [
+                        header(k, t),
+                        h("th", { scope: "col" }, `vs ${comparison.baseline ?? "baseline"}`),
+                        h("th", { scope: "col" }, "Adj. p"),
+                      ]
+                    : [header(k, t)],
+                ),
               ),
             ),
             h(
@@ -93,17 +134,25 @@ export function drawComparison(box, { comparison, sort, labels, onSort }) {
                     "td",
                     { class: "num" },
                     String(r.runs),
-                    r.failed || r.cancelled || r.pending
+                    r.failed || r.cancelled || r.pruned || r.pending
                       ? h(
                           "span",
                           { class: "sub" },
-                          [r.failed && `${r.failed} failed`, r.cancelled && `${r.cancelled} cancelled`, r.pending && `${r.pending} pending`]
+                          [
+                            r.failed && `${r.failed} failed`,
+                            r.cancelled && `${r.cancelled} cancelled`,
+                            r.pruned && `${r.pruned} pruned`,
+                            r.pending && `${r.pending} pending`,
+                          ]
                             .filter(Boolean)
                             .join(", "),
                         )
                       : null,
                   ),
-                  STATS.map(([k, , digits]) => h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits))),
+                  STATS.flatMap(([k, , digits]) => [
+                    h("td", { class: "num stat", "data-stat": k }, stat(r[k], digits)),
+                    ...(k === PAIRED_STAT ? pairedCells(r, comparison.baseline) : []),
+                  ]),
                 ),
               ),
             ),

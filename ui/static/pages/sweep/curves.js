@@ -1,4 +1,5 @@
-// A sweep's curves: mean ± one sd bands per configuration, every member's curve on demand.
+// A sweep's curves: mean ± one sd bands per configuration (with the pruning rungs' cutoffs on
+// the pruning metric's chart), every member's curve on demand.
 
 import { Chart, colour, swatchLegend } from "../../charts.js";
 
@@ -34,19 +35,33 @@ export function bands(rows, metric) {
   return out;
 }
 
+// The rung cutoffs' dots: dark, and larger than the curves' points.
+export const CUTOFF_COLOUR = "#1f2933";
+
+/** Per rung of the pruning log: its epoch and the cutoff of its latest decision that had one. */
+export function rungCutoffs(log) {
+  const byRung = new Map();
+  for (const d of log) if (d.cutoff !== null) byRung.set(d.rung, { rung: d.rung, cutoff: d.cutoff, compared: d.compared });
+  return [...byRung.values()].sort((a, b) => a.rung - b.rung);
+}
+
 /** The band chart and, when shown, the member chart, redrawn from the rows they are given. */
 export class Curves {
   constructor({ bandHolder, bandLegend, memberHolder }) {
     Object.assign(this, { bandHolder, bandLegend, memberHolder, band: null, member: null, state: null });
   }
 
-  /** state: {rows, metric, log, labels (configurations in colour order), waiting (empty text)}. */
+  /**
+   * state: {rows, metric, log, labels (configurations in colour order), waiting (empty text),
+   * pruning ({metric, log}: the sweep's pruning metric and decision log, or null)}.
+   */
   draw(state) {
     this.state = state;
-    const { rows, metric, log, labels, waiting } = state;
+    const { rows, metric, log, labels, waiting, pruning } = state;
     const stats = bands(rows, metric);
     const keys = labels.filter((l) => stats.has(l));
-    const xs = [...new Set(keys.flatMap((k) => [...stats.get(k).keys()]))].sort((a, b) => a - b);
+    const cutoffs = pruning && pruning.metric === metric ? rungCutoffs(pruning.log) : [];
+    const xs = [...new Set([...keys.flatMap((k) => [...stats.get(k).keys()]), ...cutoffs.map((c) => c.rung)])].sort((a, b) => a - b);
     const series = [];
     const data = [xs];
     const bandOpts = [];
@@ -66,7 +81,13 @@ export class Curves {
       );
       bandOpts.push({ series: [3 * i + 2, 3 * i + 3], colour: c });
     });
-    const key = `${metric}|${keys.join("|")}|${log}`;
+    if (cutoffs.length) {
+      // Dots only: each rung's cutoff at its epoch; a member below it (above, for a loss) stopped there.
+      series.push({ label: "rung cutoff", colour: "transparent", width: 0, points: true, pointSize: 9, pointColour: CUTOFF_COLOUR });
+      const at = new Map(cutoffs.map((c) => [c.rung, c.cutoff]));
+      data.push(xs.map((x) => at.get(x) ?? null));
+    }
+    const key = `${metric}|${keys.join("|")}|${log}|${cutoffs.length > 0}`;
     if (!this.band || this.band.key !== key) {
       this.band?.destroy();
       this.band = new Chart(this.bandHolder, {
@@ -81,8 +102,11 @@ export class Curves {
       });
       this.band.key = key;
       this.band.figure.dataset.bands = String(keys.length);
-      this.bandLegend.replaceChildren(swatchLegend(keys.map((label) => ({ label, colour: colour(labels.indexOf(label)) }))));
+      const items = keys.map((label) => ({ label, colour: colour(labels.indexOf(label)) }));
+      if (cutoffs.length) items.push({ label: "pruning cutoff per rung (latest)", colour: CUTOFF_COLOUR });
+      this.bandLegend.replaceChildren(swatchLegend(items));
     }
+    this.band.figure.dataset.cutoffs = cutoffs.map((c) => `${c.rung}:${c.cutoff}`).join(" ");
     this.band.setEmpty(waiting);
     this.band.setData(data);
     if (this.member) this.drawMembers();
