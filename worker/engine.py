@@ -30,6 +30,7 @@ from worker.members import (
     MemberState,
     TrainingError,
 )
+from worker.metrics import COMPUTED_MEMBER_EPOCHS
 from worker.network import INPUT_FEATURES
 from worker.optimizers import KINDS
 from worker.stack import Stack, Tensors, dataset_tensors, make_tensors
@@ -167,6 +168,7 @@ def _stack_epoch(
     started = time.perf_counter()
     log.info("epoch %d computes a stack of %d member(s)", epoch + 1, stack.size)
     out = stack.run_epoch(lrs, orders)
+    COMPUTED_MEMBER_EPOCHS.inc(stack.size)
     seconds = time.perf_counter() - started
     # Decided once per stack epoch, before any report: a stop request arriving mid-way is
     # honoured at the next epoch end, never half-applied.

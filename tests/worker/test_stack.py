@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.worker.fused import MEMBERS, config, schedule, train
 from worker.datasets import Dataset
@@ -71,8 +72,11 @@ def test_members_that_stop_leave_the_stack_and_the_survivors_train_on_bit_for_bi
         return report.key in survivors or report.metrics.epoch < 1
 
     shrunk: dict[str, list[EpochReport]] = {n: [] for n in names}
+    before = REGISTRY.get_sample_value("lrlab_computed_member_epochs_total") or 0.0
     with caplog.at_level(logging.INFO, logger="lrlab.worker"):
         train([config(n) for n in names], synthetic, on_epoch=stop_after_epoch_1)
+    computed = REGISTRY.get_sample_value("lrlab_computed_member_epochs_total")
+    assert computed == before + 4 + 3 * 2
     # The compiled epoch computes 4 members once, then only the 2 still training.
     sizes = re.findall(r"epoch (\d+) computes a stack of (\d+) member", caplog.text)
     assert [(int(e), int(m)) for e, m in sizes] == [(1, 4), (2, 2), (3, 2), (4, 2)]
