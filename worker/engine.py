@@ -30,6 +30,7 @@ from worker.members import (
     MemberState,
     TrainingError,
 )
+from worker.metrics import COMPUTED_MEMBER_EPOCHS
 from worker.network import INPUT_FEATURES
 from worker.optimizers import KINDS
 from worker.stack import Stack, Tensors, dataset_tensors, make_tensors
@@ -144,23 +145,30 @@ def _stack_epoch(
     since_last: float,
 ) -> bool:
     """Train one stack one epoch and report every active member; True if it checkpointed."""
-    members, tensors = stack.members, stack.tensors
-    started = time.perf_counter()
-    lrs = np.zeros((stack.steps, len(members)), dtype=np.float32)
+    # Members that stopped (pruned, cancelled, failed) leave before the epoch: the compiled
+    # call computes only the ones still training. Compiling a new size is not training time.
+    _shrink(stack)
+    tensors = stack.tensors
+    lrs = np.zeros((stack.steps, stack.size), dtype=np.float32)
     orders: list[npt.NDArray[np.int64]] = []
-    for i, member in enumerate(members):
-        if not member.active:
-            orders.append(np.arange(tensors.n_train))
-            continue
+    for i, member in enumerate(stack.members):
         # Drawn before the lrs, as before fusing: a member's order depends on its seed alone.
         orders.append(member.rng.permutation(tensors.n_train))
         try:
             lrs[:, i] = _epoch_lrs(member, epoch, stack.steps)
         except TrainingError as error:
             _drop_failed(member, error, on_failure)
-    if not any(m.active for m in members):
+    kept = _shrink(stack)
+    if not kept:
         return False
+    lrs = lrs[:, kept]
+    orders = [orders[i] for i in kept]
+    members = stack.members
+    stack.warm()
+    started = time.perf_counter()
+    log.info("epoch %d computes a stack of %d member(s)", epoch + 1, stack.size)
     out = stack.run_epoch(lrs, orders)
+    COMPUTED_MEMBER_EPOCHS.inc(stack.size)
     seconds = time.perf_counter() - started
     # Decided once per stack epoch, before any report: a stop request arriving mid-way is
     # honoured at the next epoch end, never half-applied.
@@ -218,6 +226,13 @@ def _stack_epoch(
             member.active = False
             log.info("member %s stopped after epoch %d", cfg.key, epoch + 1)
     return checkpointing
+
+
+def _shrink(stack: Stack) -> list[int]:
+    """Drop the stack's inactive members; the indices (in the old stack) of those kept."""
+    kept = [i for i, m in enumerate(stack.members) if m.active]
+    stack.keep(kept)
+    return kept
 
 
 def _drop_failed(member: MemberState, error: TrainingError, on_failure: OnFailure) -> None:

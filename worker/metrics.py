@@ -22,6 +22,11 @@ MEMBER_EPOCHS = Counter(
     "lrlab_member_epochs_total",
     "Epochs trained by experiments (one per member per epoch; pruning lowers the rate).",
 )
+COMPUTED_MEMBER_EPOCHS = Counter(
+    "lrlab_computed_member_epochs_total",
+    "Member epochs the compiled stacked epochs computed (a stack's size, each epoch): equal to "
+    "lrlab_member_epochs_total since stopped members leave their stack.",
+)
 PRUNED = Counter(
     "lrlab_pruned_total", "Experiments a sweep's pruning rule stopped (status `pruned`)."
 )

@@ -312,6 +312,47 @@ class Stack:
         self.seeds = tensor(np.array([c.seed for c in configs], dtype=np.int32), "int32")
         self.fn = _epoch_function(self.key, self.spec, self.kinds)
 
+    @property
+    def size(self) -> int:
+        """The number of members the compiled epoch computes (M)."""
+        return len(self.members)
+
+    def keep(self, indices: list[int]) -> None:
+        """Shrink the stack to the members at `indices`, slicing every state array along M.
+
+        The survivors' arrays are copied exactly, and the optimizer kinds and slot count stay,
+        so their training goes on bit for bit as in the wider stack; the epoch is compiled for
+        the new M (once per size and shape, as any stack).
+        """
+        if not indices or len(indices) == self.size:
+            return
+        at = tensor(np.asarray(indices, dtype=np.int32), "int32")
+
+        def take(t: Any) -> Any:
+            return keras.ops.take(t, at, axis=0)
+
+        params, slots, scalars = self.state
+        self.state = (
+            tuple(take(p) for p in params),
+            tuple(tuple(take(p) for p in slot) for slot in slots),
+            tuple(take(s) for s in scalars),
+        )
+        self.hyper_matrix = take(self.hyper_matrix)
+        self.kind = take(self.kind)
+        self.seeds = take(self.seeds)
+        self.members = [self.members[i] for i in indices]
+        self.key = _shape_key(
+            self.spec,
+            self.kinds,
+            self.slots,
+            len(indices),
+            self.batch_size,
+            self.tensors.n_train,
+            self.tensors.features,
+            self.tensors.n_val,
+        )
+        self.fn = _epoch_function(self.key, self.spec, self.kinds)
+
     def hyper(self) -> tuple[Any, Any, Any, Any]:
         active = tensor(np.array([m.active for m in self.members]), "bool")
         return self.hyper_matrix, self.kind, active, self.seeds

@@ -119,12 +119,21 @@ def test_a_pruned_sweep_shrinks_its_stacks_and_a_killed_worker_changes_no_decisi
     log = api.client.get(f"/sweeps/{sweep['id']}/pruning").json()
     assert [d["decision"] for d in log] == [row[7] for row in after]
 
-    # The stacks shrank as members were pruned (the runner logs each epoch's member count).
-    def counts(process: WorkerProcess) -> dict[int, int]:
-        found = re.findall(r"epoch (\d+) trained (\d+) member", process.log_tail(10**7))
-        return {int(epoch): int(n) for epoch, n in found}
+    # The stacks shrank as members were pruned: the engine logs the size of every stack it
+    # computes, each epoch; a worker's stacks at epoch e are summed (cohorts run one by one).
+    def computed(process: WorkerProcess) -> dict[int, int]:
+        sizes: dict[int, int] = defaultdict(int)
+        found = re.findall(r"epoch (\d+) computes a stack of (\d+) member", process.log_tail(10**7))
+        for epoch, n in found:
+            sizes[int(epoch)] += int(n)
+        return sizes
 
-    first, second = counts(worker), counts(survivor)
+    first, second = computed(worker), computed(survivor)
     assert first[1] == 32
     assert second[EPOCHS] <= second[min(second)] < 32
+    # After the epochs the kill cut short, every epoch computes exactly the members that
+    # trained it: a pruned member's slot is gone from the next epoch on.
+    lasts = [last for _, _, _, last in rows]
+    for epoch in range(4, EPOCHS + 1):
+        assert second[epoch] == sum(last >= epoch for last in lasts), epoch
     assert second[EPOCHS] == members["counts"]["succeeded"]

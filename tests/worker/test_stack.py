@@ -1,9 +1,12 @@
 """Fused training: members stacked into one model behave as if each trained alone."""
 
+import logging
+import re
 from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.worker.fused import MEMBERS, config, schedule, train
 from worker.datasets import Dataset
@@ -55,3 +58,36 @@ def test_splitting_into_stacks_changes_nothing_but_the_arithmetic(
         for a, b in zip(one[name], split[name], strict=True):
             assert a.metrics.step_lrs == b.metrics.step_lrs
             assert abs(a.metrics.val_accuracy - b.metrics.val_accuracy) <= 0.005
+
+
+def test_members_that_stop_leave_the_stack_and_the_survivors_train_on_bit_for_bit(
+    synthetic: Dataset, caplog: pytest.LogCaptureFixture
+) -> None:
+    names = list(MEMBERS)
+    survivors = ["cyclic", "exp-sgd"]
+    everyone = train([config(n) for n in names], synthetic)
+
+    def stop_after_epoch_1(report: EpochReport) -> bool:
+        shrunk[report.key].append(report)
+        return report.key in survivors or report.metrics.epoch < 1
+
+    shrunk: dict[str, list[EpochReport]] = {n: [] for n in names}
+    before = REGISTRY.get_sample_value("lrlab_computed_member_epochs_total") or 0.0
+    with caplog.at_level(logging.INFO, logger="lrlab.worker"):
+        train([config(n) for n in names], synthetic, on_epoch=stop_after_epoch_1)
+    computed = REGISTRY.get_sample_value("lrlab_computed_member_epochs_total")
+    assert computed == before + 4 + 3 * 2
+    # The compiled epoch computes 4 members once, then only the 2 still training.
+    sizes = re.findall(r"epoch (\d+) computes a stack of (\d+) member", caplog.text)
+    assert [(int(e), int(m)) for e, m in sizes] == [(1, 4), (2, 2), (3, 2), (4, 2)]
+    for name in names:
+        assert len(shrunk[name]) == (4 if name in survivors else 1)
+    for name in survivors:
+        for a, b in zip(everyone[name], shrunk[name], strict=True):
+            # Every metric and every checkpoint byte as in the stack nobody left.
+            assert a.metrics.model_dump(exclude={"seconds"}) == b.metrics.model_dump(
+                exclude={"seconds"}
+            )
+            assert a.checkpoint == b.checkpoint
+        # The default policy checkpoints every epoch but the last.
+        assert everyone[name][0].checkpoint
