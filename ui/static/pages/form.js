@@ -1,5 +1,5 @@
-// New experiment / new sweep: fields generated from GET /schedulers and the OpenAPI schema,
-// a debounced live preview (POST /schedulers/preview) and the API's own 422 messages.
+// New experiment / new sweep: fields generated from GET /schedulers, GET /models (model family,
+// optimizer, dataset) and the OpenAPI schema, a debounced live preview (POST /schedulers/preview) and the API's own 422 messages.
 
 import { api, ApiError } from "../api.js";
 import { Chart, colour } from "../charts.js";
@@ -7,8 +7,6 @@ import { debounce, h, notice } from "../dom.js";
 import { navigate } from "../nav.js";
 import { clearErrors, readFields, schemaFields, showError } from "../schema-form.js";
 
-// Published training-set sizes, where the API cannot say what the workers loaded.
-const PUBLISHED = { mnist: 60_000 };
 const MAX_POINTS = 4000;
 // Starting values for parameters the schema requires but gives no default for.
 const SUGGEST = { t_max: 20, step_size: 5, milestones: "5, 10", max_lr: 0.01, t_0: 5, total_iters: 5, gamma: 0.9 };
@@ -16,8 +14,9 @@ const SUGGEST = { t_max: 20, step_size: 5, milestones: "5, 10", max_lr: 0.01, t_
 export async function render(root, { kind, signal }) {
   const sweep = kind === "sweep";
   document.title = sweep ? "New sweep · lrlab" : "New experiment · lrlab";
-  const [catalog, openapi, datasets] = await Promise.all([
+  const [catalog, models, openapi, datasets] = await Promise.all([
     api("/schedulers", { signal }),
+    api("/models", { signal }),
     api("/openapi.json", { signal }),
     // The samples the workers' data really holds (a smaller offline copy, say): steps per epoch.
     api("/datasets", { signal }).catch((exc) => {
@@ -26,6 +25,12 @@ export async function render(root, { kind, signal }) {
     }),
   ]);
   const sizes = new Map(datasets.map((d) => [d.name, d]));
+  // The published sizes (the catalog's), where the API cannot say what the workers loaded.
+  const published = new Map(models.datasets.map((d) => [d.name, d]));
+  const families = new Map(models.families.map((f) => [f.type, f]));
+  const optimizers = new Map(models.optimizers.map((o) => [o.name, o]));
+  // Optimizer parameters are drawn per optimizer from the catalog, not from TrainingSpec.
+  const optimizerParams = new Set(models.optimizers.flatMap((o) => Object.keys(o.parameters)));
   // The submit bodies are documented inline (the API resolves range-test references before it
   // validates), so their models live in the request schema's `$defs`, not in components.
   const body = openapi.paths["/experiments"].post.requestBody.content["application/json"].schema;
@@ -38,8 +43,87 @@ export async function render(root, { kind, signal }) {
   const nameInput = h("input", { id: "run-name", name: "name", type: "text", maxlength: 200, autocomplete: "off" });
   const nameField = { input: nameInput, error: h("p", { class: "field-error", id: "run-name-error" }) };
   nameInput.setAttribute("aria-describedby", "run-name-error");
-  const training = schemaFields(schemas.TrainingSpec, { prefix: "training", onInput: () => schedulePreview() });
-  const dataset = schemaFields(schemas.DatasetSpec, { prefix: "dataset", onInput: () => schedulePreview() });
+  const training = schemaFields(schemas.TrainingSpec, {
+    prefix: "training",
+    onInput: () => schedulePreview(),
+    skip: ["optimizer", ...optimizerParams],
+  });
+  const dataset = schemaFields(schemas.DatasetSpec, { prefix: "dataset", onInput: () => schedulePreview(), skip: ["name"] });
+
+  /** A catalog choice (family, optimizer, dataset): a select, its description and its fields. */
+  function choice({ id, label, entries, selected, describe, parameters, prefix }) {
+    const select = h(
+      "select",
+      { id, name: prefix, "aria-describedby": `${id}-hint` },
+      entries.map(([value]) => h("option", { value, selected: value === selected }, value)),
+    );
+    const hint = h("p", { class: "hint", id: `${id}-hint` });
+    const error = h("p", { class: "field-error", "aria-live": "polite" });
+    const params = h("div", {});
+    const part = { select, fields: new Map(), error, input: select };
+    part.element = h(
+      "div",
+      { class: "catalog-choice", "data-choice": prefix },
+      h("div", { class: "field", "data-field": prefix }, h("label", { for: id }, label), select, hint, error),
+      params,
+    );
+    const build = () => {
+      const entry = new Map(entries).get(select.value);
+      hint.textContent = describe(entry);
+      const schema = parameters(entry);
+      const generated = schema ? schemaFields(schema, { prefix, onInput: () => schedulePreview() }) : null;
+      params.replaceChildren(...(generated ? [generated.element] : []));
+      part.fields = generated ? generated.fields : new Map();
+      schedulePreview();
+    };
+    select.addEventListener("change", build);
+    build();
+    return part;
+  }
+
+  const count = (n) => n.toLocaleString("en");
+  const titled = (name) =>
+    name
+      .split("_")
+      .map((w) => w[0].toUpperCase() + w.slice(1))
+      .join(" ");
+  const modelPart = choice({
+    id: "run-model",
+    label: "Model",
+    entries: [...families],
+    selected: "mlp",
+    describe: (f) => `${f.description} ${count(f.parameter_count)} parameters at the defaults.`,
+    parameters: (f) => f.parameters,
+    prefix: "model",
+  });
+  const optimizerPart = choice({
+    id: "run-optimizer",
+    label: "Optimizer",
+    entries: [...optimizers],
+    selected: schemas.TrainingSpec.properties.optimizer?.default ?? "adam",
+    describe: (o) => `${o.description} Keras' ${o.keras_class}.`,
+    // Titled as pydantic titles TrainingSpec's fields ("Weight Decay").
+    parameters: (o) => ({
+      properties: Object.fromEntries(Object.entries(o.parameters).map(([name, p]) => [name, { title: titled(name), ...p }])),
+    }),
+    prefix: "training",
+  });
+  const datasetPart = choice({
+    id: "run-dataset",
+    label: "Dataset",
+    entries: [...published],
+    selected: schemas.DatasetSpec.properties.name?.default ?? "mnist",
+    describe: (d) => `${d.description} ${count(d.train_samples)} training, ${count(d.val_samples)} validation images.`,
+    parameters: () => null,
+    prefix: "dataset",
+  });
+  const readModel = () => ({ type: modelPart.select.value, ...readFields(modelPart.fields) });
+  const readTraining = () => ({
+    ...readFields(training.fields),
+    optimizer: optimizerPart.select.value,
+    ...readFields(optimizerPart.fields),
+  });
+  const readDataset = () => ({ name: datasetPart.select.value, ...readFields(dataset.fields) });
 
   const runSet = h(
     "fieldset",
@@ -53,7 +137,10 @@ export async function render(root, { kind, signal }) {
       h("p", { class: "hint" }, "Optional label, up to 200 characters."),
       nameField.error,
     ),
+    modelPart.element,
     training.element,
+    optimizerPart.element,
+    datasetPart.element,
     dataset.element,
   );
 
@@ -72,7 +159,7 @@ export async function render(root, { kind, signal }) {
     name: "grid",
     rows: 3,
     spellcheck: "false",
-    placeholder: '{"step.gamma": [0.5, 0.1], "training.learning_rate": [0.001, 0.01]}',
+    placeholder: '{"step.gamma": [0.5, 0.1], "training.optimizer": ["adam", "adamw"], "model.type": ["mlp", "cnn"]}',
     "aria-describedby": "sweep-grid-hint sweep-grid-error",
   });
   const gridField = { input: gridInput, error: h("p", { class: "field-error", id: "sweep-grid-error" }) };
@@ -94,7 +181,7 @@ export async function render(root, { kind, signal }) {
           { class: "field" },
           h("label", { for: "sweep-grid" }, "Grid (optional, JSON)"),
           gridInput,
-          h("p", { class: "hint", id: "sweep-grid-hint" }, "`<type>.<parameter>` or `training.<field>` → values to try."),
+          h("p", { class: "hint", id: "sweep-grid-hint" }, "`<type>.<parameter>`, `training.<field>` or `model.<field>` → values to try."),
           gridField.error,
         ),
       )
@@ -227,25 +314,28 @@ export async function render(root, { kind, signal }) {
       const name = rest.find((p) => block.fields.has(p)) ?? backticked(msg);
       return block.fields.get(name) ?? block;
     }
-    for (const [group, fields] of [
-      ["training", training.fields],
-      ["dataset", dataset.fields],
+    for (const [group, fields, select, selectName] of [
+      ["training", new Map([...training.fields, ...optimizerPart.fields]), optimizerPart, "optimizer"],
+      ["dataset", dataset.fields, datasetPart, "name"],
+      ["model", modelPart.fields, modelPart, "type"],
     ]) {
       const at = parts.indexOf(group);
-      if (at >= 0 && fields.has(parts[at + 1])) return fields.get(parts[at + 1]);
+      if (at < 0) continue;
+      if (fields.has(parts[at + 1])) return fields.get(parts[at + 1]);
+      if (parts[at + 1] === selectName || group === "model") return select;
     }
     if (parts[0] === "seeds") return seedsField;
     if (parts[0] === "grid") return gridField;
     if (parts[0] === "name") return nameField;
     // Preview-level names (learning_rate, epochs) and model checks quoting a field.
     const name = parts.at(-1) ?? backticked(msg);
-    return training.fields.get(name) ?? dataset.fields.get(name) ?? null;
+    return training.fields.get(name) ?? optimizerPart.fields.get(name) ?? dataset.fields.get(name) ?? null;
   }
 
   function place(error) {
     const target = locate(error.loc, error.msg);
     if (!target) return;
-    if (target.fields) {
+    if (target.fields && !target.select) {
       target.error.textContent = `${target.error.textContent} ${error.msg}`.trim();
     } else {
       showError(target, error.msg);
@@ -253,8 +343,9 @@ export async function render(root, { kind, signal }) {
   }
 
   function clearAll() {
-    for (const f of [training.fields, dataset.fields, ...blocks.map((b) => b.fields)]) clearErrors(f);
-    for (const f of [nameField, seedsField, gridField]) {
+    for (const f of [training.fields, dataset.fields, modelPart.fields, optimizerPart.fields, ...blocks.map((b) => b.fields)])
+      clearErrors(f);
+    for (const f of [nameField, seedsField, gridField, modelPart, optimizerPart, datasetPart]) {
       f.error.textContent = "";
       f.input.removeAttribute("aria-invalid");
     }
@@ -281,12 +372,12 @@ export async function render(root, { kind, signal }) {
     previewAbort?.abort();
     previewAbort = new AbortController();
     const t = readFields(training.fields);
-    const d = readFields(dataset.fields);
+    const d = readDataset();
     const epochs = Number.isInteger(t.epochs) ? t.epochs : 20;
     const batch = Number.isInteger(t.batch_size) && t.batch_size > 0 ? t.batch_size : 32;
     const samples = Number.isInteger(d.train_samples) && d.train_samples > 0 ? d.train_samples : 10_000;
-    const name = d.name ?? "mnist";
-    const held = sizes.get(name)?.train_samples ?? PUBLISHED[name] ?? samples;
+    const name = d.name;
+    const held = sizes.get(name)?.train_samples ?? published.get(name)?.train_samples ?? samples;
     const steps = Math.max(1, Math.ceil(Math.min(samples, held) / batch));
     const stepsPerEpoch = epochs * steps <= 200_000 ? steps : 1;
     const results = await Promise.all(
@@ -384,14 +475,14 @@ export async function render(root, { kind, signal }) {
       path = "/sweeps";
       body = {
         name,
-        base: { training: readFields(training.fields), dataset: readFields(dataset.fields) },
+        base: { model: readModel(), training: readTraining(), dataset: readDataset() },
         schedulers: blocks.map((b) => b.value()),
         seeds,
         grid,
       };
     } else {
       path = "/experiments";
-      body = { name, scheduler: blocks[0].value(), training: readFields(training.fields), dataset: readFields(dataset.fields) };
+      body = { name, scheduler: blocks[0].value(), model: readModel(), training: readTraining(), dataset: readDataset() };
     }
     submit.disabled = true;
     submit.textContent = "Submitting…";
