@@ -23,6 +23,7 @@ from models.schedules.parameters import (
     NON_NEGATIVE,
     POSITIVE,
     Bound,
+    check_increasing,
     check_parameters,
     fail,
 )
@@ -488,12 +489,7 @@ class SequentialSchedule:
                 "`milestones` must have exactly len(schedulers) - 1 = "
                 f"{len(self.schedulers) - 1} values, got {len(self.milestones)}",
             )
-        for before, after in zip(self.milestones, self.milestones[1:], strict=False):
-            if after <= before:
-                fail(
-                    "milestones",
-                    f"`milestones` must be strictly increasing, got {list(self.milestones)}",
-                )
+        check_increasing("milestones", self.milestones)
 
     def segments(self, length: int) -> list[int]:
         """How many steps of the run each child is active for (0 when never reached)."""

@@ -24,6 +24,7 @@ from models.schedules.parameters import (
     NON_NEGATIVE,
     POSITIVE,
     Bound,
+    check_increasing,
     check_parameters,
     fail,
 )
@@ -42,6 +43,12 @@ def _f32(value: float) -> np.float32:
 def _steps(t: IntArray) -> Float32Array:
     """Keras' `ops.cast(step, float32)`."""
     return t.astype(F32)
+
+
+def _decay_power(t: IntArray, decay_steps: int, *, staircase: bool) -> Float32Array:
+    """Keras' `p = step / decay_steps` in float32, floored with `staircase`."""
+    p = _steps(t) / _f32(decay_steps)
+    return np.floor(p) if staircase else p
 
 
 def _below(value: float, scale: float) -> float:
@@ -94,9 +101,7 @@ class ExponentialDecaySchedule(_KerasMonotone):
 
     def lrs(self, t: IntArray, base_lr: float) -> FloatArray:
         """lr(t) = initial·decay_rate^p, p = t/decay_steps (floor(p) with staircase)."""
-        p = _steps(t) / _f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = _decay_power(t, self.decay_steps, staircase=self.staircase)
         with np.errstate(over="ignore", under="ignore"):
             return _out(_f32(base_lr) * np.power(_f32(self.decay_rate), p))
 
@@ -121,12 +126,7 @@ class PiecewiseConstantDecaySchedule(_LengthFree):
                 "`values` must have exactly len(boundaries) + 1 = "
                 f"{len(self.boundaries) + 1} values, got {len(self.values)}",
             )
-        for before, after in zip(self.boundaries, self.boundaries[1:], strict=False):
-            if after <= before:
-                fail(
-                    "boundaries",
-                    f"`boundaries` must be strictly increasing, got {list(self.boundaries)}",
-                )
+        check_increasing("boundaries", self.boundaries)
 
     def lrs(self, t: IntArray, base_lr: float) -> FloatArray:
         """values[k], k = the number of boundaries b with b < t."""
@@ -201,9 +201,7 @@ class InverseTimeDecaySchedule(_KerasMonotone):
 
     def lrs(self, t: IntArray, base_lr: float) -> FloatArray:
         """lr(t) = initial / (1 + decay_rate·p), p = t/decay_steps (floor(p) with staircase)."""
-        p = _steps(t) / _f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = _decay_power(t, self.decay_steps, staircase=self.staircase)
         return _out(_f32(base_lr) / (F32(1) + _f32(self.decay_rate) * p))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -24,6 +25,13 @@ class ParameterError(ValueError):
 def fail(name: str, message: str) -> None:
     """Raise the ParameterError of parameter `name`."""
     raise ParameterError((name,), message)
+
+
+def check_increasing(name: str, values: tuple[int, ...]) -> None:
+    """Fail unless `values` (parameter `name`) is strictly increasing."""
+    for before, after in itertools.pairwise(values):
+        if after <= before:
+            fail(name, f"`{name}` must be strictly increasing, got {list(values)}")
 
 
 @dataclass(frozen=True)
