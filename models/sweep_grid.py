@@ -178,7 +178,7 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
                 where = f"schedulers[{index}]" + (f" with {point}" if point else "")
                 errors.extend(f"{where}: {_first_line(e)}" for e in exc.errors())
                 continue
-            varied = [k.split(".", 1)[1] for k in scheduler_keys]
+            varied = [_split_key(k)[1] for k in scheduler_keys]
             shown = overrides | {f"model.{k}": v for k, v in model_over.items()}
             configs.append((_label(spec.scheduler, shown, varied=varied), spec))
     if errors:
