@@ -55,9 +55,9 @@ _KEY = re.compile(KEY_PATTERN)
 _BEARER = "Bearer"
 AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
 # A key row is reused for at most this long, so a revocation committed by any process is
-# refused by every process within this (issue 12 asks for 1 s).
+# refused by every process within this, well inside the promised second.
 KEY_CACHE_SECONDS = 0.5
-# The oldest a row is ever used, while another request re-reads it (issue 12's bound: 1 s).
+# The oldest a row is ever used, while another request re-reads it (still under 1 s).
 KEY_STALE_SECONDS = 0.9
 _KEY_CACHE_SIZE = 4096
 # Where a request's decision is kept, so the policy counts a rate-limited call only once.
