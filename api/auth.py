@@ -27,19 +27,17 @@ from limits.strategies import MovingWindowRateLimiter
 
 from api.deps import SettingsDep
 from api.metrics import RATE_LIMIT_STORE_ERRORS
-from models.credentials import admin_token
-from models.db import session_scope
-from models.projects import (
+from models.identity import (
     KEY_PATTERN,
     LAST_USED_EVERY_SECONDS,
     Caller,
     Role,
+    admin_token,
     find_key,
     hash_key,
     touch_key,
 )
-from models.redis_urls import limits_url
-from models.settings import get_settings
+from models.storage import get_settings, limits_url, session_scope
 
 log = logging.getLogger("lrlab.api")
 T = TypeVar("T")

@@ -9,9 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from models.db import Sessions, get_sessionmaker, session_scope
-from models.settings import Settings, get_settings
-from models.specs import SafeStr
+from models.fields import SafeStr
+from models.storage import Sessions, Settings, get_sessionmaker, get_settings, session_scope
 
 log = logging.getLogger("lrlab.api")
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from models.queue import EXPERIMENTS, JobKind, publish_marked
-from models.settings import Settings
-from models.workers import queue_warning, recent_listing, recent_workers
+from models.experiments import EXPERIMENT_JOBS
+from models.jobs import JobKind, publish_marked, queue_warning, recent_listing, recent_workers
+from models.storage import Settings
 
 log = logging.getLogger("lrlab.api")
 
@@ -19,7 +19,7 @@ def commit_and_enqueue(
     experiment_ids: Sequence[uuid.UUID],
     *,
     queue: str,
-    kind: JobKind = EXPERIMENTS,
+    kind: JobKind = EXPERIMENT_JOBS,
 ) -> None:
     """Commit the caller's transaction, then publish the jobs it created `enqueued=True`.
 
@@ -32,7 +32,7 @@ def commit_and_enqueue(
 
 
 def publish_committed(
-    experiment_ids: Sequence[uuid.UUID], *, queue: str, kind: JobKind = EXPERIMENTS
+    experiment_ids: Sequence[uuid.UUID], *, queue: str, kind: JobKind = EXPERIMENT_JOBS
 ) -> None:
     """Publish jobs committed with `enqueued_at` set; a failure is logged, never raised."""
     try:

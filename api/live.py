@@ -22,10 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from models.db import session_scope
-from models.events import CHANNEL, Position, events_since, finished, parse_cursor
-from models.projects import Caller, key_in_force
-from models.settings import Settings, get_settings
+from models.identity import Caller, key_in_force
+from models.jobs import CHANNEL, Position, events_since, finished, parse_cursor
+from models.storage import Settings, get_settings, session_scope
 
 log = logging.getLogger("lrlab.api.live")
 # How long the listener waits for a notification before checking its connection is alive.

@@ -27,7 +27,7 @@ from api.routes import (
 )
 from api.routes.ui import install_ui
 from api.routing import BodyLimit
-from models.settings import get_settings
+from models.storage import get_settings
 
 
 @contextlib.asynccontextmanager

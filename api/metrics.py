@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.experiments import experiment_counts
-from models.queue import broker_queue_length
-from models.settings import Settings
-from models.workers import WorkerInfo, worker_summary
+from models.jobs import WorkerInfo, broker_queue_length, worker_summary
+from models.storage import Settings
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(

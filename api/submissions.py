@@ -27,13 +27,19 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from api.dispatch import commit_and_enqueue, publish_committed
-from models.db import Sessions, get_sessionmaker
-from models.experiments import accept_experiment_spec, experiment_read, submit_experiment
-from models.lr_seeding import has_lr_references
-from models.projects import Caller
-from models.settings import Settings
-from models.specs import ExperimentCreate, ExperimentRead, KeyRef
-from models.submissions import Submission, store_submissions
+from models.experiments import (
+    ExperimentCreate,
+    ExperimentRead,
+    KeyRef,
+    Submission,
+    accept_experiment_spec,
+    experiment_read,
+    has_lr_references,
+    store_submissions,
+    submit_experiment,
+)
+from models.identity import Caller
+from models.storage import Sessions, Settings, get_sessionmaker
 
 log = logging.getLogger("lrlab.api")
 

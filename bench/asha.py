@@ -2,7 +2,7 @@
 
 Both runs train all 54 members in one `train_members` call (one worker's claim: stacks that
 advance epoch by epoch together), the pruned one judging each epoch with lrlab's rule
-(`models.asha`, reduction factor 3) the way the worker does, in grid order. Prints the
+(`models.sweeps.asha`, reduction factor 3) the way the worker does, in grid order. Prints the
 member-epochs trained (target ≤ 35% of the grid), the wall-time ratio (target ≥ 2.5×) and
 whether the configuration the full sweep ranks best survives to the last rung.
 
@@ -24,9 +24,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from models.asha import AshaRule, Bracket
 from models.schedules import build_run
-from models.sweep_grid import SweepCell, SweepCreate
+from models.sweeps import AshaRule, Bracket, SweepCell, SweepCreate
 from worker.datasets import Dataset, load_dataset
 from worker.engine import CheckpointPolicy, max_stack, train_members
 from worker.members import EpochReport, MemberConfig

@@ -19,11 +19,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from api.auth import READ  # noqa: E402
 from api.main import app  # noqa: E402
-from models.db import session_scope  # noqa: E402
-from models.experiments import create_experiment  # noqa: E402
-from models.migrate import prepare_database  # noqa: E402
-from models.projects import Caller, KeyCreate, ProjectCreate, create_key, create_project  # noqa: E402
-from models.specs import ExperimentCreate  # noqa: E402
+from models.experiments import ExperimentCreate, create_experiment  # noqa: E402
+from models.identity import Caller, KeyCreate, ProjectCreate, create_key, create_project  # noqa: E402
+from models.storage import prepare_database, session_scope  # noqa: E402
 
 ROUNDS = int(os.environ.get("LRLAB_BENCH_AUTH_ROUNDS", "2000"))
 

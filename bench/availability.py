@@ -29,11 +29,9 @@ os.environ["LRLAB_DATABASE_URL"] = BENCH_DB
 import httpx  # noqa: E402
 
 from devtools.processes import ApiProcess  # noqa: E402
-from models.db import session_scope  # noqa: E402
-from models.epoch_records import record_epoch  # noqa: E402
-from models.ledger import claim_group, finish_experiment  # noqa: E402
-from models.metrics import EpochMetrics  # noqa: E402
-from models.migrate import prepare_database  # noqa: E402
+from models.experiments import claim_group, finish_experiment, record_epoch  # noqa: E402
+from models.storage import prepare_database, session_scope  # noqa: E402
+from models.training import EpochMetrics  # noqa: E402
 
 MEMBERS = 100
 EPOCHS = 10

@@ -61,10 +61,9 @@ def _in_process(project: uuid.UUID, path: str, params: dict[str, Any]) -> Any:
     """The domain work behind one GET, as the route does it, without HTTP: a callable."""
     import orjson
 
-    from models.comparison import compare_sweep
-    from models.db import get_sessionmaker
-    from models.experiments import experiment_read, list_experiments, metric_rows
-    from models.specs import ExperimentPage
+    from models.experiments import ExperimentPage, experiment_read, list_experiments, metric_rows
+    from models.storage import get_sessionmaker
+    from models.sweeps import compare_sweep
 
     def call() -> None:
         with get_sessionmaker()() as session:
@@ -168,7 +167,7 @@ def main() -> None:
     sa_url = args.database.replace("postgresql://", "postgresql+psycopg://")
     os.environ["LRLAB_DATABASE_URL"] = sa_url
     from devtools.processes import ApiProcess, provision_key
-    from models.projects import hash_key
+    from models.identity import hash_key
 
     results: list[tuple[str, str, float, float, float]] = []
     with psycopg.connect(args.database) as conn:
@@ -289,8 +288,8 @@ def _write_plans(
     from models.experiments import decode_cursor
 
     deep_at, deep_id = decode_cursor(ids["deep"])
-    with psycopg.connect(url, options="-c jit=off") as conn:  # as models.db connects
-        # The app names the members it read (models.comparison), as this list does.
+    with psycopg.connect(url, options="-c jit=off") as conn:  # as models.storage.db connects
+        # The app names the members it read (models.sweeps.comparison), as this list does.
         members = ", ".join(
             f"'{row[0]}'"
             for row in conn.execute(

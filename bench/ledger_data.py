@@ -221,8 +221,8 @@ def _recreate(url: str) -> dict[str, uuid.UUID]:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from models.migrate import prepare_database
-    from models.projects import ProjectCreate, create_project
+    from models.identity import ProjectCreate, create_project
+    from models.storage import prepare_database
 
     sa_url = url.replace("postgresql://", "postgresql+psycopg://")
     prepare_database(sa_url, recreate=True)

@@ -17,10 +17,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.families import CnnSpec, MlpSpec
+from models.experiments import ExperimentCreate
 from models.schedules import build_run
-from models.settings import get_settings
-from models.specs import ExperimentCreate
+from models.storage import get_settings
+from models.training import CnnSpec, MlpSpec
 from worker.datasets import Dataset, load_dataset
 from worker.members import EpochReport, MemberConfig
 from worker.network import build_model

@@ -8,8 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from models.experiments import ExperimentCreate
 from models.schedules import ScheduleRun, build_run
-from models.specs import ExperimentCreate
 from worker.datasets import Dataset
 
 

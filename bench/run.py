@@ -130,8 +130,8 @@ def label(scheduler: dict[str, Any]) -> str:
 
 def engine_in_process(data: Any) -> dict[int, float]:
     """The engine alone (no service): s/epoch of a group of 1, 4 and 12, compile excluded."""
+    from models.experiments import ExperimentCreate
     from models.schedules import build_run
-    from models.specs import ExperimentCreate
     from worker.engine import max_stack, train_members, warm_up
     from worker.members import MemberConfig
 
@@ -191,7 +191,7 @@ def plain_sweep(data: Any) -> tuple[float, dict[str, list[float]], list[float]]:
 
 def service_part(data_path: str) -> dict[str, Any]:
     """Warm worker: first-row latency, one experiment, then the sweep over HTTP."""
-    from models.migrate import prepare_database
+    from models.storage import prepare_database
 
     prepare_database(BENCH_DB, recreate=True)
     env = dict(os.environ)

@@ -103,7 +103,7 @@ def _measure(base: str, title: str, queue: str | None = None) -> float:
 
 
 def main() -> None:
-    from models.migrate import prepare_database
+    from models.storage import prepare_database
 
     prepare_database(SCALE_DB, recreate=True)
     _db("CREATE EXTENSION IF NOT EXISTS pg_walinspect")

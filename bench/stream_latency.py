@@ -24,13 +24,15 @@ import httpx  # noqa: E402
 
 from devtools.processes import ApiProcess  # noqa: E402
 from lrlab_client.events import parse_sse  # noqa: E402
-from models.db import session_scope  # noqa: E402
-from models.epoch_records import record_epoch  # noqa: E402
-from models.experiments import create_experiment  # noqa: E402
-from models.ledger import claim_group, finish_experiment  # noqa: E402
-from models.metrics import EpochMetrics  # noqa: E402
-from models.migrate import prepare_database  # noqa: E402
-from models.specs import ExperimentCreate  # noqa: E402
+from models.experiments import (  # noqa: E402
+    ExperimentCreate,
+    claim_group,
+    create_experiment,
+    finish_experiment,
+    record_epoch,
+)
+from models.storage import prepare_database, session_scope  # noqa: E402
+from models.training import EpochMetrics  # noqa: E402
 
 
 def _metrics(epoch: int) -> EpochMetrics:

@@ -177,7 +177,7 @@ class Figures:
 
 def run(*, workers: int, clients: int, seconds: float, burst_clients: int) -> tuple[str, Figures]:
     """Start the API, measure, stop it; return a line that says how it ran, and the figures."""
-    from models.migrate import prepare_database
+    from models.storage import prepare_database
 
     prepare_database(BENCH_DB, recreate=True)
     queue = f"lrlab-bench-submit-{os.getpid()}"
@@ -348,8 +348,7 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _purge(queue: str) -> None:
     import redis
 
-    from models.redis_urls import redis_py_url
-    from models.settings import get_settings
+    from models.storage import get_settings, redis_py_url
 
     redis.Redis.from_url(redis_py_url(get_settings().broker_url)).delete(queue)
 

@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from models.projects import KeyCreate, ProjectCreate, create_key, create_project
+from models.identity import KeyCreate, ProjectCreate, create_key, create_project
 from models.tables import Project
 
 ROOT = Path(__file__).resolve().parent.parent

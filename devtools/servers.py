@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
-from models.redis_urls import socket_path
+from models.storage import socket_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = "embedded"
@@ -245,7 +245,7 @@ class EmbeddedRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
-        """The broker URL of database `db` (kombu's spelling; models.redis_urls converts it)."""
+        """The broker URL of database `db` (kombu's spelling; `models.storage` converts it)."""
         return f"redis+socket://{self.socket_path}?virtual_host={db}"
 
     def start(self) -> None:

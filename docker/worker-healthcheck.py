@@ -7,8 +7,8 @@ Exit 0 and "ok", or exit 1 and the reason (shown by `docker inspect` and `docker
 import socket
 import sys
 
-from models.settings import get_settings
-from models.workers import live_workers, redis_client
+from models.jobs import live_workers, redis_client
+from models.storage import get_settings
 
 
 def main() -> int:

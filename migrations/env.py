@@ -6,8 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from models import tables  # noqa: F401  (registers the tables on the metadata)
-from models.db import Base
-from models.settings import get_settings
+from models.storage import Base, get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

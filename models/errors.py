@@ -1,5 +1,7 @@
 """Domain errors; the API maps them to HTTP in one place."""
 
+from models.tables import JobStatus
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -45,5 +47,5 @@ class InvalidCursorError(DomainError):
 
 def already_finished(what: str, status: str) -> ConflictError:
     """The 409 for acting on something finished: "experiment … has already been cancelled"."""
-    done = "been cancelled" if status == "cancelled" else status
+    done = "been cancelled" if status == JobStatus.CANCELLED else status
     return ConflictError(f"{what} has already {done}")

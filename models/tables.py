@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,18 +23,36 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from models.db import Base
+from models.storage import Base
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "pruned")
-# `pruned`: a sweep's pruning rule stopped the experiment at a rung (models.pruning).
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "pruned"})
+
+class JobStatus(StrEnum):
+    """Where a job is in its lifecycle; a job ends in exactly one terminal status."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    # A sweep's pruning rule stopped the experiment at a rung (models.sweeps.pruning).
+    PRUNED = "pruned"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job has ended (nothing moves it again)."""
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+STATUSES = tuple(JobStatus)
+TERMINAL_STATUSES = frozenset(status for status in JobStatus if status.is_terminal)
 
 
 _CLOCK = text("clock_timestamp()")
 
 
 def _status_check(column: str) -> str:
-    return f"{column} IN ({', '.join(repr(s) for s in STATUSES)})"
+    values = ", ".join(f"'{status.value}'" for status in JobStatus)
+    return f"{column} IN ({values})"
 
 
 ROLES = ("read", "write", "admin")
@@ -135,7 +154,7 @@ class _Job:
     submitted_by_key_id: Mapped[uuid.UUID | None] = _key_column()
     cancelled_by_key_id: Mapped[uuid.UUID | None] = _key_column()
     name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
     queue: Mapped[str] = mapped_column(String(100))
     dataset: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -147,6 +166,9 @@ class _Job:
     # against max_attempts, which bounds crashes (attempt - handed_back).
     handed_back: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Names the claim that started the attempt, so a claim retried after a lost commit
+    # acknowledgement recognises its own rows instead of burning another attempt.
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     # When a message was handed to the broker; NULL: none was, the reconciler publishes one.
     # Rows default to the INSERT's now(), their creator publishing right after its commit (a
     # SQL default, unlike a per-row value, keeps a many-row flush one multi-row INSERT).
@@ -223,9 +245,6 @@ class Experiment(_Job, Base):
     scheduler_type: Mapped[str] = mapped_column(String(40))
     epochs: Mapped[int] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
-    # Names the claim that started the attempt, so a claim retried after a lost commit
-    # acknowledgement recognises its own rows instead of burning another attempt.
-    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     # Training wall time of every attempt so far (the time limit counts across attempts).
     training_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"), default=0.0)
     # What happened to the run that is not a metric: lost checkpoints, refused attempts.

@@ -47,17 +47,8 @@ from api.deps import get_session, get_sessions  # noqa: E402
 from api.main import app  # noqa: E402
 from api.submissions import Committer, get_committer  # noqa: E402
 from devtools.processes import WorkerProcess  # noqa: E402
-from models.db import get_engine, session_scope  # noqa: E402
-from models.migrate import prepare_database  # noqa: E402
-from models.projects import (  # noqa: E402
-    KeyCreate,
-    ProjectCreate,
-    create_key,
-    create_project,
-    revoke_key,
-)
-from models.redis_urls import redis_py_url  # noqa: E402
-from models.settings import get_settings  # noqa: E402
+from models.identity import KeyCreate, ProjectCreate, create_key, create_project, revoke_key  # noqa: E402
+from models.storage import get_engine, get_settings, prepare_database, redis_py_url, session_scope  # noqa: E402
 from models.tables import Experiment, RangeTest  # noqa: E402
 
 TEST_PROJECT = "tests"
@@ -115,7 +106,7 @@ def keys(database: str) -> SessionKeys:
             revoked=key(mine.id, "admin"),
             operator=os.environ["LRLAB_ADMIN_TOKEN"],
         )
-        from models.projects import find_key
+        from models.identity import find_key
 
         revoked = find_key(session, key=made.revoked)
         assert revoked is not None

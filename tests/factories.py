@@ -7,14 +7,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.epoch_records import record_epoch
-from models.experiments import create_experiment
-from models.ledger import claim_group
-from models.metrics import EpochMetrics
-from models.specs import ExperimentCreate
-from models.sweep_grid import SweepCreate
-from models.sweeps import submit_sweep
+from models.experiments import ExperimentCreate, claim_group, create_experiment, record_epoch
+from models.sweeps import SweepCreate, submit_sweep
 from models.tables import Experiment, Project, Sweep
+from models.training import EpochMetrics
 
 
 def experiment_payload(**overrides: Any) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 
 from devtools.processes import free_port
 from devtools.redis_server import RedisServer
-from models.migrate import prepare_database
-from models.workers import WorkerInfo, publish_heartbeat
+from models.jobs import WorkerInfo, publish_heartbeat
+from models.storage import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build stage leaves in its WORKDIR, here: the ui stage runs `npm ci` in a copy of ui/,
@@ -87,7 +87,7 @@ def test_the_api_image_layout_migrates_and_serves_the_api_and_the_dashboard(
         from pathlib import Path
         from fastapi.testclient import TestClient
         import api.main
-        from models.migrate import prepare_database
+        from models.storage.migrate import prepare_database
 
         # The image's copy, not the checkout's (the project is installed in development mode).
         assert Path(api.main.__file__).is_relative_to({str(app)!r}), api.main.__file__
@@ -189,7 +189,7 @@ def test_the_offline_mnist_override_covers_every_worker() -> None:
 def test_compose_writes_the_first_key_where_the_api_and_its_lrlab_read_it() -> None:
     services = _compose("docker-compose.yml")["services"]
     migrate, api = services["migrate"], services["api"]
-    assert "python -m models.bootstrap" in " ".join(migrate["command"])
+    assert "python -m models.identity.bootstrap" in " ".join(migrate["command"])
     path = Path(migrate["environment"]["LRLAB_CREDENTIALS_FILE"])
     assert api["environment"]["LRLAB_CREDENTIALS_FILE"] == str(path)
     assert f"credentials:{path.parent}" in migrate["volumes"]

@@ -7,5 +7,5 @@ codec), `backend` (device, compiler, process preparation), `members` (what the e
 reports), `network` (the model and its stacked maths) and `datasets`.
 
 Only the worker process (and its tests and benchmarks) imports this package; `api/` and
-`models/` never do: the API enqueues tasks by name (models.queue).
+`models/` never do: the API enqueues tasks by name (models.jobs.publishing).
 """

@@ -11,9 +11,8 @@ import celery.apps.worker as celery_worker
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 
-from models.redis_urls import kombu_url
-from models.settings import Settings, get_settings
-from models.workers import DatasetSize
+from models.jobs import DatasetSize
+from models.storage import Settings, get_settings, kombu_url
 from worker import metrics, reconciler
 from worker.presence import Presence
 from worker.shutdown import request_stop
@@ -114,7 +113,7 @@ def _queues(sender: Any, settings: Settings) -> list[str]:
 
 def _check_dataset(settings: Settings) -> str | None:
     """Load the default dataset once (downloading it where it is unset and reachable)."""
-    from models.specs import DatasetSpec
+    from models.experiments import DatasetSpec
     from worker.datasets import DatasetError, load_dataset
 
     try:
@@ -146,7 +145,7 @@ def _dataset_sizes(settings: Settings) -> dict[str, DatasetSize]:
 
 def _warm_up(settings: Settings) -> None:
     """Compile for the default spec on the configured data, so a first epoch comes fast."""
-    from models.specs import DatasetSpec, TrainingSpec
+    from models.experiments import DatasetSpec, TrainingSpec
     from worker.datasets import load_dataset
     from worker.engine import warm_up
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.families import MODEL_ADAPTER
+from models.training import MODEL_ADAPTER
 from worker.members import MemberConfig, MemberState, TrainingError
 from worker.network import DEFAULT_MODEL, param_names, param_shapes
 from worker.optimizers import slot_count

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from models.metrics import EpochMetrics
-from models.settings import get_settings
+from models.storage import get_settings
+from models.training import EpochMetrics
 from worker.backend import describe_device, prepare_process
 from worker.checkpoint import Checkpoint, MemberArrays, decode_checkpoint, encode_checkpoint
 from worker.datasets import Dataset

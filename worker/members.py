@@ -9,9 +9,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models.families import CnnSpec, MlpSpec
-from models.metrics import METRIC_NAMES, EpochMetrics
-from models.optimizers import OptimizerName, resolve
+from models.training import METRIC_NAMES, CnnSpec, EpochMetrics, MlpSpec, OptimizerName, resolve
 
 __all__ = ["METRIC_NAMES"]
 

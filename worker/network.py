@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.families import CnnSpec, MlpSpec, cnn_sides
+from models.training import CnnSpec, MlpSpec, cnn_sides
 from worker.backend import stateless_uniform
 
 INPUT_FEATURES = 784

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.optimizers import OPTIMIZERS
+from models.training import OPTIMIZERS
 
 KINDS = tuple(OPTIMIZERS)
 # Hyperparameters as [M] float32 vectors, in this order (booleans as 0/1).

@@ -8,8 +8,7 @@ import threading
 from datetime import UTC, datetime
 from importlib import metadata
 
-from models.settings import get_settings
-from models.workers import (
+from models.jobs import (
     HEARTBEAT_SECONDS,
     DatasetSize,
     WorkerInfo,
@@ -17,6 +16,7 @@ from models.workers import (
     redis_client,
     withdraw,
 )
+from models.storage import get_settings
 
 log = logging.getLogger("lrlab.worker")
 

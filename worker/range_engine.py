@@ -23,9 +23,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.families import CnnSpec, MlpSpec
-from models.lr_finder import RangeTestTracker
-from models.optimizers import OptimizerName, resolve
+from models.range_tests import RangeTestTracker
+from models.training import CnnSpec, MlpSpec, OptimizerName, resolve
 from worker.backend import compile_fn, prepare_process, tensor
 from worker.datasets import Dataset
 from worker.network import initial_weights

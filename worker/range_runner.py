@@ -12,39 +12,46 @@ import threading
 import time
 import uuid
 
-from models.db import session_scope
-from models.range_test_ledger import (
+from models.range_tests import (
+    RANGE_TEST_JOBS,
     RangeTestClaim,
     SeedCurve,
     claim_range_test,
     fail_range_test,
     finish_range_test,
     record_range_progress,
+    summarise_curves,
 )
-from models.range_test_specs import summarise_curves
-from models.settings import Settings, get_settings
-from models.tables import RangeTest
+from models.storage import Settings, get_settings, session_scope
 from worker.datasets import load_dataset
+from worker.leases import heartbeat, with_db_retry
 from worker.range_engine import run_range_test
-from worker.runner import heartbeat, with_db_retry
 
 log = logging.getLogger("lrlab.worker")
+
+
+def claim(
+    range_test_id: uuid.UUID, *, token: uuid.UUID, settings: Settings
+) -> RangeTestClaim | None:
+    """Claim the range test if it waits for a worker, naming the claim `token`."""
+    with session_scope() as session:
+        return claim_range_test(
+            session,
+            range_test_id=range_test_id,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            claim_token=token,
+        )
 
 
 def claim_and_run_range_test(range_test_id: uuid.UUID) -> None:
     """Claim the range test and run it to the end, if it is still waiting for a worker."""
     settings = get_settings()
-
-    def claim() -> RangeTestClaim | None:
-        with session_scope() as session:
-            return claim_range_test(
-                session,
-                range_test_id=range_test_id,
-                lease_seconds=settings.lease_seconds,
-                max_attempts=settings.max_attempts,
-            )
-
-    claimed = with_db_retry(claim, what="claim")
+    # Made before the first try: a retry after a lost COMMIT acknowledgement finds its claim.
+    token = uuid.uuid4()
+    claimed = with_db_retry(
+        lambda: claim(range_test_id, token=token, settings=settings), what="claim"
+    )
     if claimed is None:
         log.info("range test %s is not waiting for a worker; nothing to do", range_test_id)
         return
@@ -53,7 +60,7 @@ def claim_and_run_range_test(range_test_id: uuid.UUID) -> None:
     beat = threading.Thread(
         target=heartbeat,
         args=(lambda: [(claimed.range_test_id, claimed.attempt)],),
-        kwargs={"settings": settings, "stop": stop, "table": RangeTest},
+        kwargs={"settings": settings, "stop": stop, "kind": RANGE_TEST_JOBS},
         daemon=True,
     )
     beat.start()

@@ -15,18 +15,26 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from models.checkpoints import sweep_checkpoint_files
-from models.db import session_scope
-from models.idempotency import purge_expired_keys
-from models.ledger import expire_leases, queued_count, unsignalled_queued
-from models.queue import JOB_KINDS, JobKind, broker_queue_length, publish
-from models.settings import get_settings
+from models.experiments import EXPERIMENT_JOBS, sweep_checkpoint_files
+from models.jobs import (
+    JobKind,
+    broker_queue_length,
+    expire_leases,
+    publish,
+    purge_expired_keys,
+    queued_count,
+    unsignalled_queued,
+)
+from models.range_tests import RANGE_TEST_JOBS
+from models.storage import get_settings, session_scope
 from worker.metrics import RECONCILER_ACTIONS
 
 log = logging.getLogger("lrlab.reconciler")
 
 # Arbitrary constant naming lrlab's reconciler lock among Postgres advisory locks.
 _LOCK_KEY = 0x1A_1AB_7EC
+# Every kind of job the workers run, each reconciled the same way.
+JOB_KINDS: tuple[JobKind, ...] = (EXPERIMENT_JOBS, RANGE_TEST_JOBS)
 
 
 @dataclass
@@ -54,16 +62,14 @@ def reconcile_once() -> PassReport:
             report.skipped = True
             return report
         for kind in JOB_KINDS:
-            expired[kind] = expire_leases(
-                session, max_attempts=settings.max_attempts, table=kind.table
-            )
+            expired[kind] = expire_leases(session, kind=kind, max_attempts=settings.max_attempts)
             candidates[kind] = unsignalled_queued(
-                session, stale_after_seconds=settings.requeue_after_seconds, table=kind.table
+                session, kind=kind, stale_after_seconds=settings.requeue_after_seconds
             )
         queues = {queue for by_queue in candidates.values() for queue in by_queue}
         # Every kind's messages share a broker queue, so the count is over all kinds.
         waiting = {
-            queue: sum(queued_count(session, queue=queue, table=k.table) for k in JOB_KINDS)
+            queue: sum(queued_count(session, kind=k, queue=queue) for k in JOB_KINDS)
             for queue in queues
         }
         purge_expired_keys(session)

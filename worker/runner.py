@@ -12,42 +12,38 @@ import functools
 import logging
 import math
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from models.checkpoints import remove_ended_checkpoint_files
-from models.db import session_scope
-from models.epoch_records import record_dataset, record_epoch, record_recomputed_epoch
-from models.ledger import (
+from models.experiments import (
+    EXPERIMENT_JOBS,
     Claim,
     claim_group,
     fail_experiment,
     finish_experiment,
-    release_experiment,
-    renew_leases,
+    record_dataset,
+    record_epoch,
+    record_recomputed_epoch,
+    remove_ended_checkpoint_files,
     resume_point,
 )
-from models.pruning import judge_epoch
-from models.queue import publish
+from models.jobs import publish, release_job
 from models.schedules import build_run
-from models.settings import Settings, get_settings
-from models.tables import Experiment, JobTable
+from models.storage import Settings, get_settings, session_scope
+from models.sweeps import judge_epoch
+from models.tables import Experiment
 from worker import presence
 from worker.backend import describe_device, runtime_info
 from worker.datasets import load_dataset
 from worker.engine import CheckpointPolicy, train_members
+from worker.leases import heartbeat, with_db_retry
 from worker.members import EpochReport, MemberConfig, TrainingError
 from worker.metrics import EPOCH_SECONDS, MEMBER_EPOCHS, PRUNED
 from worker.shutdown import stop_requested
 
 log = logging.getLogger("lrlab.worker")
-T = TypeVar("T")
 
 
 @dataclass
@@ -91,10 +87,10 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         ", ".join(f"{c.experiment_id}#{c.attempt}" for c in claims),
     )
     stop_heartbeat = threading.Event()
-    heartbeat = threading.Thread(
+    beat = threading.Thread(
         target=_heartbeat, args=(claimed, settings, stop_heartbeat), daemon=True
     )
-    heartbeat.start()
+    beat.start()
     presence.training([str(key) for key in claimed])
     try:
         _train(claimed, settings)
@@ -107,7 +103,7 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         stop_heartbeat.set()
         presence.finished([str(key) for key in claimed])
         # A beat stuck on a dead connection must not hold the results hostage: it is a daemon.
-        heartbeat.join(timeout=max(1.0, settings.lease_seconds / 2))
+        beat.join(timeout=max(1.0, settings.lease_seconds / 2))
     for run in claimed.values():
         if run.outcome == "running":
             with_db_retry(functools.partial(_finish, run), what="finish")
@@ -118,7 +114,7 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
             )
     released = [r.claim.experiment_id for r in claimed.values() if r.outcome == "released"]
     # Ring the doorbell again so another worker resumes them without waiting for a lease.
-    publish(released, queue=claims[0].queue)
+    publish(released, queue=claims[0].queue, kind=EXPERIMENT_JOBS)
 
 
 def _remove_files(experiment_id: uuid.UUID) -> None:
@@ -314,8 +310,11 @@ def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
 
 def _release(run: _Claimed) -> None:
     with session_scope() as session:
-        if release_experiment(
-            session, experiment_id=run.claim.experiment_id, attempt=run.claim.attempt
+        if release_job(
+            session,
+            kind=EXPERIMENT_JOBS,
+            job_id=run.claim.experiment_id,
+            attempt=run.claim.attempt,
         ):
             run.outcome = "released"
             log.info("experiment %s handed back after a checkpoint", run.claim.experiment_id)
@@ -375,46 +374,5 @@ def _heartbeat(
         ],
         settings=settings,
         stop=stop,
+        kind=EXPERIMENT_JOBS,
     )
-
-
-def heartbeat(
-    held: Callable[[], list[tuple[uuid.UUID, int]]],
-    *,
-    settings: Settings,
-    stop: threading.Event,
-    table: JobTable = Experiment,
-) -> None:
-    """Renew the leases of the (id, attempt) pairs `held()` names until `stop` is set.
-
-    A missed beat only shortens a lease.
-    """
-    interval = max(1.0, settings.lease_seconds / 4)
-    while not stop.wait(interval):
-        try:
-            with session_scope() as session:
-                renew_leases(
-                    session, claims=held(), lease_seconds=settings.lease_seconds, table=table
-                )
-        except (OperationalError, DBAPIError) as exc:
-            log.warning("lease renewal failed, will retry: %s", str(exc).splitlines()[0])
-
-
-def with_db_retry(action: Callable[[], T], *, what: str, patience: float = 300.0) -> T:
-    """Run `action`, retrying with backoff while the database is unreachable."""
-    delay, waited = 0.25, 0.0
-    while True:
-        try:
-            return action()
-        except OperationalError as exc:
-            if waited >= patience:
-                raise
-            log.warning(
-                "database unreachable during %s, retrying in %.1fs: %s",
-                what,
-                delay,
-                str(exc).splitlines()[0],
-            )
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 5.0)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from models.families import CnnSpec
+from models.training import CnnSpec
 from worker.backend import compile_fn, describe_device, tensor, value_and_grad
 from worker.checkpoint import Checkpoint, MemberArrays
 from worker.datasets import Dataset

@@ -3,7 +3,8 @@
 import logging
 import uuid
 
-from models.queue import RUN_EXPERIMENT_TASK, RUN_RANGE_TEST_TASK
+from models.experiments import RUN_EXPERIMENT_TASK
+from models.range_tests import RUN_RANGE_TEST_TASK
 from worker.celery_app import app
 
 log = logging.getLogger("lrlab.worker")

@@ -8,7 +8,7 @@ from api.auth import OPERATOR
 from api.deps import SessionDep
 from api.openapi import BODY, CALLER, DATABASE, responses
 from api.routing import JsonBodyRoute
-from models.projects import (
+from models.identity import (
     KeyCreate,
     KeyCreated,
     KeyRead,

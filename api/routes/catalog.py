@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from api.auth import READ
 from api.openapi import CALLER, responses
 from api.routing import JsonBodyRoute
-from models.families import catalog
+from models.training import catalog
 
 router = APIRouter(
     prefix="/models",

@@ -5,9 +5,8 @@ from fastapi import APIRouter, Depends
 from api.auth import READ
 from api.deps import SettingsDep
 from api.openapi import CALLER, DATABASE, responses
-from models.dataset_sizes import DatasetRead, dataset_sizes
 from models.errors import UnavailableError
-from models.workers import recent_workers
+from models.jobs import DatasetRead, dataset_sizes, recent_workers
 
 router = APIRouter(tags=["datasets"], responses=responses(*CALLER, *DATABASE))
 

@@ -10,8 +10,8 @@ from sse_starlette import EventSourceResponse
 from api.auth import Reader
 from api.live import event_stream
 from api.openapi import CALLER, DATABASE, responses
-from models.db import session_scope
-from models.events import MAX_CURSOR_CHARS, watched_experiments
+from models.jobs import MAX_CURSOR_CHARS, watched_experiments
+from models.storage import session_scope
 
 router = APIRouter(tags=["events"], responses=responses(*CALLER, *DATABASE, 404, 422))
 STREAM = {"text/event-stream": {"schema": {"type": "string"}}}

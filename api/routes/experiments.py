@@ -15,6 +15,12 @@ from api.responses import csv_response, json_body_schema, mark_replay
 from api.routing import JsonBodyRoute
 from api.submissions import CommitterDep, accept_experiment
 from models.experiments import (
+    ExperimentAccepted,
+    ExperimentCreate,
+    ExperimentPage,
+    ExperimentRead,
+    MetricList,
+    StepLrPage,
     cancel_experiment,
     experiment_read,
     get_experiment,
@@ -22,17 +28,9 @@ from models.experiments import (
     list_step_lrs,
     metric_rows,
 )
-from models.metrics import MetricRead
-from models.specs import (
-    ExperimentAccepted,
-    ExperimentCreate,
-    ExperimentPage,
-    ExperimentRead,
-    MetricList,
-    SafeStr,
-    StepLrPage,
-)
+from models.fields import SafeStr
 from models.tables import STATUSES
+from models.training import MetricRead
 
 router = APIRouter(
     prefix="/experiments",

@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 from api.auth import PUBLIC, AuthorizationHeader, bearer_token, is_operator_token
 from api.deps import SessionDep, SettingsDep
 from api.openapi import ReadinessBody
-from models.db import get_engine
 from models.experiments import experiment_counts
-from models.queue import broker_reachable
-from models.settings import Settings
-from models.workers import find_workers, served_queues
+from models.jobs import broker_reachable, find_workers, served_queues
+from models.storage import Settings, get_engine
+from models.tables import JobStatus
 
 log = logging.getLogger("lrlab.api")
 router = APIRouter(tags=["health"])
@@ -64,7 +63,11 @@ def readyz(
 def _operator_view(session: Session, settings: Settings) -> dict[str, Any]:
     workers = find_workers(settings.broker_url, timeout=settings.broker_timeout_seconds) or []
     counts = experiment_counts(session)
-    waiting = {queue for status, queue, n in counts if status in ("queued", "running") and n}
+    waiting = {
+        queue
+        for status, queue, n in counts
+        if status in (JobStatus.QUEUED, JobStatus.RUNNING) and n
+    }
     return {
         "workers": {w.name: w.queues for w in workers},
         "unserved_queues": sorted(({settings.queue} | waiting) - served_queues(workers)),

@@ -8,7 +8,7 @@ from api.auth import Admin
 from api.deps import SessionDep
 from api.openapi import BODY, CALLER, DATABASE, responses
 from api.routing import JsonBodyRoute
-from models.projects import KeyCreate, KeyCreated, KeyRead, create_key, list_keys, revoke_key
+from models.identity import KeyCreate, KeyCreated, KeyRead, create_key, list_keys, revoke_key
 
 router = APIRouter(
     prefix="/keys",

@@ -8,7 +8,7 @@ from api.deps import SessionDep, SettingsDep
 from api.metrics import render_metrics
 from api.openapi import CALLER, DATABASE, responses
 from models.errors import UnavailableError
-from models.workers import WorkerInfo, find_workers
+from models.jobs import WorkerInfo, find_workers
 
 router = APIRouter(tags=["operations"], responses=responses(*CALLER))
 

@@ -11,22 +11,20 @@ from api.dispatch import commit_and_enqueue
 from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, mark_replay
 from api.routing import JsonBodyRoute
-from models.queue import RANGE_TESTS
-from models.range_test_plots import render_range_test
-from models.range_test_specs import (
+from models.range_tests import (
+    RANGE_TEST_JOBS,
     CurveList,
     CurvePoint,
     RangeTestCreate,
     RangeTestPage,
     RangeTestRead,
-)
-from models.range_tests import (
     cancel_range_test,
     curve_points,
     get_range_test,
     list_curves,
     list_range_tests,
     range_test_read,
+    render_range_test,
     submit_range_test,
 )
 from models.tables import STATUSES
@@ -66,7 +64,9 @@ def submit(
         idempotency_key=idempotency_key,
         key_ttl_hours=settings.idempotency_ttl_hours,
     )
-    commit_and_enqueue(session, [test.id] if created else [], queue=test.queue, kind=RANGE_TESTS)
+    commit_and_enqueue(
+        session, [test.id] if created else [], queue=test.queue, kind=RANGE_TEST_JOBS
+    )
     mark_replay(response, replayed=not created)
     response.headers["Location"] = f"/range-tests/{test.id}"
     return range_test_read(test)

@@ -24,21 +24,28 @@ from api.responses import (
     stream_json_array,
 )
 from api.routing import JsonBodyRoute
-from models.comparison import Comparison, compare_sweep, comparison_csv_rows
-from models.pruning import PRUNING_FIELDS, PruningDecisionRead, pruning_log
-from models.sweep_grid import SweepCreate
-from models.sweep_metrics import SWEEP_METRIC_FIELDS, SweepMetricRow, metric_pages, sweep_members
-from models.sweep_plots import plot_sweep
 from models.sweeps import (
+    PRUNING_FIELDS,
+    SWEEP_METRIC_FIELDS,
+    Comparison,
+    PruningDecisionRead,
     SweepAccepted,
+    SweepCreate,
+    SweepMetricRow,
     SweepPage,
     SweepRead,
     accept_sweep_spec,
     cancel_sweep,
+    compare_sweep,
+    comparison_csv_rows,
     get_sweep,
     list_sweeps,
     member_warnings,
+    metric_pages,
+    plot_sweep,
+    pruning_log,
     submit_sweep,
+    sweep_members,
     sweep_read,
     sweep_reads,
 )

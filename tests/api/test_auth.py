@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import Declared
 from api.main import app
-from models.db import session_scope
-from models.projects import KeyCreate, create_key
-from models.range_test_specs import RangeTestCreate
-from models.range_tests import create_range_test
-from models.sweep_grid import SweepCreate
+from models.identity import KeyCreate, create_key
+from models.range_tests import RangeTestCreate, create_range_test
+from models.storage import session_scope
+from models.sweeps import SweepCreate
 from models.tables import Experiment, Sweep
 from tests.conftest import TEST_PROJECT, SessionKeys
 from tests.factories import (
@@ -286,7 +285,7 @@ def test_a_bad_credentials_file_fails_no_key_and_keeps_the_last_good_operator_to
     import json
 
     from api import auth
-    from models.settings import get_settings
+    from models.storage import get_settings
 
     path = tmp_path / "credentials.json"
     operator = "lrlabop_" + "a" * 43
@@ -312,7 +311,7 @@ def test_an_unknown_key_is_read_once_and_a_client_failing_auth_is_refused_unread
     import secrets
 
     from api import auth
-    from models.settings import get_settings
+    from models.storage import get_settings
 
     reads: list[str] = []
     real_find_key = auth.find_key

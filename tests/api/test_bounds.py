@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.epoch_records import record_epoch
-from models.settings import get_settings
+from models.experiments import record_epoch
+from models.storage import get_settings
 from models.tables import Experiment
 from tests.conftest import SessionKeys
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload

@@ -7,10 +7,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from models.dataset_sizes import dataset_sizes
-from models.quotas import DATASET_TRAIN_SAMPLES
-from models.settings import get_settings
-from models.workers import WorkerInfo, publish_heartbeat, withdraw
+from models.jobs import WorkerInfo, dataset_sizes, publish_heartbeat, withdraw
+from models.storage import get_settings
+from models.training import DATASET_TRAIN_SAMPLES
 from tests.conftest import wait_for
 
 

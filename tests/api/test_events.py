@@ -16,9 +16,9 @@ from sqlalchemy import delete, select, text
 
 from devtools.processes import ApiProcess, WorkerProcess
 from lrlab_client.events import SseEvent, parse_sse
-from models.db import session_scope
-from models.ledger import finish_experiment
-from models.projects import KeyCreate, create_key, revoke_key
+from models.experiments import finish_experiment
+from models.identity import KeyCreate, create_key, revoke_key
+from models.storage import session_scope
 from models.tables import Experiment, Metric, Sweep
 from tests.conftest import SessionKeys, wait_for
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload, record_epochs

@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from models.db import session_scope
-from models.epoch_records import record_epoch
-from models.settings import get_settings
+from models.experiments import record_epoch
+from models.storage import get_settings, session_scope
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
 
@@ -219,14 +218,14 @@ def test_a_failure_after_the_commit_does_not_fail_the_request(
     failure: str,
 ) -> None:
     # The broker call is the fault injected here: Postgres (the record) stays real.
-    import models.queue
+    import models.jobs.publishing
 
     def broken(*_: object, **__: object) -> bool:
         if failure == "publish raises":
             raise RuntimeError("the broker client exploded")
         return False
 
-    monkeypatch.setattr(models.queue, "enqueue_experiments", broken)
+    monkeypatch.setattr(models.jobs.publishing, "enqueue_jobs", broken)
     response = live_client.post("/experiments", json=experiment_payload())
     assert response.status_code == 202, response.text
     experiment_id = uuid.UUID(response.json()["id"])

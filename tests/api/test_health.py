@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devtools.processes import ROOT
-from models.queue import get_producer
-from models.settings import get_settings
+from models.jobs import get_producer
+from models.storage import get_settings
 from tests.conftest import SessionKeys
 
 

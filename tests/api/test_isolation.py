@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from models.db import session_scope
-from models.epoch_records import record_epoch
-from models.ledger import finish_experiment
+from models.experiments import finish_experiment, record_epoch
+from models.storage import session_scope
 from models.tables import Experiment, Sweep
 from tests.conftest import SessionKeys
 from tests.factories import claim, epoch_metrics, experiment_payload

@@ -8,12 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.db import session_scope
-from models.ledger import finish_experiment
-from models.projects import KeyCreate, create_key
-from models.quotas import request_steps
-from models.settings import get_settings
-from models.specs import ExperimentCreate
+from models.experiments import ExperimentCreate, finish_experiment, request_steps
+from models.identity import KeyCreate, create_key
+from models.storage import get_settings, session_scope
 from models.tables import Experiment, Project, RangeTest, Sweep
 from tests.conftest import SessionKeys
 from tests.factories import claim, experiment_payload, home_project_id

@@ -4,7 +4,7 @@ import pytest
 from fastapi import HTTPException
 
 from api.live import Broadcaster
-from models.settings import Settings
+from models.storage import Settings
 
 
 def test_streams_are_bounded_per_process_across_projects() -> None:

@@ -10,8 +10,7 @@ from schemathesis.config import SchemathesisConfig
 from sqlalchemy import delete
 
 from api.main import app
-from models.db import session_scope
-from models.settings import get_settings
+from models.storage import get_settings, session_scope
 from models.tables import Experiment, RangeTest, Sweep
 from tests.conftest import SessionKeys
 

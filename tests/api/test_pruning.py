@@ -12,10 +12,9 @@ from scipy import stats
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.epoch_records import record_epoch
-from models.events import Position, format_cursor, parse_cursor
-from models.ledger import finish_experiment
-from models.pruning import judge_epoch
+from models.experiments import finish_experiment, record_epoch
+from models.jobs import Position, format_cursor, parse_cursor
+from models.sweeps import judge_epoch
 from models.tables import Experiment, PruningDecision, Sweep
 from tests.factories import claim, epoch_metrics
 

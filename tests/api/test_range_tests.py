@@ -12,14 +12,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.lr_finder import RangeTestTracker, suggest
-from models.range_test_ledger import (
+from models.range_tests import (
+    RangeTestTracker,
     SeedCurve,
     claim_range_test,
     finish_range_test,
     record_range_progress,
+    suggest,
+    summarise_curves,
 )
-from models.range_test_specs import summarise_curves
 from models.tables import RangeTest
 
 

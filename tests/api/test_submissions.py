@@ -18,12 +18,10 @@ from sqlalchemy import delete, func, select
 from api import submissions as submissions_module
 from api.submissions import Committer
 from devtools.processes import ApiProcess, provision_key
-from models.db import get_sessionmaker, session_scope
 from models.errors import QuotaError
-from models.projects import ProjectCreate, create_project
-from models.settings import get_settings
-from models.specs import ExperimentCreate, ExperimentRead
-from models.submissions import Submission
+from models.experiments import ExperimentCreate, ExperimentRead, Submission
+from models.identity import ProjectCreate, create_project
+from models.storage import get_sessionmaker, get_settings, session_scope
 from models.tables import Experiment, Project
 from tests.factories import experiment_payload
 

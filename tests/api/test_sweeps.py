@@ -12,13 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from models import plots, sweep_metrics
-from models.comparison import sweep_curves
-from models.db import get_engine, session_scope
-from models.epoch_records import record_epoch
-from models.ledger import finish_experiment
-from models.settings import get_settings
-from models.sweep_metrics import SWEEP_METRIC_FIELDS
+from models.experiments import finish_experiment, record_epoch
+from models.plots import render as plots
+from models.storage import get_engine, get_settings, session_scope
+from models.sweeps import SWEEP_METRIC_FIELDS, sweep_curves
+from models.sweeps import export as sweep_metrics
 from models.tables import Experiment, Sweep
 from tests.factories import claim, epoch_metrics, home_project_id
 
@@ -188,7 +186,7 @@ def test_comparison_plots_and_metrics(client: TestClient, db_session: Session) -
 def test_a_configuration_whose_seeds_diverge_ranks_below_one_whose_seeds_all_reach(
     client: TestClient, db_session: Session
 ) -> None:
-    from models.ledger import fail_experiment
+    from models.experiments import fail_experiment
 
     sweep = client.post("/sweeps", json={**SWEEP, "seeds": [0, 1, 2, 3]}).json()
     ids = [uuid.UUID(i) for i in sweep["experiments"]]

@@ -9,7 +9,7 @@ from typer.testing import CliRunner, Result
 
 from devtools.processes import ApiProcess
 from lrlab_client.cli import app
-from models.db import session_scope
+from models.storage import session_scope
 from models.tables import Experiment, Sweep
 
 

@@ -568,8 +568,8 @@ def test_workers_lists_the_live_workers_or_says_there_are_none(
 ) -> None:
     import redis
 
-    from models.settings import get_settings
-    from models.workers import WorkerInfo, publish_heartbeat, withdraw
+    from models.jobs import WorkerInfo, publish_heartbeat, withdraw
+    from models.storage import get_settings
 
     name = f"cli-{uuid.uuid4().hex[:8]}@test"
     info = {

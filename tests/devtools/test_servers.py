@@ -20,7 +20,7 @@ from devtools.servers import (
     database_answers,
     start_servers,
 )
-from models.redis_urls import kombu_url, limits_url, redis_py_url
+from models.storage import kombu_url, limits_url, redis_py_url
 
 
 def _nothing_at() -> str:

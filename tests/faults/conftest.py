@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 from devtools.processes import ApiProcess, WorkerProcess
 from devtools.redis_server import RedisServer
 from devtools.servers import drop_database, other_database
-from models.migrate import prepare_database
-from models.settings import Settings
+from models.storage import Settings, prepare_database
 from models.tables import Experiment
 from tests.faults.proxy import CuttableProxy
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.queue import RUN_EXPERIMENT_TASK
+from models.experiments import RUN_EXPERIMENT_TASK
 from tests.conftest import wait_for
 from tests.faults.conftest import (
     Stack,

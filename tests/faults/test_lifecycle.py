@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.queue import RUN_EXPERIMENT_TASK
+from models.experiments import RUN_EXPERIMENT_TASK
 from tests.conftest import wait_for
 from tests.faults.conftest import Stack, assert_ledger_invariants, experiment_spec, wait_status
 from tests.holds import epoch_held

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from devtools.processes import WorkerProcess
-from models.asha import AshaRule, Bracket
+from models.sweeps import AshaRule, Bracket
 from tests.conftest import wait_for
 from tests.faults.conftest import Stack
 from tests.holds import epoch_held

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from models.db import get_sessionmaker, session_scope
-from models.experiments import create_experiment
-from models.specs import ExperimentCreate
+from models.experiments import ExperimentCreate, create_experiment
+from models.storage import get_sessionmaker, session_scope
 from models.tables import Experiment
 from tests.factories import experiment_payload, home_project_id
 

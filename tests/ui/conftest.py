@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_
 from sqlalchemy import delete
 
 from devtools.processes import ROOT, ApiProcess
-from models.db import session_scope
+from models.storage import session_scope
 from models.tables import Experiment, Sweep
 
 CHROMIUM = os.environ.get("LRLAB_CHROMIUM", "/usr/bin/chromium")

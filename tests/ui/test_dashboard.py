@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from devtools.processes import ApiProcess, WorkerProcess
-from models.db import get_engine
+from models.storage import get_engine
 from tests.conftest import wait_for
 from tests.factories import experiment_payload
 from tests.holds import epoch_held

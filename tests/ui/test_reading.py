@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devtools.processes import ApiProcess, WorkerProcess
-from models.db import get_engine
+from models.storage import get_engine
 from tests.conftest import SessionKeys, wait_for
 from tests.holds import epoch_held
 from tests.ui.conftest import screenshots

@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from models.experiments import ExperimentCreate
 from models.schedules import ScheduleRun, build_run
-from models.specs import ExperimentCreate
 from worker.datasets import Dataset, DatasetInfo
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig

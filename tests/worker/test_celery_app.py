@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devtools.processes import WorkerProcess
-from models.settings import get_settings
+from models.storage import get_settings
 from worker.celery_app import _check_dataset
 
 

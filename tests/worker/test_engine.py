@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from models.experiments import ExperimentCreate
 from models.schedules import ScheduleRun, build_run
-from models.specs import ExperimentCreate
 from tests.worker import fused
 from worker.datasets import Dataset, DatasetInfo
 from worker.engine import train_members

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from models.families import CnnSpec, MlpSpec
+from models.training import CnnSpec, MlpSpec
 from tests.worker.fused import EPOCHS, config, train
 from worker.backend import tensor
 from worker.datasets import Dataset

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import pytest
 
-from models.families import CnnSpec, MlpSpec
+from models.experiments import ExperimentCreate
 from models.schedules import ScheduleRun, build_run
-from models.specs import ExperimentCreate
+from models.training import CnnSpec, MlpSpec
 from worker.datasets import Dataset, DatasetInfo
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig

@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from models.families import CnnSpec, MlpSpec
+from models.training import CnnSpec, MlpSpec
 from worker import range_engine
 from worker.datasets import Dataset, DatasetInfo
 from worker.range_engine import run_range_test

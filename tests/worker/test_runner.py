@@ -2,35 +2,17 @@
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import delete, select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from models.db import session_scope
 from models.experiments import get_experiment
-from models.settings import get_settings
+from models.storage import get_settings, session_scope
 from models.tables import Experiment, Metric
 from tests.factories import create_queued, epoch_metrics, home_project_id
+from tests.worker.ack import AckLost
 from worker import runner
 from worker.members import EpochReport
-
-
-class _AckLost:
-    """`session_scope` whose COMMIT succeeds once and then reports a lost connection."""
-
-    def __init__(self) -> None:
-        self.fired = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[Session]:
-        with session_scope() as session:
-            yield session
-        if not self.fired:
-            self.fired = True
-            raise OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))
 
 
 @pytest.fixture
@@ -45,7 +27,7 @@ def queued(database: str) -> Iterator[uuid.UUID]:
 def test_a_claim_whose_commit_ack_was_lost_is_recognised_on_retry(
     queued: uuid.UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ack_lost = _AckLost()
+    ack_lost = AckLost()
     monkeypatch.setattr(runner, "session_scope", ack_lost)
     token = uuid.uuid4()
     claims = runner.with_db_retry(
@@ -66,7 +48,7 @@ def test_an_epoch_commit_whose_ack_was_lost_is_not_recorded_twice(
     settings = get_settings()
     (claim,) = runner.claim(queued, token=uuid.uuid4(), settings=settings)
     run = runner._Claimed(claim)
-    ack_lost = _AckLost()
+    ack_lost = AckLost()
     monkeypatch.setattr(runner, "session_scope", ack_lost)
     report = EpochReport(key=str(queued), metrics=epoch_metrics(1), checkpoint=b"state-1")
     assert runner.with_db_retry(lambda: runner._record(run, report, settings), what="epoch")
@@ -90,7 +72,7 @@ def test_the_last_epoch_finishes_the_run_even_when_its_ack_was_lost(
     run = runner._Claimed(claim)
     first = EpochReport(key=str(queued), metrics=epoch_metrics(1), checkpoint=b"state-1")
     assert runner._record(run, first, settings)
-    monkeypatch.setattr(runner, "session_scope", _AckLost())
+    monkeypatch.setattr(runner, "session_scope", AckLost())
     last = EpochReport(key=str(queued), metrics=epoch_metrics(2), checkpoint=b"state-2")
     assert runner.with_db_retry(lambda: runner._record(run, last, settings), what="epoch")
     with session_scope() as session:

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
-from models.db import session_scope
 from models.experiments import get_experiment, list_metrics, list_step_lrs
-from models.settings import get_settings
+from models.storage import get_settings, session_scope
 from models.tables import Experiment
 from tests.factories import create_queued, home_project_id
 from worker.tasks import run_experiment

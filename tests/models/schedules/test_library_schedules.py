@@ -218,7 +218,7 @@ def test_a_transformers_warm_up_starts_at_lr_zero_and_says_so() -> None:
 def test_the_wsd_example_sweep_is_valid_and_fits_its_run() -> None:
     from devtools.processes import ROOT
     from lrlab_client import load_document
-    from models.sweep_grid import SweepCreate
+    from models.sweeps import SweepCreate
 
     sweep = SweepCreate.model_validate(load_document(ROOT / "examples" / "wsd-vs-cosine.yaml"))
     assert [c.spec.scheduler.type for c in sweep.cells][::2] == [

@@ -12,7 +12,7 @@ export const STATS = [
   ["auc_val_accuracy", "Mean val acc (AUC)", 4],
 ];
 
-// The statistic the verdict compares (models/paired_comparison.py): its columns follow it.
+// The statistic the verdict compares (models/sweeps/paired_comparison.py): its columns follow it.
 const PAIRED_STAT = "final_val_accuracy";
 
 function stat(s, digits) {

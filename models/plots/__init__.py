@@ -1,0 +1,23 @@
+"""PNG and SVG rendering shared by every plot: matplotlib's object API, one renderer queue.
+
+- `render`: the renderer (`RENDERER`, bounded by `LRLAB_RENDER_QUEUE_DEPTH`), the plot cache, and
+  the learning-rate and metric curve drawings.
+"""
+
+from models.plots.render import (
+    RENDERER,
+    PlotCache,
+    draw_lr_curve,
+    draw_metric_curves,
+    render_lr_curve,
+    render_metric_curves,
+)
+
+__all__ = [
+    "RENDERER",
+    "PlotCache",
+    "draw_lr_curve",
+    "draw_metric_curves",
+    "render_lr_curve",
+    "render_metric_curves",
+]
