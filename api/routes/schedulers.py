@@ -11,9 +11,15 @@ from api.openapi import BINARY, BODY, CALLER, responses
 from api.responses import preferred_media
 from api.routing import JsonBodyRoute
 from models.plots import RENDERER, render_lr_curve
-from models.schedules import PreviewRequest, catalog, preview_arrays
-from models.schedules.preview import MAX_PREVIEW_VALUES
-from models.schedules.preview_pages import PREVIEW_MAX_POINTS, PreviewAnswer, preview_answer
+from models.schedules import (
+    MAX_PREVIEW_VALUES,
+    PREVIEW_MAX_POINTS,
+    PreviewAnswer,
+    PreviewRequest,
+    catalog,
+    preview_answer,
+    preview_arrays,
+)
 
 router = APIRouter(
     prefix="/schedulers",

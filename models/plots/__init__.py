@@ -6,6 +6,7 @@
 
 from models.plots.render import (
     RENDERER,
+    Curve,
     PlotCache,
     draw_lr_curve,
     draw_metric_curves,
@@ -15,6 +16,7 @@ from models.plots.render import (
 
 __all__ = [
     "RENDERER",
+    "Curve",
     "PlotCache",
     "draw_lr_curve",
     "draw_metric_curves",

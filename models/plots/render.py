@@ -1,4 +1,4 @@
-"""PNG plots of learning-rate curves (matplotlib's object API, no pyplot global state)."""
+"""PNG and SVG plots of learning-rate and metric curves (matplotlib's object API, no pyplot)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,18 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.legend import Legend
 
-    from models.sweeps import Curve
+
+@dataclass(frozen=True)
+class Curve:
+    """Per-epoch mean and spread over seeds of one configuration's metric."""
+
+    label: str
+    epochs: list[int]
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+    runs: int
+
 
 # Above this many points a line is drawn from per-bucket min/max, which looks the same at
 # plot resolution and keeps rendering of a million steps fast.

@@ -7,6 +7,8 @@
 - `run`: `ScheduleRun`, the stateful per-epoch run the worker trains with (and its saved state).
 - `preview`: the no-training curve and its warnings, computed through `run`
   (`library_warnings` holds those of the Keras and transformers types).
+- `preview_pages`: what a preview answers: per-step lrs downsampled past a bound, or one
+  exact page of them.
 
 Anything in `models`, `api`, `worker`, the benchmarks and tests may import from here; import the
 public names from this package, not from its modules.
@@ -37,6 +39,7 @@ from models.schedules.preview import (
     preview_arrays,
     schedule_warnings,
 )
+from models.schedules.preview_pages import PREVIEW_MAX_POINTS, PreviewAnswer, preview_answer
 from models.schedules.run import ScheduleRun, build_run
 from models.schedules.specs import (
     SCHEDULER_TYPES,
@@ -53,6 +56,7 @@ __all__ = [
     "LOW_LR",
     "MAX_DURATION",
     "MAX_PREVIEW_VALUES",
+    "PREVIEW_MAX_POINTS",
     "SCHEDULER_TYPES",
     "SPEC_CLASSES",
     "Bound",
@@ -73,6 +77,7 @@ __all__ = [
     "PlateauSpec",
     "PlateauState",
     "PolynomialSchedule",
+    "PreviewAnswer",
     "PreviewRequest",
     "PreviewResult",
     "ScheduleRun",
@@ -82,6 +87,7 @@ __all__ = [
     "build_run",
     "catalog",
     "preview",
+    "preview_answer",
     "preview_arrays",
     "schedule_warnings",
 ]

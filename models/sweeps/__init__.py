@@ -17,7 +17,6 @@ from models.sweeps.asha import (
 )
 from models.sweeps.comparison import (
     Comparison,
-    Curve,
     compare_sweep,
     comparison_csv_rows,
     describe,
@@ -74,7 +73,6 @@ __all__ = [
     "AshaSpec",
     "Bracket",
     "Comparison",
-    "Curve",
     "PruningDecisionRead",
     "SweepAccepted",
     "SweepCell",

@@ -4,7 +4,6 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
+from models.plots import Curve
 from models.sweeps.paired_comparison import PairedStats, paired_stats, pick_baseline
 from models.sweeps.service import get_sweep
 from models.tables import Experiment, JobStatus, Metric
@@ -68,18 +68,6 @@ class Comparison(BaseModel):
     target: float
     rows: list[ComparisonRow]
     baseline: str | None = None
-
-
-@dataclass(frozen=True)
-class Curve:
-    """Per-epoch mean and spread over seeds of one configuration's metric."""
-
-    label: str
-    epochs: list[int]
-    mean: list[float]
-    low: list[float]
-    high: list[float]
-    runs: int
 
 
 RANKING = (

@@ -64,18 +64,6 @@ def _one_error_line(stderr: str) -> str:
 # -- no server needed --------------------------------------------------------------------------
 
 
-def test_importing_the_cli_loads_no_server_code() -> None:
-    probe = (
-        "import sys, lrlab_client.cli; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} "
-        "& {'api', 'models', 'worker', 'tensorflow', 'keras', 'celery', 'sqlalchemy'}))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]", done.stdout + done.stderr
-
-
 def test_help_lists_the_commands(lrlab: Invoke) -> None:
     result = lrlab("--help")
     assert result.exit_code == 0

@@ -5,8 +5,6 @@ import gzip
 import json
 import os
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -287,19 +285,6 @@ def test_keras_download_failure_names_the_setting(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(DatasetError, match="LRLAB_MNIST_PATH") as info:
         load_dataset("mnist", train_samples=5, mnist_path=None)
     assert "no route to host" in str(info.value)
-
-
-def test_importing_the_loader_does_not_load_tensorflow() -> None:
-    code = (
-        "import sys, worker.datasets; "
-        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
-        "sys.exit(f'imported {bad}' if bad else 0)"
-    )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
 
 
 # The offline MNIST of LRLAB_MNIST_PATH, else the one beside the checkout.

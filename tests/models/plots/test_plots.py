@@ -34,9 +34,8 @@ def test_rejects_ragged_steps() -> None:
 def test_twenty_parallel_log_scale_renders_all_succeed(monkeypatch: pytest.MonkeyPatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from models.plots import render_metric_curves
+    from models.plots import Curve, render_metric_curves
     from models.storage import get_settings
-    from models.sweeps import Curve
 
     # A queue deep enough for all twenty: what is checked here is that they don't interfere.
     monkeypatch.setattr(get_settings(), "render_queue_depth", 20)
@@ -69,8 +68,7 @@ def test_epoch_lrs_are_stairs_on_integer_epoch_ticks() -> None:
 
 
 def test_sweep_curves_vary_line_styles_and_draw_lrs_as_stairs() -> None:
-    from models.plots import draw_metric_curves
-    from models.sweeps import Curve
+    from models.plots import Curve, draw_metric_curves
 
     same = {"epochs": [1, 2], "mean": [0.1, 0.05], "low": [0.1, 0.05], "high": [0.1, 0.05]}
     curves = [Curve(label=f"c{i}", runs=1, **same) for i in range(3)]  # type: ignore[arg-type]
@@ -83,8 +81,7 @@ def test_sweep_curves_vary_line_styles_and_draw_lrs_as_stairs() -> None:
 
 
 def test_a_legend_names_up_to_twenty_configurations_and_the_title_says_when_it_cannot() -> None:
-    from models.plots import draw_metric_curves
-    from models.sweeps import Curve
+    from models.plots import Curve, draw_metric_curves
 
     def curves(n: int) -> list[Curve]:
         return [
@@ -109,8 +106,7 @@ def test_a_legend_names_up_to_twenty_configurations_and_the_title_says_when_it_c
 
 
 def test_names_with_dollars_are_drawn_as_written() -> None:
-    from models.plots import draw_metric_curves
-    from models.sweeps import Curve
+    from models.plots import Curve, draw_metric_curves
 
     curve = Curve(label="a $\\frac{$ b", epochs=[1, 2], mean=[0.5, 0.6], low=[0.5, 0.6],
                   high=[0.5, 0.6], runs=1)  # fmt: skip
