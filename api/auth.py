@@ -26,7 +26,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from api.deps import SettingsDep
-from api.metrics import RATE_LIMIT_STORE_ERRORS
+from api.prometheus import RATE_LIMIT_STORE_ERRORS
 from models.identity import (
     KEY_PATTERN,
     LAST_USED_EVERY_SECONDS,

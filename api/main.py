@@ -10,8 +10,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.live import live_events
-from api.metrics import install_request_metrics
 from api.openapi import LinkedFastAPI
+from api.prometheus import install_request_metrics
 from api.routes import (
     admin,
     catalog,

@@ -13,7 +13,7 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from models.jobs import DatasetSize
 from models.storage import Settings, get_settings, kombu_url
-from worker import metrics, reconciler
+from worker import prometheus, reconciler
 from worker.presence import Presence
 from worker.shutdown import request_stop
 
@@ -74,7 +74,7 @@ def _ready(sender: Any = None, **_: Any) -> None:
     settings = get_settings()
     device = describe_device()
     log.info("worker ready, training on %s", device)
-    metrics.serve(settings.worker_metrics_port)
+    prometheus.serve(settings.worker_metrics_port)
     presence = Presence(name=_node_name(sender), queues=_queues(sender, settings), device=device)
     _presence.append(presence)
     # Readiness: a worker that cannot load its data says so in its heartbeat (and /readyz).

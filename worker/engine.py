@@ -21,7 +21,7 @@ import numpy.typing as npt
 from models.storage import get_settings
 from models.training import EpochMetrics
 from worker.backend import describe_device, prepare_process
-from worker.checkpoint import Checkpoint, MemberArrays, decode_checkpoint, encode_checkpoint
+from worker.checkpoint_codec import MemberArrays, ResumeState, decode_checkpoint, encode_checkpoint
 from worker.datasets import Dataset
 from worker.members import (
     METRIC_NAMES,
@@ -30,9 +30,9 @@ from worker.members import (
     MemberState,
     TrainingError,
 )
-from worker.metrics import COMPUTED_MEMBER_EPOCHS
 from worker.network import INPUT_FEATURES
 from worker.optimizers import KINDS
+from worker.prometheus import COMPUTED_MEMBER_EPOCHS
 from worker.stack import Stack, Tensors, dataset_tensors, make_tensors
 
 log = logging.getLogger("lrlab.worker")
@@ -79,7 +79,7 @@ def train_members(
     _check_members(members)
     prepare_process()
     tensors = dataset_tensors(data)
-    cohorts: dict[tuple[str, int, int, int], list[tuple[MemberConfig, Checkpoint | None]]] = {}
+    cohorts: dict[tuple[str, int, int, int], list[tuple[MemberConfig, ResumeState | None]]] = {}
     for cfg in members:
         saved = None
         if cfg.resume is not None:
@@ -95,7 +95,7 @@ def train_members(
 
 
 def _train_cohort(
-    cohort: list[tuple[MemberConfig, Checkpoint | None]],
+    cohort: list[tuple[MemberConfig, ResumeState | None]],
     tensors: Tensors,
     on_epoch: OnEpoch,
     on_failure: OnFailure,

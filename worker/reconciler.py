@@ -27,7 +27,7 @@ from models.jobs import (
 )
 from models.range_tests import RANGE_TEST_JOBS
 from models.storage import get_settings, session_scope
-from worker.metrics import RECONCILER_ACTIONS
+from worker.prometheus import RECONCILER_ACTIONS
 
 log = logging.getLogger("lrlab.reconciler")
 

@@ -40,7 +40,7 @@ from worker.datasets import load_dataset
 from worker.engine import CheckpointPolicy, train_members
 from worker.leases import heartbeat, with_db_retry
 from worker.members import EpochReport, MemberConfig, TrainingError
-from worker.metrics import EPOCH_SECONDS, MEMBER_EPOCHS, PRUNED
+from worker.prometheus import EPOCH_SECONDS, MEMBER_EPOCHS, PRUNED
 from worker.shutdown import stop_requested
 
 log = logging.getLogger("lrlab.worker")

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from models.training import CnnSpec
 from worker.backend import compile_fn, describe_device, tensor, value_and_grad
-from worker.checkpoint import Checkpoint, MemberArrays
+from worker.checkpoint_codec import MemberArrays, ResumeState
 from worker.datasets import Dataset
 from worker.members import MemberState
 from worker.network import (
@@ -253,7 +253,7 @@ class Stack:
     def __init__(
         self,
         members: list[MemberState],
-        checkpoints: list[Checkpoint | None],
+        checkpoints: list[ResumeState | None],
         tensors: Tensors,
         batch_size: int,
     ) -> None:

@@ -5,8 +5,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.auth import METRICS, OPERATOR
 from api.deps import SessionDep, SettingsDep
-from api.metrics import render_metrics
 from api.openapi import CALLER, DATABASE, responses
+from api.prometheus import render_metrics
 from models.errors import UnavailableError
 from models.jobs import WorkerInfo, find_workers
 

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.deps import current_settings
 from api.main import app
-from api.metrics import reset_scrape_cache
+from api.prometheus import reset_scrape_cache
 from models.jobs import WorkerInfo, publish_heartbeat, withdraw
 from models.storage import Settings, get_settings
 from tests.conftest import SessionKeys, wait_for

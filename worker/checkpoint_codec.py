@@ -35,7 +35,7 @@ SLOT_PREFIXES = ("m_", "v_", "a_")
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class ResumeState:
     """A member's state read from a checkpoint."""
 
     epochs_done: int
@@ -141,7 +141,7 @@ def _read(blob: bytes) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float32
     return meta, arrays
 
 
-def decode_checkpoint(config: MemberConfig, blob: bytes, features: int) -> Checkpoint:
+def decode_checkpoint(config: MemberConfig, blob: bytes, features: int) -> ResumeState:
     """Read and check a checkpoint for this member's configuration."""
     try:
         meta, arrays = _read(blob)
@@ -176,7 +176,7 @@ def decode_checkpoint(config: MemberConfig, blob: bytes, features: int) -> Check
         params.append(arrays[name])
         for j, prefix in enumerate(SLOT_PREFIXES):
             slots[j].append(arrays.get(prefix + name, np.zeros(shape, dtype=np.float32)))
-    return Checkpoint(
+    return ResumeState(
         epochs_done=epochs_done,
         params=params,
         slots=slots,

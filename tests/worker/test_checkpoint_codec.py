@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.worker.fused import STEPS, config, train
-from worker import checkpoint, engine
-from worker.checkpoint import Checkpoint, MemberArrays, decode_checkpoint, encode_checkpoint
+from worker import checkpoint_codec, engine
+from worker.checkpoint_codec import MemberArrays, ResumeState, decode_checkpoint, encode_checkpoint
 from worker.datasets import Dataset
 from worker.engine import train_members
 from worker.members import EpochReport, MemberConfig, MemberState, TrainingError
@@ -46,7 +46,7 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic: Dataset) -> N
 def test_checkpoint_is_self_contained_and_compact(synthetic: Dataset) -> None:
     reports = train([config("plateau"), config("step-sgd")], synthetic)
     blob = reports["plateau"][1].checkpoint
-    meta, arrays = checkpoint._read(blob)
+    meta, arrays = checkpoint_codec._read(blob)
     assert arrays["kernel1"].dtype == np.float32 and arrays["kernel1"].shape == (784, 128)
     assert {"m_kernel1", "v_kernel1"} <= set(arrays)
     assert meta["epoch"] == 2 and meta["optimizer"] == "adam"
@@ -60,7 +60,7 @@ def test_checkpoint_is_self_contained_and_compact(synthetic: Dataset) -> None:
 
 def test_version_1_checkpoints_are_still_read(synthetic: Dataset) -> None:
     blob = train([config("plateau")], synthetic)["plateau"][1].checkpoint
-    meta, arrays = checkpoint._read(blob)
+    meta, arrays = checkpoint_codec._read(blob)
     meta["version"] = 1
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
@@ -87,15 +87,15 @@ def test_version_2_checkpoints_of_the_seed_mlp_resume(synthetic: Dataset) -> Non
     straight = train([config(n) for n in names], synthetic)
     old: dict[str, bytes] = {}
     for name in names:
-        meta, arrays = checkpoint._read(straight[name][1].checkpoint)
+        meta, arrays = checkpoint_codec._read(straight[name][1].checkpoint)
         for key in ("model", "u_product"):
             del meta[key]
         meta["version"] = 2
-        blobs: dict[str, Any] = {k: checkpoint._shuffle(a) for k, a in arrays.items()}
+        blobs: dict[str, Any] = {k: checkpoint_codec._shuffle(a) for k, a in arrays.items()}
         blobs["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         buffer = io.BytesIO()
         np.savez(buffer, **blobs)
-        old[name] = checkpoint._MAGIC + zlib.compress(buffer.getvalue(), 1)
+        old[name] = checkpoint_codec._MAGIC + zlib.compress(buffer.getvalue(), 1)
     resumed = train([config(n, resume=old[n]) for n in names], synthetic)
     for name in names:
         assert _curve(resumed[name]) == _curve(straight[name][2:])
@@ -145,7 +145,7 @@ def test_a_resumed_members_checkpoint_is_read_once(
     first = train([config("plateau"), config("cyclic")], synthetic)
     reads: list[str] = []
 
-    def counting(cfg: MemberConfig, blob: bytes, features: int) -> Checkpoint:
+    def counting(cfg: MemberConfig, blob: bytes, features: int) -> ResumeState:
         reads.append(cfg.key)
         return decode_checkpoint(cfg, blob, features)
 
