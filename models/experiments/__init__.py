@@ -8,8 +8,7 @@
 - `attempts`: the experiment kind of job (`EXPERIMENT_JOBS`): fused group claims, resume
   points, notes, and closing with a summary.
 - `records`: what an attempt records epoch by epoch (fenced by attempt).
-- `checkpoint_store`: where checkpoints live (Postgres or files), never what is in them.
-"""
+- `checkpoint_store`: where checkpoints live (Postgres or files), never what is in them."""
 
 from models.experiments.attempts import (
     EXPERIMENT_JOBS,

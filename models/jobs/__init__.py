@@ -10,8 +10,7 @@
 - `presence`, `datasets`: the workers that are alive, and the datasets they have loaded.
 
 The kinds themselves live with their concepts: `models.experiments.EXPERIMENT_JOBS`,
-`models.range_tests.RANGE_TEST_JOBS`.
-"""
+`models.range_tests.RANGE_TEST_JOBS`."""
 
 from models.jobs.datasets import (
     DatasetRead,

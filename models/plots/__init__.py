@@ -1,8 +1,7 @@
 """PNG and SVG rendering shared by every plot: matplotlib's object API, one renderer queue.
 
 - `render`: the renderer (`RENDERER`, bounded by `LRLAB_RENDER_QUEUE_DEPTH`), the plot cache, and
-  the learning-rate and metric curve drawings.
-"""
+  the learning-rate and metric curve drawings."""
 
 from models.plots.render import (
     RENDERER,

@@ -4,8 +4,7 @@
 - `schemas`: the request, the stored result and how a result is derived from the curves.
 - `service`: submit, read, list, cancel, and the recorded curves.
 - `attempts`: the range-test kind of job (`RANGE_TEST_JOBS`): claim, progress, fenced finish.
-- `plot`: the range-test plot, like fastai's `plot_lr_find`.
-"""
+- `plot`: the range-test plot, like fastai's `plot_lr_find`."""
 
 from models.range_tests.attempts import (
     RANGE_TEST_JOBS,

@@ -6,8 +6,7 @@
   (`python -m models.storage.migrate`).
 - `redis_urls`: one broker URL in kombu's, redis-py's and limits' spellings.
 
-Every other `models` package may import this one; it imports none of them.
-"""
+Every other `models` package may import this one; it imports none of them."""
 
 from models.storage.db import (
     Base,

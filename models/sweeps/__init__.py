@@ -6,8 +6,7 @@
 - `comparison`, `paired`, `paired_comparison`: statistics over seeds, and each configuration
   against a baseline pair by pair (paired t, sign-flip permutation, Holm).
 - `asha`, `pruning`: Ray Tune's ASHA rule, and the decisions it makes as rung epochs commit.
-- `plots`: a sweep's plots, drawn by the shared renderer (`models.plots`).
-"""
+- `plots`: a sweep's plots, drawn by the shared renderer (`models.plots`)."""
 
 from models.sweeps.asha import (
     AshaRule,
@@ -34,7 +33,6 @@ from models.sweeps.export import (
 )
 from models.sweeps.grid import (
     SweepCell,
-    SweepCreate,
 )
 from models.sweeps.paired import (
     holm,
@@ -52,10 +50,13 @@ from models.sweeps.pruning import (
     judge_epoch,
     pruning_log,
 )
-from models.sweeps.service import (
+from models.sweeps.schemas import (
     SweepAccepted,
+    SweepCreate,
     SweepPage,
     SweepRead,
+)
+from models.sweeps.service import (
     accept_sweep_spec,
     cancel_sweep,
     get_sweep,

@@ -1,38 +1,33 @@
 """The sweep grammar: grid keys, expansion into experiment specs, and configuration labels."""
 
+from __future__ import annotations
+
 import itertools
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    PrivateAttr,
     StrictBool,
     StrictFloat,
     StrictInt,
     ValidationError,
-    field_validator,
-    model_validator,
 )
 
 from models.experiments import (
-    DatasetSpec,
     ExperimentCreate,
-    LrSources,
-    QueueName,
-    TrainingSpec,
-    allowed_queue,
 )
 from models.fields import SafeStr
-from models.schedules import SCHEDULER_TYPES, SchedulerSpec
+from models.schedules import SCHEDULER_TYPES
 from models.storage import get_settings
-from models.sweeps.asha import AshaSpec
-from models.training import FAMILIES, MlpSpec, ModelSpec
+from models.training import FAMILIES
+
+if TYPE_CHECKING:
+    from models.sweeps.schemas import SweepCreate
 
 # Training fields a grid may vary; seeds have their own list.
 GRID_TRAINING_FIELDS = (
@@ -56,64 +51,12 @@ GRID_MODEL_FIELDS = tuple(
 GridValue = StrictBool | StrictInt | StrictFloat | Annotated[SafeStr, Field(max_length=200)]
 
 
-class SweepBase(BaseModel):
-    """What every member of a sweep shares."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
-
-    model: ModelSpec = Field(default_factory=MlpSpec)
-    training: TrainingSpec = TrainingSpec()
-    dataset: DatasetSpec = DatasetSpec()
-
-
 @dataclass(frozen=True)
 class SweepCell:
     """One expanded member: its configuration label and its full experiment spec."""
 
     label: str
     spec: ExperimentCreate
-
-
-class SweepCreate(BaseModel):
-    """A batch of experiments: each scheduler × each grid point × each seed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
-
-    name: SafeStr | None = Field(default=None, max_length=200)
-    base: SweepBase = SweepBase()
-    schedulers: list[SchedulerSpec] = Field(min_length=1, max_length=200)
-    seeds: list[int] = Field(default=[0], min_length=1, max_length=1000)
-    grid: dict[Annotated[SafeStr, Field(max_length=200)], list[GridValue]] = Field(
-        default_factory=dict,
-        max_length=50,
-        description="`<scheduler type>.<parameter>`, `training.<field>` or `model.<field>` → "
-        "values to try.",
-    )
-    queue: QueueName | None = Field(
-        default=None,
-        description="Queue the members go to (one of `LRLAB_QUEUES`, e.g. `gpu`); "
-        "default: the API's queue.",
-    )
-    lr_from: LrSources
-    pruning: AshaSpec | None = Field(
-        default=None,
-        description="Stop members that fall behind at rungs (ASHA: Ray Tune's "
-        "AsyncHyperBandScheduler with one bracket); see docs/sweeps.md.",
-    )
-
-    _cells: list[SweepCell] = PrivateAttr(default_factory=list)
-    _queue_allowed = field_validator("queue")(allowed_queue)
-
-    @model_validator(mode="after")
-    def _expand(self) -> "SweepCreate":
-        self._cells = _expand(self)
-        _check_pruning(self)
-        return self
-
-    @property
-    def cells(self) -> list[SweepCell]:
-        """The expanded members, in submission order."""
-        return self._cells
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -123,7 +66,7 @@ def _split_key(key: str) -> tuple[str, str]:
     return scope, param
 
 
-def _expand(sweep: SweepCreate) -> list[SweepCell]:
+def expand(sweep: SweepCreate) -> list[SweepCell]:
     """Validate the grid and expand the sweep; every cell is validated before any is stored."""
     errors = _grid_errors(sweep)
     if len(set(sweep.seeds)) != len(sweep.seeds):
@@ -196,7 +139,7 @@ def _expand(sweep: SweepCreate) -> list[SweepCell]:
     ]
 
 
-def _check_pruning(sweep: SweepCreate) -> None:
+def check_pruning(sweep: SweepCreate) -> None:
     """Pruning needs members to compare and rungs within every member's epochs."""
     pruning = sweep.pruning
     if pruning is None:

@@ -3,17 +3,13 @@
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
 from models.experiments import (
-    KeyRef,
     check_quotas,
     close_experiments,
     experiment_values,
@@ -22,78 +18,15 @@ from models.experiments import (
     resolve_lr_references,
 )
 from models.jobs import request_hash, reserve_key
-from models.sweeps.grid import SweepCreate
+from models.sweeps.schemas import (
+    MemberWarnings,
+    SweepCounts,
+    SweepCreate,
+    SweepProgress,
+    SweepRead,
+    SweepStatus,
+)
 from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, JobStatus, Sweep
-
-
-class SweepCounts(BaseModel):
-    """Members per status."""
-
-    queued: int = 0
-    running: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    pruned: int = 0
-
-
-class SweepProgress(BaseModel):
-    """How far the members have got, all together."""
-
-    experiments_done: int
-    experiments: int
-    epochs_done: int
-    epochs: int
-
-
-class SweepRead(BaseModel):
-    """A sweep as the API shows it."""
-
-    id: uuid.UUID
-    name: str | None
-    status: str
-    counts: SweepCounts
-    progress: SweepProgress
-    experiments: list[uuid.UUID]
-    spec: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    submitted_by: KeyRef | None = None
-    cancelled_by: KeyRef | None = None
-
-
-class MemberWarnings(BaseModel):
-    """The warnings of one sweep member."""
-
-    experiment: uuid.UUID
-    label: str | None
-    warnings: list[str]
-
-
-class SweepAccepted(SweepRead):
-    """The answer to `POST /sweeps`: the sweep, warnings for the whole and per member."""
-
-    warnings: list[str] = Field(description="About the sweep as a whole (e.g. an unserved queue).")
-    member_warnings: list[MemberWarnings] = Field(
-        description="Members whose schedule looks unintended, with the preview's warnings."
-    )
-
-
-class SweepPage(BaseModel):
-    """One page of sweeps, newest first."""
-
-    items: list[SweepRead]
-    total: int
-    limit: int
-    offset: int
-
-
-class SweepSubmitted(BaseModel):
-    """The answer to `POST /sweeps`."""
-
-    id: uuid.UUID
-    status: str
-    experiments: list[uuid.UUID]
 
 
 def accept_sweep_spec(
@@ -238,16 +171,6 @@ def cancel_sweep(
     sweep.cancelled_by_key_id = key_id
     session.flush()
     return sweep
-
-
-class SweepStatus(StrEnum):
-    """A sweep's status, derived from its members' (`sweep_status`)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 def sweep_status(counts: Counter[str]) -> SweepStatus:

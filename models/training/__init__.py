@@ -4,8 +4,7 @@
 - `optimizers`: Keras' optimizers with their parameters and defaults.
 - `epoch_fields`: the per-epoch metric fields; the `metric` table stores exactly these.
 
-Pure descriptions: the worker builds and trains what these describe.
-"""
+Pure descriptions: the worker builds and trains what these describe."""
 
 from models.training.epoch_fields import (
     METRIC_NAMES,
