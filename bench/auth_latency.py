@@ -19,9 +19,15 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from api.auth import READ  # noqa: E402
 from api.main import app  # noqa: E402
-from models.experiments import ExperimentCreate, create_experiment  # noqa: E402
+from models.experiments import (  # noqa: E402
+    ExperimentCreate,
+    create_experiment,
+)
 from models.identity import Caller, KeyCreate, ProjectCreate, create_key, create_project  # noqa: E402
-from models.storage import prepare_database, session_scope  # noqa: E402
+from models.storage import (  # noqa: E402
+    prepare_database,
+    session_scope,
+)
 
 ROUNDS = int(os.environ.get("LRLAB_BENCH_AUTH_ROUNDS", "2000"))
 

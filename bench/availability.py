@@ -29,8 +29,15 @@ os.environ["LRLAB_DATABASE_URL"] = BENCH_DB
 import httpx  # noqa: E402
 
 from devtools.processes import ApiProcess  # noqa: E402
-from models.experiments import claim_group, finish_experiment, record_epoch  # noqa: E402
-from models.storage import prepare_database, session_scope  # noqa: E402
+from models.experiments import (  # noqa: E402
+    claim_group,
+    finish_experiment,
+    record_epoch,
+)
+from models.storage import (  # noqa: E402
+    prepare_database,
+    session_scope,
+)
 from models.training import EpochMetrics  # noqa: E402
 
 MEMBERS = 100

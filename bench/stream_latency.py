@@ -31,7 +31,10 @@ from models.experiments import (  # noqa: E402
     finish_experiment,
     record_epoch,
 )
-from models.storage import prepare_database, session_scope  # noqa: E402
+from models.storage import (  # noqa: E402
+    prepare_database,
+    session_scope,
+)
 from models.training import EpochMetrics  # noqa: E402
 
 

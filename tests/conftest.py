@@ -48,7 +48,13 @@ from api.main import app  # noqa: E402
 from api.submissions import Committer, get_committer  # noqa: E402
 from devtools.processes import WorkerProcess  # noqa: E402
 from models.identity import KeyCreate, ProjectCreate, create_key, create_project, revoke_key  # noqa: E402
-from models.storage import get_engine, get_settings, prepare_database, redis_py_url, session_scope  # noqa: E402
+from models.storage import (  # noqa: E402
+    get_engine,
+    get_settings,
+    prepare_database,
+    redis_py_url,
+    session_scope,
+)
 from models.tables import Experiment, RangeTest  # noqa: E402
 
 TEST_PROJECT = "tests"

@@ -16,14 +16,6 @@ from models.identity.credentials import (
 from models.identity.projects import (
     KEY_PATTERN,
     LAST_USED_EVERY_SECONDS,
-    Caller,
-    KeyCreate,
-    KeyCreated,
-    KeyRead,
-    ProjectCreate,
-    ProjectRead,
-    Quotas,
-    Role,
     create_key,
     create_project,
     find_key,
@@ -35,6 +27,16 @@ from models.identity.projects import (
     revoke_key,
     touch_key,
     update_quotas,
+)
+from models.identity.schemas import (
+    Caller,
+    KeyCreate,
+    KeyCreated,
+    KeyRead,
+    ProjectCreate,
+    ProjectRead,
+    Quotas,
+    Role,
 )
 
 __all__ = [

@@ -15,12 +15,11 @@ from sqlalchemy.engine import make_url
 
 from models.identity.credentials import read_credentials, write_credentials
 from models.identity.projects import (
-    KeyCreate,
-    ProjectCreate,
     create_key,
     create_project,
     find_key,
 )
+from models.identity.schemas import KeyCreate, ProjectCreate
 from models.storage import credentials_path, get_settings, session_scope
 from models.tables import Project
 

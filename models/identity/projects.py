@@ -7,17 +7,20 @@ fast hash cannot be brute-forced, and a lookup by hash needs no per-row key deri
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.errors import ConflictError, NotFoundError
-from models.fields import SafeStr
+from models.identity.schemas import (
+    KeyCreate,
+    KeyCreated,
+    KeyRead,
+    ProjectCreate,
+    Quotas,
+)
 from models.tables import ApiKey, Project
 
 KEY_PREFIX = "lrlab_"
@@ -25,80 +28,6 @@ KEY_PREFIX = "lrlab_"
 SHOWN_CHARS = 12
 KEY_PATTERN = r"^lrlab_[A-Za-z0-9_-]{43}$"
 LAST_USED_EVERY_SECONDS = 60
-
-Role = Literal["read", "write", "admin"]
-ProjectName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a project's key and its role."""
-
-    project_id: uuid.UUID
-    key_id: uuid.UUID
-    key_label: str
-    role: Role
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class Quotas(_Input):
-    """Per-project quota overrides; null means the settings default."""
-
-    max_active_experiments: int | None = Field(default=None, ge=0, le=10_000_000)
-    max_sweep_members: int | None = Field(default=None, ge=1, le=100_000)
-    max_request_steps: int | None = Field(default=None, ge=1, le=10**15)
-    max_active_range_tests: int | None = Field(default=None, ge=0, le=100_000)
-
-
-class ProjectCreate(Quotas):
-    """A new project."""
-
-    name: ProjectName
-
-
-class KeyCreate(_Input):
-    """A new key of a project."""
-
-    label: SafeStr = Field(min_length=1, max_length=200)
-    role: Role = "write"
-
-
-class ProjectRead(BaseModel):
-    """A project as operators see it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    name: str
-    max_active_experiments: int | None
-    max_sweep_members: int | None
-    max_request_steps: int | None
-    max_active_range_tests: int | None
-    created_at: datetime
-
-
-class KeyRead(BaseModel):
-    """A key as listed: never its secret."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    project_id: uuid.UUID
-    label: str
-    role: str
-    prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
-class KeyCreated(KeyRead):
-    """A key just made: the only time its secret is shown."""
-
-    key: str
 
 
 def hash_key(key: str) -> str:

@@ -18,9 +18,7 @@ from pydantic import (
     ValidationError,
 )
 
-from models.experiments import (
-    ExperimentCreate,
-)
+from models.experiments import ExperimentCreate
 from models.fields import SafeStr
 from models.schedules import SCHEDULER_TYPES
 from models.storage import get_settings
