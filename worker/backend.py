@@ -13,7 +13,7 @@ import importlib.metadata
 import logging
 import platform
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import keras
@@ -119,6 +119,21 @@ def compile_fn(fn: Callable[..., Any], *, xla: bool = JIT_COMPILE) -> Callable[.
         return importlib.import_module("jax").jit(fn)
     # torch (and numpy): keras.ops run eagerly; fori_loop is a Python loop there.
     return fn
+
+
+_compiled_lock = threading.Lock()
+# Tracing and compiling costs seconds, a call a fraction of one: a worker keeps one compiled
+# function per key (both engines' keys start with what they compile and the backend).
+_compiled: dict[Hashable, Callable[..., Any]] = {}
+
+
+def compiled(key: Hashable, fn: Callable[..., Any], *, xla: bool) -> Callable[..., Any]:
+    """The worker's compiled `fn` for `key`, compiling it on first use (`compile_fn`)."""
+    with _compiled_lock:
+        found = _compiled.get(key)
+        if found is None:
+            found = _compiled[key] = compile_fn(fn, xla=xla)
+        return found
 
 
 def tensor(value: Any, dtype: str) -> Any:

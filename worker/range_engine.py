@@ -15,7 +15,6 @@ the others finish.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 from models.range_tests import RangeTestTracker
 from models.training import CnnSpec, MlpSpec, OptimizerName, resolve
-from worker.backend import compile_fn, prepare_process, tensor
+from worker.backend import compiled, prepare_process, tensor
 from worker.datasets import Dataset
 from worker.network import initial_weights
 from worker.optimizers import KINDS, hyper_row, initial_slots, slot_count
@@ -35,9 +34,6 @@ log = logging.getLogger("lrlab.worker")
 
 # How often (seconds) the loop reports progress; the report also asks whether to go on.
 PROGRESS_EVERY = 1.0
-
-_compiled_lock = threading.Lock()
-_compiled: dict[tuple[str, str, tuple[str, ...]], Callable[..., Any]] = {}
 
 
 def _step_function(spec: MlpSpec | CnnSpec, kinds: tuple[str, ...]) -> Callable[..., Any]:
@@ -49,12 +45,8 @@ def _step_function(spec: MlpSpec | CnnSpec, kinds: tuple[str, ...]) -> Callable[
         state, loss, _ = train_step(spec, kinds, state, hyper, xb, yb, weight, lr)
         return state, loss
 
-    key = (keras.backend.backend(), spec.model_dump_json(), kinds)
-    with _compiled_lock:
-        fn = _compiled.get(key)
-        if fn is None:
-            fn = _compiled[key] = compile_fn(step, xla=use_xla(spec))
-        return fn
+    key = ("range step", keras.backend.backend(), spec.model_dump_json(), kinds)
+    return compiled(key, step, xla=use_xla(spec))
 
 
 def run_range_test(

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.training import CnnSpec
-from worker.backend import compile_fn, describe_device, tensor, value_and_grad
+from worker.backend import compiled, describe_device, tensor, value_and_grad
 from worker.checkpoint_codec import MemberArrays, ResumeState
 from worker.datasets import Dataset
 from worker.members import MemberState
@@ -138,10 +138,8 @@ def epoch_fn(
 
 ShapeKey = tuple[Any, ...]
 
-_compiled_lock = threading.Lock()
-# Tracing and XLA-compiling an epoch costs seconds, an epoch a fraction of one: a worker keeps
-# one compiled function per shape and remembers which shapes it has already compiled.
-_compiled: dict[ShapeKey, Callable[..., Any]] = {}
+_warm_lock = threading.Lock()
+# The shapes this worker has already run once (compiled by the backend, not only traced).
 _warm: set[ShapeKey] = set()
 
 
@@ -176,11 +174,7 @@ def _epoch_function(key: ShapeKey, spec: ModelSpec, kinds: tuple[str, ...]) -> C
     def epoch(state: Any, hyper: Any, train: Any, val: Any) -> Any:
         return epoch_fn(state, hyper, train, val, spec, kinds)
 
-    with _compiled_lock:
-        fn = _compiled.get(key)
-        if fn is None:
-            fn = _compiled[key] = compile_fn(epoch, xla=use_xla(spec))
-        return fn
+    return compiled(("epoch", *key), epoch, xla=use_xla(spec))
 
 
 def use_xla(spec: ModelSpec) -> bool:
@@ -359,7 +353,7 @@ class Stack:
 
     def warm(self) -> None:
         """Compile the epoch for this stack's shapes (a call that runs zero steps) if needed."""
-        with _compiled_lock:
+        with _warm_lock:
             if self.key in _warm:
                 return
         started = time.perf_counter()
@@ -375,7 +369,7 @@ class Stack:
             (x_val, y_val, val_order, val_mask, tensor(np.int32(0), "int32")),
         )
         keras.ops.convert_to_numpy(out[2])  # wait for the compilation to finish
-        with _compiled_lock:
+        with _warm_lock:
             _warm.add(self.key)
         log.info(
             "compiled the epoch for %d member(s), batch %d, %d train / %d val rows in %.2f s",
