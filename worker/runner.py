@@ -14,6 +14,7 @@ import math
 import threading
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import select
 
@@ -46,12 +47,23 @@ from worker.shutdown import stop_requested
 log = logging.getLogger("lrlab.worker")
 
 
+class Outcome(StrEnum):
+    """How this attempt's training of one claimed experiment went (not the job's status)."""
+
+    RUNNING = "running"
+    DONE = "done"  # the last epoch's commit finished the run
+    STOPPED = "stopped"  # cancelled, or another attempt owns the run now
+    RELEASED = "released"  # handed back to the queue after a checkpoint
+    FAILED = "failed"
+    PRUNED = "pruned"
+
+
 @dataclass
 class _Claimed:
     """One claimed experiment and how its training ended."""
 
     claim: Claim
-    outcome: str = "running"  # running → done | stopped | released | failed | pruned
+    outcome: Outcome = Outcome.RUNNING
     # Seconds this attempt spent training the member: its stack's epochs, nothing else.
     trained: float = 0.0
 
@@ -97,7 +109,7 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
     except Exception as exc:
         log.exception("training of %d experiment(s) failed", len(claimed))
         for run in claimed.values():
-            if run.outcome == "running":
+            if run.outcome == Outcome.RUNNING:
                 _record_failure(run, f"{type(exc).__name__}: {exc}")
     finally:
         stop_heartbeat.set()
@@ -105,14 +117,14 @@ def claim_and_train(experiment_id: uuid.UUID) -> None:
         # A beat stuck on a dead connection must not hold the results hostage: it is a daemon.
         beat.join(timeout=max(1.0, settings.lease_seconds / 2))
     for run in claimed.values():
-        if run.outcome == "running":
+        if run.outcome == Outcome.RUNNING:
             with_db_retry(functools.partial(_finish, run), what="finish")
-        if run.outcome != "released":
+        if run.outcome != Outcome.RELEASED:
             # Workers own checkpoint files: once the run has ended, its files go.
             with_db_retry(
                 functools.partial(_remove_files, run.claim.experiment_id), what="checkpoint files"
             )
-    released = [r.claim.experiment_id for r in claimed.values() if r.outcome == "released"]
+    released = [r.claim.experiment_id for r in claimed.values() if r.outcome == Outcome.RELEASED]
     # Ring the doorbell again so another worker resumes them without waiting for a lease.
     publish(released, queue=claims[0].queue, kind=EXPERIMENT_JOBS)
 
@@ -143,7 +155,11 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                     dataset={**data.info.as_dict(), "runtime": runtime_info()},
                 )
                 # Another worker with the run's data may resume a refused one.
-                m.outcome = {"ok": "running", "not_owned": "stopped", "mismatch": "released"}[check]
+                m.outcome = {
+                    "ok": Outcome.RUNNING,
+                    "not_owned": Outcome.STOPPED,
+                    "mismatch": Outcome.RELEASED,
+                }[check]
             # Grid order: members of a stack reaching a rung together are judged in it.
             order = session.scalars(
                 select(Experiment.id)
@@ -155,7 +171,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
                     experiment_id,
                     resume_point(session, experiment_id=experiment_id)
                     if claimed[experiment_id].claim.epochs_done
-                    and claimed[experiment_id].outcome == "running"
+                    and claimed[experiment_id].outcome == Outcome.RUNNING
                     else None,
                 )
                 for experiment_id in order
@@ -166,7 +182,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
     configs = []
     for experiment_id, _ in ordered:
         m = claimed[experiment_id]
-        if m.outcome != "running":
+        if m.outcome != Outcome.RUNNING:
             continue
         spec = m.claim.spec
         configs.append(
@@ -202,7 +218,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
         if epoch not in logged_epochs:
             # The first report of an epoch: every member still training trained it.
             logged_epochs.add(epoch)
-            active = sum(r.outcome == "running" for r in claimed.values())
+            active = sum(r.outcome == Outcome.RUNNING for r in claimed.values())
             log.info("epoch %d trained %d member(s) of this claim", epoch, active)
         MEMBER_EPOCHS.inc()
         if report.metrics.epoch <= run.claim.epochs_done:
@@ -211,7 +227,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
             )
         else:
             owned = with_db_retry(lambda: _record(run, report, settings), what="epoch commit")
-        if run.outcome == "pruned":
+        if run.outcome == Outcome.PRUNED:
             PRUNED.inc()
             log.info(
                 "experiment %s pruned at epoch %d: below its rung's cutoff",
@@ -220,7 +236,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
             )
             return False
         if not owned:
-            run.outcome = "stopped"
+            run.outcome = Outcome.STOPPED
             log.info(
                 "experiment %s: attempt %d stops, the run was cancelled or another attempt "
                 "owns it now",
@@ -229,7 +245,7 @@ def _train(claimed: dict[uuid.UUID, _Claimed], settings: Settings) -> None:
             )
             return False
         if report.metrics.epoch >= run.claim.spec.training.epochs:
-            run.outcome = "done"  # the ledger finished it with this epoch's commit
+            run.outcome = Outcome.DONE  # the ledger finished it with this epoch's commit
             log.info("experiment %s succeeded", run.claim.experiment_id)
             return True
         # Hand back only after a checkpoint: the policy makes the next epoch end one.
@@ -304,7 +320,7 @@ def _record(run: _Claimed, report: EpochReport, settings: Settings) -> bool:
             attempt=run.claim.attempt,
             metrics=report.metrics,
         ):
-            run.outcome = "pruned"
+            run.outcome = Outcome.PRUNED
         return owned
 
 
@@ -316,12 +332,12 @@ def _release(run: _Claimed) -> None:
             job_id=run.claim.experiment_id,
             attempt=run.claim.attempt,
         ):
-            run.outcome = "released"
+            run.outcome = Outcome.RELEASED
             log.info("experiment %s handed back after a checkpoint", run.claim.experiment_id)
 
 
 def _record_failure(run: _Claimed, error: str) -> None:
-    run.outcome = "failed"
+    run.outcome = Outcome.FAILED
 
     def write() -> bool:
         with session_scope() as session:
@@ -350,10 +366,10 @@ def _finish(run: _Claimed) -> None:
             session, experiment_id=run.claim.experiment_id, attempt=run.claim.attempt
         )
     if finished:
-        run.outcome = "done"
+        run.outcome = Outcome.DONE
         log.info("experiment %s succeeded", run.claim.experiment_id)
     else:
-        run.outcome = "stopped"
+        run.outcome = Outcome.STOPPED
         log.warning(
             "experiment %s was not finished by attempt %d: it was cancelled or another "
             "attempt owns it now",
@@ -370,7 +386,7 @@ def _heartbeat(
         lambda: [
             (r.claim.experiment_id, r.claim.attempt)
             for r in claimed.values()
-            if r.outcome == "running"
+            if r.outcome == Outcome.RUNNING
         ],
         settings=settings,
         stop=stop,
