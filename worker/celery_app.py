@@ -34,7 +34,7 @@ _presence: list[Presence] = []
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """The Celery settings that matter; the README explains each."""
+    """The Celery settings that matter; docs/operating.md explains each."""
     return {
         "broker_url": kombu_url(settings.broker_url),
         "task_default_queue": settings.queue,

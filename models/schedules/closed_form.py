@@ -1,6 +1,6 @@
 """Closed-form schedules: lr(t) from t and the base lr alone, one class per torch scheduler.
 
-Semantics follow torch.optim.lr_scheduler 2.13 (see shared/docs/scheduler-semantics.md). `t` is
+Semantics follow torch.optim.lr_scheduler 2.13 (docs/schedules.md). `t` is
 the number of scheduler steps taken, counted in the schedule's interval (epochs or optimizer
 steps); lr(t) is the learning rate used by epoch/step t+1. Schedules are relative to the run's
 base lr, except `cyclic` and `one_cycle`, which set their own range. Each class checks its

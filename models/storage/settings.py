@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every knob of lrlab; see the README's configuration table."""
+    """Every knob of lrlab; docs/operating.md's configuration table describes each."""
 
     model_config = SettingsConfigDict(env_prefix="LRLAB_", extra="ignore")
 

@@ -174,7 +174,7 @@ def cancel_sweep(
 
 
 def sweep_status(counts: Counter[str]) -> SweepStatus:
-    """A sweep's status from its members' (README: "Sweep status").
+    """A sweep's status from its members' (docs/api.md, "Sweep status").
 
     `queued` while no member has left the queue, `running` while any member is queued or
     running, then `completed` if at least one succeeded, `failed` if none succeeded and some
