@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import platform
+import re
 import statistics
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -36,6 +38,8 @@ lines: list[str] = []
 
 # The same process management the tests use (their own session, stoppable as a group).
 from devtools.processes import ApiProcess, WorkerProcess  # noqa: E402
+
+SECTION = "## Fused training against plain `model.fit` (`python -m bench.run`)"
 
 
 def say(text: str = "") -> None:
@@ -351,8 +355,23 @@ def main() -> None:
     say()
     say(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     out = ROOT / "bench" / "RESULTS.md"
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    out.write_text(_with_section(out.read_text(), "\n".join(lines)))
+    print(f"wrote this run's section of {out}")
+
+
+def _with_section(results: str, report: str) -> str:
+    """RESULTS.md with this benchmark's section replaced by `report`; the others kept."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    # The report's own headings sit below the section's.
+    report = re.sub(r"(?m)^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", report)
+    body = f"{SECTION}\n\nRun on commit {commit or 'not recorded'}.\n\n{report}\n\n"
+    start = results.find(SECTION)
+    if start < 0:
+        return results.rstrip("\n") + "\n\n" + body
+    end = results.find("\n## ", start + len(SECTION))
+    return results[:start] + body + (results[end + 1 :] if end >= 0 else "")
 
 
 if __name__ == "__main__":
