@@ -575,7 +575,7 @@ class LrlabClient:
         retry_for: float = 60.0,
         on_outage: OutageCallback | None = None,
     ) -> Iterator[SseEvent]:
-        """Every event until the end, reconnecting with Last-Event-ID after a drop."""
+        """Every event up to and with `end`, reconnecting with Last-Event-ID after a drop."""
         last_id: str | None = None
         give_up = time.monotonic() + retry_for
         delay = 0.5
@@ -586,7 +586,7 @@ class LrlabClient:
                     last_id, give_up, delay = event.id or last_id, time.monotonic() + retry_for, 0.5
                     told = False
                     yield event
-                    if event.type == "status" and self._stream_over(event, kind):
+                    if event.type == "end":
                         return
             except ApiError as exc:
                 if not _transient(exc) or time.monotonic() + delay > give_up:
@@ -594,21 +594,9 @@ class LrlabClient:
                 if on_outage is not None and not told:
                     on_outage(exc, retry_for)
                     told = True
-            else:
-                # A stream ends after the last terminal status; it may also just have been cut.
-                if last_id is not None and self._cursor_over(last_id):
-                    return
+            # Only `end` says the run is over: a stream that closed without it was cut.
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-    @staticmethod
-    def _stream_over(event: SseEvent, kind: Kind) -> bool:
-        return kind == "experiment" and json.loads(event.data)["status"] in EXPERIMENT_TERMINAL
-
-    @staticmethod
-    def _cursor_over(last_id: str) -> bool:
-        # The event id is the stream's cursor: every member's epoch and status letter.
-        return all(part[-1:] in ("s", "f", "c", "p") for part in last_id.split("."))
 
     def watch(
         self,
@@ -633,6 +621,8 @@ class LrlabClient:
             for event in self.follow(
                 resource_id, kind=kind, retry_for=retry_for, on_outage=on_outage
             ):
+                if event.type == "end":
+                    break
                 data = json.loads(event.data)
                 member = data.get("experiment_id", "")
                 run = latest.get(member)

@@ -217,6 +217,7 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
         f'event: epoch\nid: 2r\ndata: {{"experiment_id": "{run}", "epoch": 2}}\n\n'
         f'event: status\nid: 2s\ndata: {{"experiment_id": "{run}", "status": "succeeded",'
         ' "epochs_done": 2}\n\n'
+        f'event: end\nid: 2s\ndata: {{"statuses": {{"{run}": "succeeded"}}}}\n\n'
     )
     finished = {
         **read,
@@ -229,6 +230,8 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/events"):
             resumed_from.append(request.headers.get("last-event-id"))
+            if len(resumed_from) > 2:
+                return httpx.Response(500, json={"detail": "the stream had ended"})
             body = first if len(resumed_from) == 1 else second  # the first one is cut short
             return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
         done = len(resumed_from) == 2
@@ -255,6 +258,58 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
     # The live view shows the result the moment the member ends (the event carries none).
     assert shown[-1] == {"final_val_accuracy": 0.9}
     assert finals[run]["result"] == {"final_val_accuracy": 0.9}
+
+
+def test_follow_ends_on_end_only_and_reconnects_a_stream_closed_without_it() -> None:
+    member = str(uuid.uuid4())
+    ended = f'{{"experiment_id": "{member}", "status": "succeeded", "epochs_done": 1}}'
+    bodies = [
+        # The member's last status, then the connection closes before `end`: a cut.
+        f"event: status\nid: one\ndata: {ended}\n\n",
+        # The ids are opaque to the client: only the event's type says it is over.
+        f'event: end\nid: one\ndata: {{"statuses": {{"{member}": "succeeded"}}}}\n\n',
+    ]
+    resumed_from: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/sweeps/s1/events"
+        resumed_from.append(request.headers.get("last-event-id"))
+        if len(resumed_from) > len(bodies):
+            return httpx.Response(500, json={"detail": "the stream had ended"})
+        body = bodies[len(resumed_from) - 1]
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    with _mock(handler) as client:
+        events = list(client.follow("s1", kind="sweep"))
+    assert resumed_from == [None, "one"]
+    assert [e.type for e in events] == ["status", "end"]
+    assert json.loads(events[-1].data) == {"statuses": {member: "succeeded"}}
+
+
+def test_watch_takes_a_run_for_over_at_end_not_at_its_last_status() -> None:
+    run = str(uuid.uuid4())
+    read = {"id": run, "status": "succeeded", "progress": {"epochs_done": 1, "epochs": 1}}
+    bodies = [
+        f'event: status\nid: 1s\ndata: {{"experiment_id": "{run}", "status": "succeeded",'
+        ' "epochs_done": 1}\n\n',
+        f'event: end\nid: 1s\ndata: {{"statuses": {{"{run}": "succeeded"}}}}\n\n',
+    ]
+    resumed_from: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/events"):
+            return httpx.Response(200, json=read)
+        resumed_from.append(request.headers.get("last-event-id"))
+        if len(resumed_from) > len(bodies):
+            return httpx.Response(500, json={"detail": "the stream had ended"})
+        body = bodies[len(resumed_from) - 1]
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    with _mock(handler) as client:
+        finals = client.watch(run)
+    # The first stream closed after the last status but before `end`: it was cut.
+    assert resumed_from == [None, "1s"]
+    assert finals[run]["status"] == "succeeded"
 
 
 def test_the_real_api_answers_422_for_a_malformed_id_and_404_for_an_unknown_one(
