@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 __all__ = [
+    "EXPERIMENT_TERMINAL",
+    "SWEEP_TERMINAL",
     "Comparison",
     "ComparisonRow",
     "ExperimentRead",
@@ -27,6 +29,10 @@ __all__ = [
     "SweepProgress",
     "SweepRead",
 ]
+
+# The statuses after which an experiment (or a range test) changes no more; a sweep's.
+EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled", "pruned"})
+SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 class KeyRef(TypedDict):
