@@ -31,6 +31,7 @@ from lrlab_client.answers import (
     Comparison,
     ExperimentRead,
     MetricRow,
+    PruningDecision,
     RangeTestRead,
     SweepRead,
 )
@@ -394,10 +395,9 @@ class LrlabClient:
         answer = self._json("GET", f"/sweeps/{sweep_id}/comparison", params={"target": target})
         return cast(Comparison, answer)
 
-    def pruning(self, sweep_id: str) -> list[Json]:
+    def pruning(self, sweep_id: str) -> list[PruningDecision]:
         """GET /sweeps/{id}/pruning: the pruning rule's decisions, in decision order."""
-        result: list[Json] = self._json("GET", f"/sweeps/{sweep_id}/pruning")
-        return result
+        return cast(list[PruningDecision], self._json("GET", f"/sweeps/{sweep_id}/pruning"))
 
     def comparison_csv(self, sweep_id: str, *, target: float | None = None) -> str:
         """GET /sweeps/{id}/comparison?format=csv."""
@@ -417,9 +417,9 @@ class LrlabClient:
             return [str(i) for i in resource.data.get("experiments") or []]
         return [resource.id]
 
-    def sweep_members(self, sweep_id: str) -> list[Json]:
+    def sweep_members(self, sweep_id: str) -> list[ExperimentRead]:
         """Every member's current read, a page of up to 500 per request (one for most sweeps)."""
-        reads: list[Json] = []
+        reads: list[ExperimentRead] = []
         while True:
             page = self._json(
                 "GET",
@@ -475,15 +475,13 @@ class LrlabClient:
 
     # -- cancelling -----------------------------------------------------------------------
 
-    def cancel_experiment(self, experiment_id: str) -> Json:
+    def cancel_experiment(self, experiment_id: str) -> ExperimentRead:
         """POST /experiments/{id}/cancel (409 if it already finished)."""
-        result: Json = self._json("POST", f"/experiments/{experiment_id}/cancel")
-        return result
+        return cast(ExperimentRead, self._json("POST", f"/experiments/{experiment_id}/cancel"))
 
-    def cancel_sweep(self, sweep_id: str) -> Json:
+    def cancel_sweep(self, sweep_id: str) -> SweepRead:
         """POST /sweeps/{id}/cancel."""
-        result: Json = self._json("POST", f"/sweeps/{sweep_id}/cancel")
-        return result
+        return cast(SweepRead, self._json("POST", f"/sweeps/{sweep_id}/cancel"))
 
     def cancel(self, resource_id: str) -> Resource:
         """Cancel an experiment or, when no experiment has this id, a sweep."""

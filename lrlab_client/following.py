@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from lrlab_client.answers import EXPERIMENT_TERMINAL, ExperimentRead, Progress, RangeTestRead
 from lrlab_client.documents import Kind
@@ -108,7 +108,7 @@ def wait(
         for sweep_id in sweeps:
             reads = retrying(partial(client.sweep_members, sweep_id), retry_for, on_outage)
             for read in reads:
-                latest[str(read["id"])] = cast(ExperimentRead, read)
+                latest[str(read["id"])] = read
         for member in members:
             done = member in latest and latest[member]["status"] in EXPERIMENT_TERMINAL
             if done or member in in_sweeps:

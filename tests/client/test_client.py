@@ -388,10 +388,44 @@ def test_the_main_answers_are_typed() -> None:
         "wait": dict[str, answers.ExperimentRead],
         "watch": dict[str, answers.ExperimentRead],
         "metrics": list[answers.MetricRow],
+        "pruning": list[answers.PruningDecision],
+        "cancel_experiment": answers.ExperimentRead,
+        "cancel_sweep": answers.SweepRead,
+        "sweep_members": list[answers.ExperimentRead],
     }
     for method, answer in expected.items():
         assert get_type_hints(getattr(LrlabClient, method))["return"] == answer, method
     assert "final_val_accuracy" in get_type_hints(answers.ComparisonRow)
+
+
+def test_the_typed_answers_name_every_field_the_api_sends() -> None:
+    from typing import get_type_hints
+
+    from pydantic import BaseModel
+
+    from lrlab_client import answers
+    from models.experiments.schemas import ExperimentAccepted
+    from models.range_tests.schemas import RangeTestRead
+    from models.sweeps.comparison import Comparison, ComparisonRow
+    from models.sweeps.paired_comparison import PairedStats
+    from models.sweeps.pruning import PruningDecisionRead
+    from models.sweeps.service import SweepAccepted, SweepCounts
+    from models.training import MetricRead
+
+    described: list[tuple[type, type[BaseModel]]] = [
+        (answers.ExperimentRead, ExperimentAccepted),
+        (answers.SweepRead, SweepAccepted),
+        (answers.SweepCounts, SweepCounts),
+        (answers.RangeTestRead, RangeTestRead),
+        (answers.Comparison, Comparison),
+        (answers.ComparisonRow, ComparisonRow),
+        (answers.PairedStats, PairedStats),
+        (answers.MetricRow, MetricRead),
+        (answers.PruningDecision, PruningDecisionRead),
+    ]
+    for typed, model in described:
+        missing = set(model.model_fields) - set(get_type_hints(typed))
+        assert not missing, f"{typed.__name__} lacks {sorted(missing)}"
 
 
 def test_wait_says_once_that_the_api_went_away_and_goes_on_when_it_is_back() -> None:
