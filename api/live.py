@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from models.identity import Caller, key_in_force
-from models.jobs import CHANNEL, Position, events_since, finished, parse_cursor
+from models.jobs import CHANNEL, Event, Position, end_event, events_since, finished, parse_cursor
 from models.storage import Settings, get_settings, session_scope
 
 log = logging.getLogger("lrlab.api.live")
@@ -152,10 +152,13 @@ def _read(
         events, positions, more = events_since(
             session, experiment_ids=experiment_ids, positions=positions
         )
-    chunk = b"".join(
+    return _encode(events), positions, more
+
+
+def _encode(events: list[Event]) -> bytes:
+    return b"".join(
         ServerSentEvent(data=json.dumps(e.data), event=e.type, id=e.id).encode() for e in events
     )
-    return chunk, positions, more
 
 
 def _in_force(key_id: uuid.UUID) -> bool:
@@ -199,6 +202,9 @@ def event_stream(
                         if chunk:
                             yield chunk
                     if finished(positions):
+                        # Only here is the end announced: a stream that stops anywhere else
+                        # was cut, and its client reconnects with its Last-Event-ID.
+                        yield _encode([end_event(experiment_ids, positions)])
                         return
                     with anyio.move_on_after(settings.stream_heartbeat_seconds):
                         await wake.wait()

@@ -2,8 +2,10 @@
 
 Modules: `errors` (what the API answered, parsed), `documents` (reading YAML/JSON specs,
 telling an experiment from a sweep, idempotency keys), `client` (`LrlabClient`, one method
-per endpoint, waiting with retries), `answers` (the answers' `TypedDict`s), `render` (tables
-and progress), `cli` (the commands). docs/client.md shows a complete script.
+per endpoint), `following` (waiting for runs and following their event streams, with retries;
+`LrlabClient.wait`, `follow` and `watch` call it), `events` (the event-stream parser),
+`answers` (the answers' `TypedDict`s), `render` (tables and progress), `cli` (the commands).
+docs/client.md shows a complete script.
 
 It speaks HTTP only: nothing here imports `api`, `models` or `worker`, so it installs and runs
 without the server. Anyone may import it: scripts, notebooks, the benchmark.

@@ -10,13 +10,17 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 __all__ = [
+    "EXPERIMENT_TERMINAL",
+    "SWEEP_TERMINAL",
     "Comparison",
     "ComparisonRow",
     "ExperimentRead",
     "ExperimentResult",
     "KeyRef",
     "MetricRow",
+    "PairedStats",
     "Progress",
+    "PruningDecision",
     "RangeTestProgress",
     "RangeTestRead",
     "RangeTestResult",
@@ -27,6 +31,10 @@ __all__ = [
     "SweepProgress",
     "SweepRead",
 ]
+
+# The statuses after which an experiment (or a range test) changes no more; a sweep's.
+EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled", "pruned"})
+SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 class KeyRef(TypedDict):
@@ -72,6 +80,8 @@ class ExperimentRead(TypedDict):
     status: str
     scheduler_type: str
     spec: dict[str, Any]
+    sweep_id: NotRequired[str | None]
+    label: NotRequired[str | None]
     progress: Progress
     attempt: int
     dataset: dict[str, Any] | None
@@ -81,6 +91,7 @@ class ExperimentRead(TypedDict):
     error: str | None
     events: NotRequired[list[dict[str, Any]]]
     reproducibility: NotRequired[dict[str, Any] | None]
+    pruned_at_epoch: NotRequired[int | None]
     created_at: str
     updated_at: str
     started_at: str | None
@@ -100,6 +111,7 @@ class SweepCounts(TypedDict):
     succeeded: int
     failed: int
     cancelled: int
+    pruned: NotRequired[int]
 
 
 class SweepProgress(TypedDict):
@@ -140,6 +152,25 @@ class Stat(TypedDict):
     small_sample: bool
 
 
+class PairedStats(TypedDict):
+    """A configuration minus the baseline on `metric`, seed by seed (see the API's schema)."""
+
+    baseline: str
+    metric: str
+    method: str
+    pairs: int
+    excluded_pruned: int
+    excluded_failed: int
+    mean_difference: float | None
+    ci95: list[float] | None
+    p_t: float | None
+    p_sign_flip: float | None
+    sign_flip_method: str | None
+    p_t_holm: float | None
+    p_sign_flip_holm: float | None
+    verdict: str
+
+
 class ComparisonRow(TypedDict):
     """One configuration of a sweep, its seeds aggregated."""
 
@@ -158,6 +189,8 @@ class ComparisonRow(TypedDict):
     final_val_loss: Stat
     epochs_to_target: Stat
     auc_val_accuracy: Stat
+    pruned: NotRequired[int]
+    paired: NotRequired[PairedStats | None]
 
 
 class Comparison(TypedDict):
@@ -166,6 +199,24 @@ class Comparison(TypedDict):
     sweep_id: str
     target: float
     rows: list[ComparisonRow]
+    baseline: NotRequired[str | None]
+
+
+class PruningDecision(TypedDict):
+    """One decision of a sweep's pruning rule (`GET /sweeps/{id}/pruning`), in its units."""
+
+    order: int
+    experiment: str
+    label: str | None
+    seed: int | None
+    rung: int
+    epoch: int
+    metric: str
+    value: float
+    cutoff: float | None
+    compared: int
+    decision: str
+    at: str
 
 
 class Suggestion(TypedDict):

@@ -2,7 +2,9 @@
 
 It speaks HTTP only (httpx) and never imports the server's packages. Every error the API
 answers with becomes an `ApiError` (see `lrlab_client.errors`); the answers are typed by the
-`TypedDict`s of `lrlab_client.answers`. docs/client.md has a complete example:
+`TypedDict`s of `lrlab_client.answers`. Its methods mirror the endpoints; waiting for runs and
+following their event streams is `lrlab_client.following`, which `wait`, `wait_range_test`,
+`follow` and `watch` call. docs/client.md has a complete example:
 
     from lrlab_client import LrlabClient, load_document
 
@@ -14,28 +16,29 @@ answers with becomes an `ApiError` (see `lrlab_client.errors`); the answers are 
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
 import httpx
 
-from lrlab_client import credentials
+from lrlab_client import credentials, following
 from lrlab_client.answers import (
+    EXPERIMENT_TERMINAL,
+    SWEEP_TERMINAL,
     Comparison,
     ExperimentRead,
     MetricRow,
-    Progress,
+    PruningDecision,
     RangeTestRead,
     SweepRead,
 )
 from lrlab_client.documents import Kind, canonical_json, detect_kind
 from lrlab_client.errors import ApiConnectionError, ApiError, parse_error
 from lrlab_client.events import SseEvent, parse_sse
+from lrlab_client.following import OutageCallback, ProgressCallback
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -51,18 +54,9 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
-
-
-EXPERIMENT_TERMINAL = frozenset({"succeeded", "failed", "cancelled", "pruned"})
-SWEEP_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PLOT_KINDS = ("lr", "loss", "accuracy")
 
 Json = dict[str, Any]
-ProgressCallback = Callable[[dict[str, ExperimentRead]], None]
-# Called once when the API stops answering (connection lost, 502/503/504) while waiting, with
-# the error and how long the wait keeps retrying before it gives up.
-OutageCallback = Callable[[ApiError, float], None]
-T = TypeVar("T")
 
 
 def default_api_url() -> str:
@@ -351,7 +345,7 @@ class LrlabClient:
         """An experiment or, when no experiment has this id, a sweep (an API that is away is
         retried for `retry_for` seconds, as in `wait`)."""
         read = partial(self._either, resource_id, self.experiment, self.sweep)
-        return self._retrying(read, retry_for, on_outage) if retry_for > 0 else read()
+        return following.retrying(read, retry_for, on_outage) if retry_for > 0 else read()
 
     def _either(
         self,
@@ -401,10 +395,9 @@ class LrlabClient:
         answer = self._json("GET", f"/sweeps/{sweep_id}/comparison", params={"target": target})
         return cast(Comparison, answer)
 
-    def pruning(self, sweep_id: str) -> list[Json]:
+    def pruning(self, sweep_id: str) -> list[PruningDecision]:
         """GET /sweeps/{id}/pruning: the pruning rule's decisions, in decision order."""
-        result: list[Json] = self._json("GET", f"/sweeps/{sweep_id}/pruning")
-        return result
+        return cast(list[PruningDecision], self._json("GET", f"/sweeps/{sweep_id}/pruning"))
 
     def comparison_csv(self, sweep_id: str, *, target: float | None = None) -> str:
         """GET /sweeps/{id}/comparison?format=csv."""
@@ -417,60 +410,6 @@ class LrlabClient:
             raise ValueError(f"plot kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
         return self._request("GET", f"/sweeps/{sweep_id}/plots/{kind}.{fmt}").content
 
-    # -- range tests ----------------------------------------------------------------------
-
-    def submit_range_test(
-        self, spec: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> RangeTestSubmission:
-        """POST /range-tests (a repeated Idempotency-Key returns the original test)."""
-        data, replayed = self._post_idempotent("/range-tests", spec, idempotency_key)
-        return RangeTestSubmission(data, replayed=replayed)
-
-    def range_test(self, range_test_id: str) -> RangeTestRead:
-        """GET /range-tests/{id}."""
-        return cast(RangeTestRead, self._json("GET", f"/range-tests/{range_test_id}"))
-
-    def cancel_range_test(self, range_test_id: str) -> RangeTestRead:
-        """POST /range-tests/{id}/cancel (409 if it already finished)."""
-        return cast(RangeTestRead, self._json("POST", f"/range-tests/{range_test_id}/cancel"))
-
-    def range_test_plot(self, range_test_id: str, *, fmt: Literal["png", "svg"] = "png") -> bytes:
-        """GET /range-tests/{id}/plot.{png|svg}."""
-        return self._request("GET", f"/range-tests/{range_test_id}/plot.{fmt}").content
-
-    def wait_range_test(
-        self,
-        range_test_id: str,
-        *,
-        interval: float = 1.0,
-        retry_for: float = 60.0,
-        on_outage: OutageCallback | None = None,
-    ) -> RangeTestRead:
-        """Poll until the range test is terminal and return its final read (retries as `wait`)."""
-        while True:
-            body = self._retrying(partial(self.range_test, range_test_id), retry_for, on_outage)
-            if body["status"] in EXPERIMENT_TERMINAL:
-                return body
-            time.sleep(interval)
-
-    # -- cancelling -----------------------------------------------------------------------
-
-    def cancel_experiment(self, experiment_id: str) -> Json:
-        """POST /experiments/{id}/cancel (409 if it already finished)."""
-        result: Json = self._json("POST", f"/experiments/{experiment_id}/cancel")
-        return result
-
-    def cancel_sweep(self, sweep_id: str) -> Json:
-        """POST /sweeps/{id}/cancel."""
-        result: Json = self._json("POST", f"/sweeps/{sweep_id}/cancel")
-        return result
-
-    def cancel(self, resource_id: str) -> Resource:
-        """Cancel an experiment or, when no experiment has this id, a sweep."""
-        return self._either(resource_id, self.cancel_experiment, self.cancel_sweep)
-
-    # -- waiting --------------------------------------------------------------------------
-
     def members(self, resource_id: str) -> list[str]:
         """The experiment ids behind an id: itself for an experiment, the members of a sweep."""
         resource = self.get(resource_id)
@@ -478,9 +417,9 @@ class LrlabClient:
             return [str(i) for i in resource.data.get("experiments") or []]
         return [resource.id]
 
-    def sweep_members(self, sweep_id: str) -> list[Json]:
+    def sweep_members(self, sweep_id: str) -> list[ExperimentRead]:
         """Every member's current read, a page of up to 500 per request (one for most sweeps)."""
-        reads: list[Json] = []
+        reads: list[ExperimentRead] = []
         while True:
             page = self._json(
                 "GET",
@@ -490,60 +429,6 @@ class LrlabClient:
             reads.extend(page["items"])
             if len(page["items"]) < 500:
                 return reads
-
-    def wait(
-        self,
-        ids: str | Iterable[str],
-        *,
-        on_progress: ProgressCallback | None = None,
-        interval: float = 1.0,
-        timeout: float | None = None,
-        retry_for: float = 60.0,
-        on_outage: OutageCallback | None = None,
-    ) -> dict[str, ExperimentRead]:
-        """Poll until every experiment is terminal; `ids` is one id or several, and a sweep's
-        id stands for its members.
-
-        `on_progress` gets `{experiment_id: ExperimentRead}` of every member after each poll.
-        Returns the final reads in the order given. A 502/503/504 (e.g. the database briefly
-        down) or a dropped connection is retried for up to `retry_for` seconds in a row;
-        `on_outage` hears of each such outage when it starts. `timeout` (seconds) bounds the
-        whole wait with a TimeoutError; None waits for ever.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        members: list[str] = []
-        # A sweep is read with one request per poll (its members, listed), not one per member.
-        sweeps: list[str] = []
-        in_sweeps: set[str] = set()
-        for resource_id in [ids] if isinstance(ids, str) else ids:
-            resource = self._retrying(partial(self.get, resource_id), retry_for, on_outage)
-            if resource.kind == "sweep":
-                sweeps.append(resource.id)
-                found = [str(i) for i in resource.data.get("experiments") or []]
-                in_sweeps.update(found)
-            else:
-                found = [resource.id]
-            members.extend(m for m in found if m not in members)
-        latest: dict[str, ExperimentRead] = {}
-        while True:
-            for sweep_id in sweeps:
-                reads = self._retrying(partial(self.sweep_members, sweep_id), retry_for, on_outage)
-                for read in reads:
-                    latest[str(read["id"])] = cast(ExperimentRead, read)
-            for member in members:
-                done = member in latest and latest[member]["status"] in EXPERIMENT_TERMINAL
-                if done or member in in_sweeps:
-                    continue
-                latest[member] = self._retrying(
-                    partial(self.experiment, member), retry_for, on_outage
-                )
-            if on_progress is not None:
-                on_progress(dict(latest))
-            if all(latest[m]["status"] in EXPERIMENT_TERMINAL for m in members):
-                return {m: latest[m] for m in members}
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{len(members)} experiment(s) not finished within {timeout}s")
-            time.sleep(interval)
 
     def events(
         self, resource_id: str, *, kind: Kind = "experiment", last_event_id: str | None = None
@@ -567,6 +452,85 @@ class LrlabClient:
                 f"lost the event stream of {resource_id} at {self.base_url}"
             ) from None
 
+    # -- range tests ----------------------------------------------------------------------
+
+    def submit_range_test(
+        self, spec: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> RangeTestSubmission:
+        """POST /range-tests (a repeated Idempotency-Key returns the original test)."""
+        data, replayed = self._post_idempotent("/range-tests", spec, idempotency_key)
+        return RangeTestSubmission(data, replayed=replayed)
+
+    def range_test(self, range_test_id: str) -> RangeTestRead:
+        """GET /range-tests/{id}."""
+        return cast(RangeTestRead, self._json("GET", f"/range-tests/{range_test_id}"))
+
+    def cancel_range_test(self, range_test_id: str) -> RangeTestRead:
+        """POST /range-tests/{id}/cancel (409 if it already finished)."""
+        return cast(RangeTestRead, self._json("POST", f"/range-tests/{range_test_id}/cancel"))
+
+    def range_test_plot(self, range_test_id: str, *, fmt: Literal["png", "svg"] = "png") -> bytes:
+        """GET /range-tests/{id}/plot.{png|svg}."""
+        return self._request("GET", f"/range-tests/{range_test_id}/plot.{fmt}").content
+
+    # -- cancelling -----------------------------------------------------------------------
+
+    def cancel_experiment(self, experiment_id: str) -> ExperimentRead:
+        """POST /experiments/{id}/cancel (409 if it already finished)."""
+        return cast(ExperimentRead, self._json("POST", f"/experiments/{experiment_id}/cancel"))
+
+    def cancel_sweep(self, sweep_id: str) -> SweepRead:
+        """POST /sweeps/{id}/cancel."""
+        return cast(SweepRead, self._json("POST", f"/sweeps/{sweep_id}/cancel"))
+
+    def cancel(self, resource_id: str) -> Resource:
+        """Cancel an experiment or, when no experiment has this id, a sweep."""
+        return self._either(resource_id, self.cancel_experiment, self.cancel_sweep)
+
+    # -- waiting and following (lrlab_client.following) -----------------------------------
+
+    def wait_range_test(
+        self,
+        range_test_id: str,
+        *,
+        interval: float = 1.0,
+        retry_for: float = 60.0,
+        on_outage: OutageCallback | None = None,
+    ) -> RangeTestRead:
+        """Poll until the range test is terminal and return its final read (retries as `wait`)."""
+        return following.wait_range_test(
+            self, range_test_id, interval=interval, retry_for=retry_for, on_outage=on_outage
+        )
+
+    def wait(
+        self,
+        ids: str | Iterable[str],
+        *,
+        on_progress: ProgressCallback | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,
+        retry_for: float = 60.0,
+        on_outage: OutageCallback | None = None,
+    ) -> dict[str, ExperimentRead]:
+        """Poll until every experiment is terminal; `ids` is one id or several, and a sweep's
+        id stands for its members.
+
+        `on_progress` gets `{experiment_id: ExperimentRead}` of every member after each poll.
+        Returns the final reads in the order given. A 502/503/504 (e.g. the database briefly
+        down) or a dropped connection is retried for up to `retry_for` seconds in a row;
+        `on_outage` hears of each such outage when it starts. `timeout` (seconds) bounds the
+        whole wait with a TimeoutError; None waits for ever.
+        """
+        return following.wait(
+            self,
+            ids,
+            on_progress=on_progress,
+            interval=interval,
+            timeout=timeout,
+            retry_for=retry_for,
+            on_outage=on_outage,
+        )
+
     def follow(
         self,
         resource_id: str,
@@ -575,40 +539,10 @@ class LrlabClient:
         retry_for: float = 60.0,
         on_outage: OutageCallback | None = None,
     ) -> Iterator[SseEvent]:
-        """Every event until the end, reconnecting with Last-Event-ID after a drop."""
-        last_id: str | None = None
-        give_up = time.monotonic() + retry_for
-        delay = 0.5
-        told = False
-        while True:
-            try:
-                for event in self.events(resource_id, kind=kind, last_event_id=last_id):
-                    last_id, give_up, delay = event.id or last_id, time.monotonic() + retry_for, 0.5
-                    told = False
-                    yield event
-                    if event.type == "status" and self._stream_over(event, kind):
-                        return
-            except ApiError as exc:
-                if not _transient(exc) or time.monotonic() + delay > give_up:
-                    raise
-                if on_outage is not None and not told:
-                    on_outage(exc, retry_for)
-                    told = True
-            else:
-                # A stream ends after the last terminal status; it may also just have been cut.
-                if last_id is not None and self._cursor_over(last_id):
-                    return
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    @staticmethod
-    def _stream_over(event: SseEvent, kind: Kind) -> bool:
-        return kind == "experiment" and json.loads(event.data)["status"] in EXPERIMENT_TERMINAL
-
-    @staticmethod
-    def _cursor_over(last_id: str) -> bool:
-        # The event id is the stream's cursor: every member's epoch and status letter.
-        return all(part[-1:] in ("s", "f", "c", "p") for part in last_id.split("."))
+        """Every event up to and with `end`, reconnecting with Last-Event-ID after a drop."""
+        return following.follow(
+            self, resource_id, kind=kind, retry_for=retry_for, on_outage=on_outage
+        )
 
     def watch(
         self,
@@ -620,76 +554,16 @@ class LrlabClient:
         interval: float = 1.0,
         on_outage: OutageCallback | None = None,
     ) -> dict[str, ExperimentRead]:
-        """Follow the live events until every member ends; like `wait`, without polling.
+        """Follow the live events until the stream's `end`; like `wait`, without polling.
 
         Falls back to `wait` where the API has no event stream (404).
         """
-        retry = partial(self._retrying, retry_for=retry_for, on_outage=on_outage)
-        members = retry(partial(self.members, resource_id))
-        latest = {m: retry(partial(self.experiment, m)) for m in members}
-        if on_progress is not None:
-            on_progress(dict(latest))
-        try:
-            for event in self.follow(
-                resource_id, kind=kind, retry_for=retry_for, on_outage=on_outage
-            ):
-                data = json.loads(event.data)
-                member = data.get("experiment_id", "")
-                run = latest.get(member)
-                if run is None:
-                    continue
-                if event.type == "epoch":
-                    run["progress"] = Progress(
-                        epochs_done=data["epoch"], epochs=run["progress"]["epochs"]
-                    )
-                    # The epoch's metrics ride along: progress shows val_accuracy unpolled.
-                    run["latest_metrics"] = data
-                elif event.type == "status" and data["status"] in EXPERIMENT_TERMINAL:
-                    # The event carries no result or error: the member's read does.
-                    latest[member] = retry(partial(self.experiment, member))
-                elif event.type == "status":
-                    run["status"] = data["status"]
-                    run["progress"] = Progress(
-                        epochs_done=data["epochs_done"], epochs=run["progress"]["epochs"]
-                    )
-                if on_progress is not None:
-                    on_progress(dict(latest))
-        except ApiError as exc:
-            if exc.status not in (404, 405, 501):
-                raise
-            return self.wait(
-                resource_id,
-                on_progress=on_progress,
-                retry_for=retry_for,
-                interval=interval,
-                on_outage=on_outage,
-            )
-        # A member whose end the stream did not show is read again, results included.
-        return {
-            m: run if run["status"] in EXPERIMENT_TERMINAL else retry(partial(self.experiment, m))
-            for m, run in latest.items()
-        }
-
-    @staticmethod
-    def _retrying(
-        call: Callable[[], T], retry_for: float, on_outage: OutageCallback | None = None
-    ) -> T:
-        give_up = time.monotonic() + retry_for
-        delay = 0.5
-        told = False
-        while True:
-            try:
-                return call()
-            except ApiError as exc:
-                if not _transient(exc) or time.monotonic() + delay > give_up:
-                    raise
-                if on_outage is not None and not told:
-                    on_outage(exc, retry_for)
-                    told = True
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-def _transient(exc: ApiError) -> bool:
-    """The API is away (no answer, 502/503/504), not refusing: worth retrying."""
-    return exc.status in (502, 503, 504) or isinstance(exc, ApiConnectionError)
+        return following.watch(
+            self,
+            resource_id,
+            kind=kind,
+            on_progress=on_progress,
+            retry_for=retry_for,
+            interval=interval,
+            on_outage=on_outage,
+        )

@@ -15,6 +15,23 @@ from models.storage import session_scope
 
 router = APIRouter(tags=["events"], responses=responses(*CALLER, *DATABASE, 404, 422))
 STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
+# The route descriptions: what a stream sends and how it ends.
+_EVENTS = """Stream `epoch` and `status` events until {until} (what exists is replayed first).
+
+Events:
+
+- `epoch`: one finished epoch, its metrics and `experiment_id`.
+- `status`: a status change of {who}: `experiment_id`, `status`, `epochs_done`,
+  `epochs`, `attempt` and `error`.
+- `end`: the last event, sent only once {until}:
+  `{{"statuses": {{"<experiment id>": "succeeded", ...}}}}`, the final status of {every}.
+  Its id is the final cursor: reconnecting with it as `Last-Event-ID` gets `end` again at once.
+
+Every event's id is the stream's cursor; send the last one received as `Last-Event-ID` to
+resume right after it. A stream that closes without `end` (a revoked key, the database away,
+the server restarting) was cut: reconnect with `Last-Event-ID`. A comment line (`: heartbeat`)
+keeps a quiet stream open.
+"""
 
 LastEventId = Annotated[
     str | None,
@@ -35,13 +52,16 @@ def _watched(project_id: uuid.UUID, **target: uuid.UUID) -> list[uuid.UUID]:
 @router.get(
     "/experiments/{experiment_id}/events",
     summary="Follow an experiment's events",
+    description=_EVENTS.format(
+        until="the experiment ends", who="the experiment", every="the experiment"
+    ),
     response_class=EventSourceResponse,
     responses=responses(media=STREAM),
 )
 async def experiment_events(
     experiment_id: uuid.UUID, caller: Reader, request: Request, last_event_id: LastEventId = None
 ) -> EventSourceResponse:
-    """Stream `epoch` and `status` events until the experiment ends (replays what exists)."""
+    """Stream `epoch` and `status` events until the experiment ends, then `end`."""
     ids = await run_in_threadpool(_watched, caller.project_id, experiment_id=experiment_id)
     return event_stream(
         request,
@@ -55,13 +75,14 @@ async def experiment_events(
 @router.get(
     "/sweeps/{sweep_id}/events",
     summary="Follow a sweep's events",
+    description=_EVENTS.format(until="every member has ended", who="a member", every="each member"),
     response_class=EventSourceResponse,
     responses=responses(media=STREAM),
 )
 async def sweep_events(
     sweep_id: uuid.UUID, caller: Reader, request: Request, last_event_id: LastEventId = None
 ) -> EventSourceResponse:
-    """Stream every member's `epoch` and `status` events until all members have ended."""
+    """Stream every member's `epoch` and `status` events until all have ended, then `end`."""
     ids = await run_in_threadpool(_watched, caller.project_id, sweep_id=sweep_id)
     return event_stream(
         request,

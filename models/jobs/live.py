@@ -7,6 +7,9 @@ a row that is not there yet. The payload carries ids only; readers re-read the r
 A stream's position is a cursor: for each watched experiment, in a fixed order, the last
 epoch sent and the last status sent. It is the event id (`3r`, or `3r.0q.5s` for a sweep),
 so a client reconnecting with `Last-Event-ID` gets exactly what it missed from Postgres.
+Once every followed experiment's terminal status has been sent the stream's last event is
+`end` (`end_event`), whose id is that final cursor: a client reconnecting with it gets `end`
+again at once. A stream cut for any other reason sends no `end`, so its client reconnects.
 """
 
 import json
@@ -188,3 +191,9 @@ def events_since(
 def finished(positions: list[Position]) -> bool:
     """Whether every followed experiment's terminal status has been sent."""
     return all(p.status in TERMINAL_STATUSES for p in positions)
+
+
+def end_event(experiment_ids: list[uuid.UUID], positions: list[Position]) -> Event:
+    """The last event of a finished stream: each experiment's final status, at the cursor."""
+    statuses = {str(e): p.status for e, p in zip(experiment_ids, positions, strict=True)}
+    return Event("end", {"statuses": statuses}, format_cursor(positions))

@@ -96,17 +96,43 @@ def test_a_finished_run_replays_everything_and_ends(live_client: TestClient) -> 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = _events(response.text)
-    assert [e.type for e in events] == ["epoch", "epoch", "epoch", "status"]
+    assert [e.type for e in events] == ["epoch", "epoch", "epoch", "status", "end"]
     assert [json.loads(e.data)["epoch"] for e in events[:3]] == [1, 2, 3]
-    assert all(json.loads(e.data)["experiment_id"] == str(experiment_id) for e in events)
-    assert json.loads(events[-1].data)["status"] == "succeeded"
+    assert all(json.loads(e.data)["experiment_id"] == str(experiment_id) for e in events[:-1])
+    assert json.loads(events[-2].data)["status"] == "succeeded"
     assert json.loads(events[0].data)["val_accuracy"] == epoch_metrics(1).val_accuracy
+    # The last word: every followed experiment's final status, at the final cursor.
+    assert json.loads(events[-1].data) == {"statuses": {str(experiment_id): "succeeded"}}
+    assert events[-1].id == events[-2].id
 
     # Resuming after the second event sends only what came after it.
     again = live_client.get(
         f"/experiments/{experiment_id}/events", headers={"Last-Event-ID": events[1].id}
     )
     assert [(e.type, e.id) for e in _events(again.text)] == [(e.type, e.id) for e in events[2:]]
+
+
+def test_reconnecting_with_the_final_id_gets_end_at_once(live_client: TestClient) -> None:
+    experiment_id = _running(epochs=1)
+    _record(experiment_id, 1)
+    _finish(experiment_id)
+    path = f"/experiments/{experiment_id}/events"
+    end = _events(live_client.get(path).text)[-1]
+    assert end.type == "end"
+    for _ in range(2):  # as often as the client comes back
+        again = _events(live_client.get(path, headers={"Last-Event-ID": end.id}).text)
+        assert [(e.type, e.id, e.data) for e in again] == [("end", end.id, end.data)]
+
+
+def test_a_cursor_of_the_letters_format_still_resumes(live_client: TestClient) -> None:
+    experiment_id = _running(epochs=2)
+    _record(experiment_id, 1)
+    _record(experiment_id, 2)
+    _finish(experiment_id)
+    path = f"/experiments/{experiment_id}/events"
+    # An id as handed out before `end` existed: the first epoch sent, status "running".
+    resumed = _events(live_client.get(path, headers={"Last-Event-ID": "1r"}).text)
+    assert [(e.type, e.id) for e in resumed] == [("epoch", "2r"), ("status", "2s"), ("end", "2s")]
 
 
 def test_an_unknown_experiment_or_sweep_is_404(live_client: TestClient) -> None:
@@ -121,7 +147,7 @@ def test_a_foreign_last_event_id_replays_from_the_start(live_client: TestClient)
     response = live_client.get(
         f"/experiments/{experiment_id}/events", headers={"Last-Event-ID": "nonsense.7q"}
     )
-    assert [e.type for e in _events(response.text)] == ["epoch", "status"]
+    assert [e.type for e in _events(response.text)] == ["epoch", "status", "end"]
 
 
 def test_a_stream_carries_only_its_own_experiment(live_client: TestClient) -> None:
@@ -132,7 +158,8 @@ def test_a_stream_carries_only_its_own_experiment(live_client: TestClient) -> No
         _record(experiment_id, 2)
         _finish(experiment_id)
     events = _events(live_client.get(f"/experiments/{mine}/events").text)
-    assert {json.loads(e.data)["experiment_id"] for e in events} == {str(mine)}
+    assert {json.loads(e.data)["experiment_id"] for e in events[:-1]} == {str(mine)}
+    assert json.loads(events[-1].data) == {"statuses": {str(mine): "succeeded"}}
 
 
 def _collect(
@@ -181,8 +208,9 @@ def test_epochs_are_pushed_live_with_heartbeats_until_the_end(stream_api: ApiPro
     _finish(experiment_id)
     reader.join(timeout=30)
     assert not reader.is_alive(), "the stream did not end after the terminal status"
-    assert [e.type for e in events] == ["status", "epoch", "epoch", "status"]
-    assert json.loads(events[-1].data)["status"] == "succeeded"
+    assert [e.type for e in events] == ["status", "epoch", "epoch", "status", "end"]
+    assert json.loads(events[-2].data)["status"] == "succeeded"
+    assert json.loads(events[-1].data) == {"statuses": {str(experiment_id): "succeeded"}}
 
 
 @pytest.mark.usefixtures("committed")
@@ -251,6 +279,31 @@ def test_a_revoked_key_loses_its_open_stream(stream_api: ApiProcess, keys: Sessi
     reader.join(timeout=30)
     stop.set()
     assert not reader.is_alive(), "the stream of a revoked key stayed open"
+    # Cut, not over: the client must not take the run for finished.
+    assert not any(line.startswith("event: end") for line in lines)
+
+
+@pytest.mark.usefixtures("committed")
+def test_a_stream_cut_by_a_server_shutdown_sends_no_end(keys: SessionKeys, tmp_path: Path) -> None:
+    experiment_id = _running()
+    api = ApiProcess(tmp_path / "api.log", api_key=keys.read)
+    lines: list[str] = []
+
+    def read() -> None:
+        # A cut may close the connection cleanly or mid-chunk; either way the lines are kept.
+        with contextlib.suppress(httpx.TransportError):
+            _collect(api, f"/experiments/{experiment_id}/events", [], lines, threading.Event())
+
+    try:
+        api.wait_healthy()
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_for(lambda: any(line.startswith("event: status") for line in lines), timeout=30)
+    finally:
+        api.stop()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "the stream outlived its server"
+    assert not any(line.startswith("event: end") for line in lines)
 
 
 def _metrics(experiment_id: str) -> list[tuple[int, float]]:
@@ -309,8 +362,10 @@ def test_reconnecting_with_last_event_id_misses_nothing(
     got: list[tuple[int, Any]] = [(m["epoch"], m["val_accuracy"]) for m in epochs_seen]
     assert got == sorted(_metrics(experiment_id)), "each epoch exactly once, in order"
     assert len(got) == epochs
-    assert json.loads(seen[-1].data)["status"] == "succeeded"
-    assert [e.id for e in seen] == sorted(set(e.id for e in seen), key=[e.id for e in seen].index)
+    assert json.loads(seen[-2].data)["status"] == "succeeded"
+    assert seen[-1].type == "end" and seen[-1].id == seen[-2].id
+    ids = [e.id for e in seen[:-1]]
+    assert ids == sorted(set(ids), key=ids.index)
 
 
 @pytest.mark.usefixtures("committed")
@@ -326,18 +381,22 @@ def test_a_sweep_stream_follows_every_member_to_the_end(live_client: TestClient)
     assert response.status_code == 202, response.text
     sweep = response.json()
     members = [uuid.UUID(m) for m in sweep["experiments"]]
-    for member in members:
-        with session_scope() as session:
-            claim(session, member)
-        _record(member, 1)
-        _finish(member)
+    ran, dropped = members
+    with session_scope() as session:
+        claim(session, ran)
+    _record(ran, 1)
+    _finish(ran)
+    assert live_client.post(f"/experiments/{dropped}/cancel").status_code == 200
     events = _events(live_client.get(f"/sweeps/{sweep['id']}/events").text)
+    assert [e.type for e in events].count("end") == 1 and events[-1].type == "end"
     by_member = {
-        str(m): [e.type for e in events if json.loads(e.data)["experiment_id"] == str(m)]
+        str(m): [e.type for e in events[:-1] if json.loads(e.data)["experiment_id"] == str(m)]
         for m in members
     }
-    assert by_member == {str(m): ["epoch", "status"] for m in members}
+    assert by_member == {str(ran): ["epoch", "status"], str(dropped): ["status"]}
     assert events[-1].id.count(".") == len(members) - 1
+    statuses = {str(ran): "succeeded", str(dropped): "cancelled"}
+    assert json.loads(events[-1].data) == {"statuses": statuses}
 
 
 @pytest.mark.usefixtures("committed")
@@ -364,4 +423,4 @@ def test_streams_survive_the_listener_losing_postgres(stream_api: ApiProcess) ->
     _finish(experiment_id)
     reader.join(timeout=60)
     assert not reader.is_alive(), "the stream missed the events committed during the outage"
-    assert [e.type for e in events] == ["status", "epoch", "status"]
+    assert [e.type for e in events] == ["status", "epoch", "status", "end"]

@@ -217,6 +217,7 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
         f'event: epoch\nid: 2r\ndata: {{"experiment_id": "{run}", "epoch": 2}}\n\n'
         f'event: status\nid: 2s\ndata: {{"experiment_id": "{run}", "status": "succeeded",'
         ' "epochs_done": 2}\n\n'
+        f'event: end\nid: 2s\ndata: {{"statuses": {{"{run}": "succeeded"}}}}\n\n'
     )
     finished = {
         **read,
@@ -229,6 +230,8 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/events"):
             resumed_from.append(request.headers.get("last-event-id"))
+            if len(resumed_from) > 2:
+                return httpx.Response(500, json={"detail": "the stream had ended"})
             body = first if len(resumed_from) == 1 else second  # the first one is cut short
             return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
         done = len(resumed_from) == 2
@@ -255,6 +258,58 @@ def test_watch_follows_the_stream_and_resumes_after_a_drop() -> None:
     # The live view shows the result the moment the member ends (the event carries none).
     assert shown[-1] == {"final_val_accuracy": 0.9}
     assert finals[run]["result"] == {"final_val_accuracy": 0.9}
+
+
+def test_follow_ends_on_end_only_and_reconnects_a_stream_closed_without_it() -> None:
+    member = str(uuid.uuid4())
+    ended = f'{{"experiment_id": "{member}", "status": "succeeded", "epochs_done": 1}}'
+    bodies = [
+        # The member's last status, then the connection closes before `end`: a cut.
+        f"event: status\nid: one\ndata: {ended}\n\n",
+        # The ids are opaque to the client: only the event's type says it is over.
+        f'event: end\nid: one\ndata: {{"statuses": {{"{member}": "succeeded"}}}}\n\n',
+    ]
+    resumed_from: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/sweeps/s1/events"
+        resumed_from.append(request.headers.get("last-event-id"))
+        if len(resumed_from) > len(bodies):
+            return httpx.Response(500, json={"detail": "the stream had ended"})
+        body = bodies[len(resumed_from) - 1]
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    with _mock(handler) as client:
+        events = list(client.follow("s1", kind="sweep"))
+    assert resumed_from == [None, "one"]
+    assert [e.type for e in events] == ["status", "end"]
+    assert json.loads(events[-1].data) == {"statuses": {member: "succeeded"}}
+
+
+def test_watch_takes_a_run_for_over_at_end_not_at_its_last_status() -> None:
+    run = str(uuid.uuid4())
+    read = {"id": run, "status": "succeeded", "progress": {"epochs_done": 1, "epochs": 1}}
+    bodies = [
+        f'event: status\nid: 1s\ndata: {{"experiment_id": "{run}", "status": "succeeded",'
+        ' "epochs_done": 1}\n\n',
+        f'event: end\nid: 1s\ndata: {{"statuses": {{"{run}": "succeeded"}}}}\n\n',
+    ]
+    resumed_from: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/events"):
+            return httpx.Response(200, json=read)
+        resumed_from.append(request.headers.get("last-event-id"))
+        if len(resumed_from) > len(bodies):
+            return httpx.Response(500, json={"detail": "the stream had ended"})
+        body = bodies[len(resumed_from) - 1]
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    with _mock(handler) as client:
+        finals = client.watch(run)
+    # The first stream closed after the last status but before `end`: it was cut.
+    assert resumed_from == [None, "1s"]
+    assert finals[run]["status"] == "succeeded"
 
 
 def test_the_real_api_answers_422_for_a_malformed_id_and_404_for_an_unknown_one(
@@ -333,10 +388,44 @@ def test_the_main_answers_are_typed() -> None:
         "wait": dict[str, answers.ExperimentRead],
         "watch": dict[str, answers.ExperimentRead],
         "metrics": list[answers.MetricRow],
+        "pruning": list[answers.PruningDecision],
+        "cancel_experiment": answers.ExperimentRead,
+        "cancel_sweep": answers.SweepRead,
+        "sweep_members": list[answers.ExperimentRead],
     }
     for method, answer in expected.items():
         assert get_type_hints(getattr(LrlabClient, method))["return"] == answer, method
     assert "final_val_accuracy" in get_type_hints(answers.ComparisonRow)
+
+
+def test_the_typed_answers_name_every_field_the_api_sends() -> None:
+    from typing import get_type_hints
+
+    from pydantic import BaseModel
+
+    from lrlab_client import answers
+    from models.experiments.schemas import ExperimentAccepted
+    from models.range_tests.schemas import RangeTestRead
+    from models.sweeps.comparison import Comparison, ComparisonRow
+    from models.sweeps.paired_comparison import PairedStats
+    from models.sweeps.pruning import PruningDecisionRead
+    from models.sweeps.service import SweepAccepted, SweepCounts
+    from models.training import MetricRead
+
+    described: list[tuple[type, type[BaseModel]]] = [
+        (answers.ExperimentRead, ExperimentAccepted),
+        (answers.SweepRead, SweepAccepted),
+        (answers.SweepCounts, SweepCounts),
+        (answers.RangeTestRead, RangeTestRead),
+        (answers.Comparison, Comparison),
+        (answers.ComparisonRow, ComparisonRow),
+        (answers.PairedStats, PairedStats),
+        (answers.MetricRow, MetricRead),
+        (answers.PruningDecision, PruningDecisionRead),
+    ]
+    for typed, model in described:
+        missing = set(model.model_fields) - set(get_type_hints(typed))
+        assert not missing, f"{typed.__name__} lacks {sorted(missing)}"
 
 
 def test_wait_says_once_that_the_api_went_away_and_goes_on_when_it_is_back() -> None:

@@ -85,14 +85,16 @@ export function sleep(ms, signal) {
 }
 
 /**
- * Follow a run until `isDone()`: the event stream when the API has one (reconnecting with
- * Last-Event-ID after a drop), else `poll()` every `interval` ms. `onMode` reports
+ * Follow a run to its end: the event stream when the API has one (reconnecting with
+ * Last-Event-ID after a drop, until its `end` event), else `poll()` every `interval` ms until
+ * `isDone()`. `end` is not passed to `onEvent`. `onMode` reports
  * "stream" | "polling" | "reconnecting" | "done" for the page's live indicator.
  */
 export async function follow({ path, onEvent, poll, isDone, signal, onMode, interval = 2000 }) {
   let lastEventId = "";
   let delay = 1000;
-  while (!signal.aborted && !isDone()) {
+  let ended = false;
+  while (!signal.aborted && !ended) {
     try {
       const parser = await readStream(path, {
         lastEventId,
@@ -100,12 +102,13 @@ export async function follow({ path, onEvent, poll, isDone, signal, onMode, inte
         onOpen: () => onMode("stream"),
         onEvent: (event) => {
           lastEventId = event.id || lastEventId;
-          onEvent(event);
+          if (event.type === "end") ended = true;
+          else onEvent(event);
         },
       });
       delay = parser.retry ?? 1000;
-      // A stream ends after the terminal status; one that ended earlier was cut: reconnect.
-      if (isDone()) break;
+      // Only `end` says the run is over; a stream that closed without it was cut: reconnect.
+      if (ended) break;
     } catch (exc) {
       if (signal.aborted) return;
       if (exc instanceof ApiError && [404, 405, 501].includes(exc.status)) {

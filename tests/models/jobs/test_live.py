@@ -1,8 +1,10 @@
-"""Replay of a stream from the record, a page of epoch rows at a time."""
+"""Replay of a stream from the record, a page of epoch rows at a time, and its `end` event."""
+
+import uuid
 
 from sqlalchemy.orm import Session
 
-from models.jobs import Position, events_since
+from models.jobs import Position, end_event, events_since, finished, format_cursor, parse_cursor
 from tests.factories import claim, create_queued, record_epochs
 
 
@@ -39,3 +41,13 @@ def test_replay_comes_in_pages_and_the_status_after_the_last_epoch(db_session: S
     ]
     again, _, more = events_since(db_session, experiment_ids=ids, positions=positions)
     assert again == [] and more is False
+
+
+def test_the_end_event_names_each_final_status_at_the_final_cursor() -> None:
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    positions = parse_cursor("3s.0c", len(ids))
+    assert finished(positions)
+    end = end_event(ids, positions)
+    assert (end.type, end.id) == ("end", "3s.0c")
+    assert end.data == {"statuses": {str(ids[0]): "succeeded", str(ids[1]): "cancelled"}}
+    assert format_cursor(parse_cursor(end.id, len(ids))) == end.id

@@ -231,7 +231,7 @@ export async function render(root, { id, signal }) {
       isDone,
       onMode: async (mode) => {
         setMode(mode);
-        // The stream's last word is the status; the result comes with the experiment.
+        // The stream's `end` carries no result: the result comes with the experiment.
         if (mode === "done") {
           experiment = await api(`/experiments/${id}`, { signal });
           drawHeader();
