@@ -212,8 +212,7 @@ def test_a_sweep_from_the_form_trains_and_its_page_compares(
     page.get_by_role("button", name="Submit sweep").click()
     expect(page).to_have_url(re.compile(rf"/ui/sweeps/{UUID}$"))
     sweep_id = page.url.rsplit("/", 1)[1]
-    # The session's one worker may still be finishing earlier tests' runs at this point.
-    expect(page.locator(".head-status .badge")).to_have_text("completed", timeout=420_000)
+    expect(page.locator(".head-status .badge")).to_have_text("completed", timeout=180_000)
 
     comparison = ui_api.client.get(f"/sweeps/{sweep_id}/comparison").json()
     assert len(comparison["rows"]) == 2

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -278,4 +279,48 @@ def test_the_form_sizes_an_epoch_from_the_workers_data(
     steps = math.ceil(min(10_000, samples) / 32)
     expect(page.locator(".preview .hint").filter(has_text="steps per epoch")).to_contain_text(
         f"× {steps} steps per epoch"
+    )
+
+
+def test_a_sweep_whose_members_end_while_the_page_loads_shows_its_final_status(
+    page: Page, ui_api: ApiProcess, worker: WorkerProcess
+) -> None:
+    # The page reads the sweep, then its members. A sweep whose members all end between the
+    # two reads (a fast worker, a short sweep) must still end up shown as it finished.
+    name = f"ends while loading {uuid.uuid4().hex[:8]}"
+    with epoch_held(get_engine(), 2, names=[name]) as waiting:
+        sweep = _submit_sweep(ui_api, name, epochs=2)
+        wait_for(waiting, timeout=180)
+        while_running = ui_api.client.get(f"/sweeps/{sweep['id']}")
+        assert while_running.json()["status"] == "running", while_running.text
+    wait_for(
+        lambda: ui_api.client.get(f"/sweeps/{sweep['id']}").json()["status"] == "completed",
+        timeout=180,
+    )
+    stale: list[str] = []
+    members_read: list[str] = []
+
+    def sweep_read(route: Any) -> None:
+        # Until the page has read the members, its reads of the sweep get what the server
+        # answered while the sweep ran: as if each was served just before the members ended.
+        if members_read:
+            route.continue_()
+            return
+        stale.append(route.request.url)
+        route.fulfill(
+            status=200, headers={"content-type": "application/json"}, body=while_running.text
+        )
+
+    def members(route: Any) -> None:
+        members_read.append(route.request.url)
+        route.continue_()
+
+    page.route(lambda url: urlsplit(url).path == f"/sweeps/{sweep['id']}", sweep_read)
+    page.route(lambda url: urlsplit(url).path == "/experiments" and sweep["id"] in url, members)
+    page.goto(f"/ui/sweeps/{sweep['id']}")
+    expect(page.locator(".live")).to_have_text("finished")
+    expect(page.locator(".head-status .badge")).to_have_text("completed")
+    assert stale and members_read
+    expect(page.locator("figure.chart").filter(has_text="mean ± sd")).to_have_attribute(
+        "data-points", "2"
     )

@@ -13,6 +13,7 @@ const REDRAW_MS = 1000;
 // The sweep's summary and comparison change when members end: reread them at most this often.
 const SUMMARY_MS = 2000;
 const MEMBER_PAGE = 500;
+const SWEEP_ENDED = new Set(["completed", "failed", "cancelled"]);
 const MODES = {
   stream: "live: event stream",
   polling: "live: polling every 2 s",
@@ -319,6 +320,9 @@ export async function render(root, { id, signal }) {
 
   await refresh();
   const isDone = () => sweep.experiments.every((eid) => TERMINAL.has(members.get(eid)?.status));
+  // The sweep and its metrics are read before its members: members that ended in between
+  // leave them behind, and no event will come to bring them up to date. Read them again.
+  if (isDone() && !SWEEP_ENDED.has(sweep.status)) await refresh();
   const redraw = throttle(drawLive, REDRAW_MS);
   const summaryLater = throttle(() => refreshSummary().catch(() => {}), SUMMARY_MS);
   if (isDone()) live.textContent = MODES.done;
