@@ -57,9 +57,11 @@ worker: install
 up: install
 	$(if $(CREATE_DB),LRLAB_CREATE_DATABASE=true) $(PY) -m devtools.up
 
-# Then the engine's equality with Keras again under JAX, the backend of the accelerator machines.
+# The suite in two shards side by side (devtools/test_shards.py); PYTEST_ARGS=<tests> runs just
+# those in one session. Then the engine's equality with Keras again under JAX, the backend of the
+# accelerator machines.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),$(PY) -m pytest $(PYTEST_ARGS),$(PY) -m devtools.test_shards)
 	KERAS_BACKEND=jax $(PY) -m pytest tests/worker/test_keras_equality.py -q
 
 # `make up` from a fresh clone of this commit, embedded servers, no system Node/Postgres/Redis.

@@ -16,6 +16,7 @@ from models.sweeps.asha import (
 )
 from models.sweeps.comparison import (
     Comparison,
+    ComparisonRow,
     compare_sweep,
     comparison_csv_rows,
     describe,
@@ -41,6 +42,7 @@ from models.sweeps.paired import (
     verdict,
     welch,
 )
+from models.sweeps.paired_comparison import PairedStats
 from models.sweeps.plots import (
     plot_sweep,
 )
@@ -52,6 +54,7 @@ from models.sweeps.pruning import (
 )
 from models.sweeps.schemas import (
     SweepAccepted,
+    SweepCounts,
     SweepCreate,
     SweepPage,
     SweepRead,
@@ -74,9 +77,12 @@ __all__ = [
     "AshaSpec",
     "Bracket",
     "Comparison",
+    "ComparisonRow",
+    "PairedStats",
     "PruningDecisionRead",
     "SweepAccepted",
     "SweepCell",
+    "SweepCounts",
     "SweepCreate",
     "SweepMetricRow",
     "SweepPage",

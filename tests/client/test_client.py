@@ -404,12 +404,16 @@ def test_the_typed_answers_name_every_field_the_api_sends() -> None:
     from pydantic import BaseModel
 
     from lrlab_client import answers
-    from models.experiments.schemas import ExperimentAccepted
-    from models.range_tests.schemas import RangeTestRead
-    from models.sweeps.comparison import Comparison, ComparisonRow
-    from models.sweeps.paired_comparison import PairedStats
-    from models.sweeps.pruning import PruningDecisionRead
-    from models.sweeps.service import SweepAccepted, SweepCounts
+    from models.experiments import ExperimentAccepted
+    from models.range_tests import RangeTestRead
+    from models.sweeps import (
+        Comparison,
+        ComparisonRow,
+        PairedStats,
+        PruningDecisionRead,
+        SweepAccepted,
+        SweepCounts,
+    )
     from models.training import MetricRead
 
     described: list[tuple[type, type[BaseModel]]] = [

@@ -27,10 +27,10 @@ export async function render(root, { kind, signal }) {
   const sizes = new Map(datasets.map((d) => [d.name, d]));
   // The published sizes (the catalog's), where the API cannot say what the workers loaded.
   const published = new Map(models.datasets.map((d) => [d.name, d]));
-  const families = new Map(models.training.families.map((f) => [f.type, f]));
-  const optimizers = new Map(models.training.optimizers.map((o) => [o.name, o]));
+  const families = new Map(models.families.map((f) => [f.type, f]));
+  const optimizers = new Map(models.optimizers.map((o) => [o.name, o]));
   // Optimizer parameters are drawn per optimizer from the catalog, not from TrainingSpec.
-  const optimizerParams = new Set(models.training.optimizers.flatMap((o) => Object.keys(o.parameters)));
+  const optimizerParams = new Set(models.optimizers.flatMap((o) => Object.keys(o.parameters)));
   // The submit bodies are documented inline (the API resolves range-test references before it
   // validates), so their models live in the request schema's `$defs`, not in components.
   const body = openapi.paths["/experiments"].post.requestBody.content["application/json"].schema;
