@@ -60,6 +60,14 @@ SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 # Bounded so that a page costs at most a bounded scan and the values fit Postgres' bigint.
 PageLimit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 PageOffset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
+PageAfter = Annotated[
+    SafeStr | None,
+    Query(
+        max_length=200,
+        description="`next` of the previous page: keyset paging. An opaque cursor; one no page "
+        "handed out → 422.",
+    ),
+]
 IdempotencyKeyHeader = Annotated[
     SafeStr | None,
     Header(

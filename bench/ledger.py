@@ -91,15 +91,14 @@ def _in_process(project: uuid.UUID, path: str, params: dict[str, Any]) -> Any:
 
 def _deep_cursor(conn: psycopg.Connection, project: uuid.UUID, depth: int) -> str:
     """The cursor of the row `depth` rows down the project's newest-first order (once)."""
-    from models.experiments import encode_cursor
-    from models.tables import Experiment
+    from models.storage import encode_cursor
 
     created_at, experiment_id = conn.execute(
         "SELECT created_at, id FROM experiment WHERE project_id = %s "
         "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
         (project, depth),
     ).fetchone()  # type: ignore[misc]
-    return encode_cursor(Experiment(created_at=created_at, id=experiment_id))
+    return encode_cursor(created_at, experiment_id)
 
 
 PLANS = {
@@ -285,7 +284,7 @@ def _write_plans(
             )
         out.append("")
     out += ["<!-- notes -->", ""]
-    from models.experiments import decode_cursor
+    from models.storage import decode_cursor
 
     deep_at, deep_id = decode_cursor(ids["deep"])
     with psycopg.connect(url, options="-c jit=off") as conn:  # as models.storage.db connects

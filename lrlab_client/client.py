@@ -319,13 +319,16 @@ class LrlabClient:
         scheduler_type: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        after: str | None = None,
     ) -> Json:
-        """GET /experiments: one page `{"items","total","limit","offset"}`."""
+        """GET /experiments: one page `{"items","total","total_exact","limit","offset","next"}`;
+        pass a page's `next` as `after` for the one after it."""
         params = {
             "status": status,
             "scheduler_type": scheduler_type,
             "limit": limit,
             "offset": offset,
+            "after": after,
         }
         result: Json = self._json("GET", "/experiments", params=params)
         return result
@@ -334,9 +337,12 @@ class LrlabClient:
         """GET /sweeps/{id}."""
         return cast(SweepRead, self._json("GET", f"/sweeps/{sweep_id}"))
 
-    def sweeps(self, *, limit: int | None = None, offset: int | None = None) -> Json:
-        """GET /sweeps: one page."""
-        result: Json = self._json("GET", "/sweeps", params={"limit": limit, "offset": offset})
+    def sweeps(
+        self, *, limit: int | None = None, offset: int | None = None, after: str | None = None
+    ) -> Json:
+        """GET /sweeps: one page, as `experiments` pages."""
+        params = {"limit": limit, "offset": offset, "after": after}
+        result: Json = self._json("GET", "/sweeps", params=params)
         return result
 
     def get(

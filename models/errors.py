@@ -1,7 +1,5 @@
 """Domain errors; the API maps them to HTTP in one place."""
 
-from models.tables import JobStatus
-
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -45,7 +43,6 @@ class InvalidCursorError(DomainError):
     """A pagination cursor that no page handed out."""
 
 
-def already_finished(what: str, status: str) -> ConflictError:
+def already_finished(what: str, done: str) -> ConflictError:
     """The 409 for acting on something finished: "experiment … has already been cancelled"."""
-    done = "been cancelled" if status == JobStatus.CANCELLED else status
     return ConflictError(f"{what} has already {done}")

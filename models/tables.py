@@ -43,6 +43,11 @@ class JobStatus(StrEnum):
         return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+def finished_phrase(status: str) -> str:
+    """How a finished job (or sweep) reads after "has already": "succeeded", "been cancelled"."""
+    return f"been {status}" if status == JobStatus.CANCELLED else status
+
+
 STATUSES = tuple(JobStatus)
 TERMINAL_STATUSES = frozenset(status for status in JobStatus if status.is_terminal)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import Reader, Writer
-from api.deps import IdempotencyKeyHeader, PageLimit, SessionDep, SettingsDep
+from api.deps import IdempotencyKeyHeader, PageAfter, PageLimit, SessionDep, SettingsDep
 from api.dispatch import queue_warnings_async
 from api.openapi import BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, json_body_schema, mark_replay
@@ -93,14 +93,7 @@ def list_all(
     sweep_id: Annotated[uuid.UUID | None, Query(description="Only this sweep's members.")] = None,
     limit: PageLimit = 50,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-    after: Annotated[
-        SafeStr | None,
-        Query(
-            max_length=200,
-            description="`next` of the previous page: keyset paging. An opaque cursor; one "
-            "no page handed out → 422.",
-        ),
-    ] = None,
+    after: PageAfter = None,
 ) -> Response:
     """List experiments, newest first; `after=<next of the previous page>` for deep pages."""
     items, total, exact, cursor = list_experiments(

@@ -6,7 +6,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from api.auth import Reader, Writer
-from api.deps import IdempotencyKeyHeader, PageLimit, PageOffset, SessionDep, SettingsDep
+from api.deps import IdempotencyKeyHeader, PageAfter, PageLimit, PageOffset, SessionDep, SettingsDep
 from api.dispatch import commit_and_enqueue
 from api.openapi import BINARY, BODY, CALLER, CSV, DATABASE, responses
 from api.responses import csv_response, mark_replay
@@ -79,13 +79,24 @@ def list_all(
     status: Status | None = None,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
+    after: PageAfter = None,
 ) -> RangeTestPage:
-    """List range tests, newest first."""
-    items, total = list_range_tests(
-        session, project_id=caller.project_id, status=status, limit=limit, offset=offset
+    """List range tests, newest first; `after=<next of the previous page>` for deep pages."""
+    items, total, exact, cursor = list_range_tests(
+        session,
+        project_id=caller.project_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        after=after,
     )
     return RangeTestPage(
-        items=[range_test_read(t) for t in items], total=total, limit=limit, offset=offset
+        items=[range_test_read(t) for t in items],
+        total=total,
+        total_exact=exact,
+        limit=limit,
+        offset=offset,
+        next=cursor,
     )
 
 

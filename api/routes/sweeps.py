@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 from api.auth import Reader, Writer
 from api.deps import (
     IdempotencyKeyHeader,
+    PageAfter,
     PageLimit,
     PageOffset,
     SessionDep,
@@ -111,10 +112,20 @@ def list_all(
     session: SessionDep,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
+    after: PageAfter = None,
 ) -> SweepPage:
-    """List sweeps, newest first."""
-    items, total = list_sweeps(session, project_id=caller.project_id, limit=limit, offset=offset)
-    return SweepPage(items=sweep_reads(session, items), total=total, limit=limit, offset=offset)
+    """List sweeps, newest first; `after=<next of the previous page>` for deep pages."""
+    items, total, exact, cursor = list_sweeps(
+        session, project_id=caller.project_id, limit=limit, offset=offset, after=after
+    )
+    return SweepPage(
+        items=sweep_reads(session, items),
+        total=total,
+        total_exact=exact,
+        limit=limit,
+        offset=offset,
+        next=cursor,
+    )
 
 
 @router.get("/{sweep_id}", summary="Get a sweep", responses=responses(404, 422))

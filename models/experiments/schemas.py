@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from models.fields import SafeStr
 from models.schedules import SchedulerSpec, build_run, schedule_warnings
-from models.storage import get_settings
+from models.storage import Page, get_settings
 
 # Re-exported so that importers of the per-epoch schemas from here keep working.
 from models.training import (
@@ -273,17 +273,8 @@ class ExperimentAccepted(ExperimentRead):
     )
 
 
-class ExperimentPage(BaseModel):
+class ExperimentPage(Page[ExperimentRead]):
     """One page of experiments, newest first."""
-
-    items: list[ExperimentRead]
-    # Exact up to `service.COUNT_CAP` matches; beyond, the cap and total_exact false.
-    total: int
-    total_exact: bool = True
-    limit: int
-    offset: int
-    # Pass as `after` for the next page (keyset: fast at any depth); None on the last page.
-    next: str | None = None
 
 
 class MetricList(BaseModel):

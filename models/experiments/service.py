@@ -5,7 +5,6 @@ lifecycle is the ledger: claims and leases in `models.jobs.lifecycle`, epoch rec
 `models.experiments.records`.
 """
 
-import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,17 +17,15 @@ from sqlalchemy import (
     column,
     func,
     insert,
-    literal,
     null,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import Table
 
-from models.errors import InvalidCursorError, NotFoundError, already_finished
+from models.errors import NotFoundError, already_finished
 from models.experiments.attempts import close_experiment
 from models.experiments.lr_seeding import resolve_lr_references
 from models.experiments.quotas import check_quotas
@@ -41,7 +38,8 @@ from models.experiments.schemas import (
     Progress,
 )
 from models.jobs import request_hash, reserve_key
-from models.tables import TERMINAL_STATUSES, ApiKey, Experiment, JobStatus, Metric
+from models.storage import newest_first
+from models.tables import TERMINAL_STATUSES, ApiKey, Experiment, JobStatus, Metric, finished_phrase
 from models.training import MetricRead, float32_shortest
 
 
@@ -224,7 +222,6 @@ def get_experiment(
 
 
 # Counting every match of a filter over a million rows costs more than the page itself.
-COUNT_CAP = 1_000
 
 
 def list_experiments(
@@ -246,7 +243,7 @@ def list_experiments(
     keeps a sweep's members (one request watches a whole sweep). `after` (a
     cursor from the previous page) continues after that page's last row on the
     (project_id, created_at, id) index, as fast on the millionth row as on the first; `offset`
-    pages are kept for shallow pages. The total is counted up to COUNT_CAP matches.
+    pages are kept for shallow pages (`models.storage.newest_first`).
     """
     query = select(Experiment).where(Experiment.project_id == project_id)
     if name:
@@ -263,50 +260,7 @@ def list_experiments(
         query = query.where(Experiment.status == status)
     if scheduler_type is not None:
         query = query.where(Experiment.scheduler_type == scheduler_type)
-    counted = (
-        session.scalar(
-            select(func.count()).select_from(
-                query.with_only_columns(Experiment.id).limit(COUNT_CAP + 1).subquery()
-            )
-        )
-        or 0
-    )
-    if after is not None:
-        created_at, experiment_id = decode_cursor(after)
-        query = query.where(
-            tuple_(Experiment.created_at, Experiment.id)
-            < tuple_(literal(created_at), literal(experiment_id))
-        )
-    page = list(
-        session.scalars(
-            query.order_by(Experiment.created_at.desc(), Experiment.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    )
-    cursor = encode_cursor(page[-1]) if len(page) == limit else None
-    return page, min(counted, COUNT_CAP), counted <= COUNT_CAP, cursor
-
-
-def encode_cursor(experiment: Experiment) -> str:
-    """An opaque cursor naming a row's place in the newest-first order."""
-    raw = f"{experiment.created_at.isoformat()}|{experiment.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Read a cursor made by `encode_cursor`; ValidationFailed if it is not one."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, experiment_id = raw.split("|")
-        parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return parsed, uuid.UUID(experiment_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidCursorError(
-            f"`after` is not a cursor from a previous page: {cursor!r}"
-        ) from exc
+    return newest_first(session, query, Experiment, limit=limit, offset=offset, after=after)
 
 
 def cancel_experiment(
@@ -315,7 +269,7 @@ def cancel_experiment(
     """Cancel a queued or running experiment; a running one stops at its next epoch end."""
     experiment = _locked(session, project_id, experiment_id)
     if experiment.status in TERMINAL_STATUSES:
-        raise already_finished(f"experiment {experiment_id}", experiment.status)
+        raise already_finished(f"experiment {experiment_id}", finished_phrase(experiment.status))
     close_experiment(session, experiment=experiment, status=JobStatus.CANCELLED)
     experiment.cancelled_by_key_id = key_id
     session.flush()

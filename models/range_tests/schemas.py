@@ -23,6 +23,7 @@ from models.range_tests.lr_finder import (
     check_range_test,
     suggest,
 )
+from models.storage import Page
 from models.training import MlpSpec, ModelSpec
 
 # Seeds train fused in one stack; this bounds the stack (and so one test's cost).
@@ -158,13 +159,8 @@ class RangeTestRead(BaseModel):
     finished_at: datetime | None
 
 
-class RangeTestPage(BaseModel):
+class RangeTestPage(Page[RangeTestRead]):
     """One page of range tests, newest first."""
-
-    items: list[RangeTestRead]
-    total: int
-    limit: int
-    offset: int
 
 
 class CurvePoint(BaseModel):

@@ -7,7 +7,7 @@ Functions flush, never commit: the caller owns the transaction. The worker's sid
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, null, select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError, already_finished
@@ -22,7 +22,8 @@ from models.range_tests.schemas import (
     RangeTestResult,
     finite_or_none,
 )
-from models.tables import TERMINAL_STATUSES, JobStatus, RangeTest, RangeTestCurve
+from models.storage import newest_first
+from models.tables import TERMINAL_STATUSES, JobStatus, RangeTest, RangeTestCurve, finished_phrase
 
 
 def create_range_test(
@@ -113,16 +114,13 @@ def list_range_tests(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[RangeTest], int]:
-    """Return one page of the project's range tests, newest first, and the total count."""
+    after: str | None = None,
+) -> tuple[list[RangeTest], int, bool, str | None]:
+    """One page of the project's range tests, newest first: (items, total, exact, next)."""
     query = select(RangeTest).where(RangeTest.project_id == project_id)
     if status is not None:
         query = query.where(RangeTest.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(
-        query.order_by(RangeTest.created_at.desc(), RangeTest.id.desc()).limit(limit).offset(offset)
-    )
-    return list(page), total
+    return newest_first(session, query, RangeTest, limit=limit, offset=offset, after=after)
 
 
 def cancel_range_test(
@@ -138,7 +136,7 @@ def cancel_range_test(
     if test is None:
         raise NotFoundError(f"range test {range_test_id} not found")
     if test.status in TERMINAL_STATUSES:
-        raise already_finished(f"range test {range_test_id}", test.status)
+        raise already_finished(f"range test {range_test_id}", finished_phrase(test.status))
     RANGE_TEST_JOBS.close(session, [test], status=JobStatus.CANCELLED, error=None)
     test.cancelled_by_key_id = key_id
     session.flush()

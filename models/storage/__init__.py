@@ -4,6 +4,7 @@
 - `db`: the SQLAlchemy engine, session factory, `session_scope` and the declarative base.
 - `migrate`: create a missing database, then bring it to Alembic's head
   (`python -m models.storage.migrate`).
+- `pages`: `Page[T]` and keyset cursors, the one way every list pages.
 - `redis_urls`: one broker URL in kombu's, redis-py's and limits' spellings.
 
 Every other `models` package may import this one; it imports none of them."""
@@ -21,6 +22,13 @@ from models.storage.migrate import (
     may_create,
     prepare_database,
 )
+from models.storage.pages import (
+    COUNT_CAP,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    newest_first,
+)
 from models.storage.redis_urls import (
     kombu_url,
     limits_url,
@@ -35,12 +43,16 @@ from models.storage.settings import (
 )
 
 __all__ = [
+    "COUNT_CAP",
     "ROOT",
     "Base",
     "DatabaseMissing",
+    "Page",
     "Sessions",
     "Settings",
     "credentials_path",
+    "decode_cursor",
+    "encode_cursor",
     "ensure_database",
     "get_engine",
     "get_sessionmaker",
@@ -48,6 +60,7 @@ __all__ = [
     "kombu_url",
     "limits_url",
     "may_create",
+    "newest_first",
     "prepare_database",
     "redis_py_url",
     "session_scope",

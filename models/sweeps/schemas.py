@@ -17,6 +17,7 @@ from models.experiments import (
 )
 from models.fields import SafeStr
 from models.schedules import SchedulerSpec
+from models.storage import Page
 from models.sweeps.asha import AshaSpec
 from models.sweeps.grid import GridValue, SweepCell, check_pruning, expand
 from models.training import MlpSpec, ModelSpec
@@ -137,10 +138,5 @@ class SweepAccepted(SweepRead):
     )
 
 
-class SweepPage(BaseModel):
+class SweepPage(Page[SweepRead]):
     """One page of sweeps, newest first."""
-
-    items: list[SweepRead]
-    total: int
-    limit: int
-    offset: int

@@ -18,6 +18,7 @@ from models.experiments import (
     resolve_lr_references,
 )
 from models.jobs import request_hash, reserve_key
+from models.storage import newest_first
 from models.sweeps.schemas import (
     MemberWarnings,
     SweepCounts,
@@ -26,7 +27,7 @@ from models.sweeps.schemas import (
     SweepRead,
     SweepStatus,
 )
-from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, JobStatus, Sweep
+from models.tables import STATUSES, TERMINAL_STATUSES, Experiment, JobStatus, Sweep, finished_phrase
 
 
 def accept_sweep_spec(
@@ -124,19 +125,16 @@ def get_sweep(session: Session, *, project_id: uuid.UUID, sweep_id: uuid.UUID) -
 
 
 def list_sweeps(
-    session: Session, *, project_id: uuid.UUID, limit: int, offset: int
-) -> tuple[list[Sweep], int]:
-    """Return one page of the project's sweeps, newest first, and their total count."""
-    mine = Sweep.project_id == project_id
-    total = session.scalar(select(func.count()).select_from(Sweep).where(mine)) or 0
-    page = session.scalars(
-        select(Sweep)
-        .where(mine)
-        .order_by(Sweep.created_at.desc(), Sweep.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(page), total
+    session: Session,
+    *,
+    project_id: uuid.UUID,
+    limit: int,
+    offset: int = 0,
+    after: str | None = None,
+) -> tuple[list[Sweep], int, bool, str | None]:
+    """One page of the project's sweeps, newest first: (items, total, exact, next cursor)."""
+    query = select(Sweep).where(Sweep.project_id == project_id)
+    return newest_first(session, query, Sweep, limit=limit, offset=offset, after=after)
 
 
 def cancel_sweep(
@@ -163,7 +161,7 @@ def cancel_sweep(
         counts = Counter(
             session.scalars(select(Experiment.status).where(Experiment.sweep_id == sweep_id))
         )
-        raise already_finished(f"sweep {sweep_id}", sweep_status(counts))
+        raise already_finished(f"sweep {sweep_id}", finished_phrase(sweep_status(counts)))
     close_experiments(session, experiments=pending, status=JobStatus.CANCELLED)
     for experiment in pending:
         experiment.cancelled_by_key_id = key_id
