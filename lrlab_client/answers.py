@@ -191,6 +191,7 @@ class ComparisonRow(TypedDict):
     auc_val_accuracy: Stat
     pruned: NotRequired[int]
     paired: NotRequired[PairedStats | None]
+    paired_target: NotRequired[PairedStats | None]
 
 
 class Comparison(TypedDict):

@@ -13,7 +13,12 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from models.plots import Curve
-from models.sweeps.paired_comparison import PairedStats, paired_stats, pick_baseline
+from models.sweeps.paired_comparison import (
+    TARGET_METRIC,
+    PairedStats,
+    paired_stats,
+    pick_baseline,
+)
 from models.sweeps.service import get_sweep
 from models.tables import Experiment, JobStatus, Metric
 
@@ -57,8 +62,10 @@ class ComparisonRow(BaseModel):
     epochs_to_target: Stat
     auc_val_accuracy: Stat
     pruned: int = 0
-    # Against the baseline configuration, seed by seed (None for the baseline itself).
+    # Against the baseline configuration, seed by seed (None for the baseline itself): on
+    # final val_accuracy, and on the ranking metric, epochs to the target (epochs saved).
     paired: PairedStats | None = None
+    paired_target: PairedStats | None = None
 
 
 class Comparison(BaseModel):
@@ -175,9 +182,18 @@ def compare_sweep(
         paired = paired_stats(
             groups, {e: v for e, v in finals.items() if e in succeeded}, baseline=chosen
         )
+        # Fewer epochs to the target is better: the negated count orients it like accuracy.
+        reached = {e: _epochs_to(curves[e], target) for e in succeeded if curves.get(e)}
+        paired_target = paired_stats(
+            groups,
+            {e: -float(n) for e, n in reached.items() if n is not None},
+            baseline=chosen,
+            metric=TARGET_METRIC,
+        )
         for row in rows:
             row["pruned"] = sum(e.status == JobStatus.PRUNED for e in groups[row["label"]])
             row["paired"] = paired.get(row["label"])
+            row["paired_target"] = paired_target.get(row["label"])
     return Comparison(
         sweep_id=sweep_id,
         target=target,
@@ -263,9 +279,14 @@ def _per_run(
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+def _epochs_to(curve: list[tuple[float, float]], target: float) -> int | None:
+    """The first epoch whose val_accuracy reached `target`, or None."""
+    return next((i + 1 for i, (accuracy, _) in enumerate(curve) if accuracy >= target), None)
+
+
 def _run_figures(curve: list[tuple[float, float]], target: float) -> dict[str, float | None]:
     accuracy = [a for a, _ in curve]
-    reached = next((i + 1 for i, a in enumerate(accuracy) if a >= target), None)
+    reached = _epochs_to(curve, target)
     return {
         "final_val_accuracy": accuracy[-1],
         "best_val_accuracy": max(accuracy),
@@ -300,7 +321,9 @@ def comparison_csv_rows(comparison: Comparison) -> tuple[list[str], list[dict[st
 
 PAIRED_CSV_FIELDS = ["pruned", "baseline", "paired_method", "paired_n", "mean_difference",
                      "difference_ci95_low", "difference_ci95_high", "p_t", "p_sign_flip",
-                     "p_t_holm", "p_sign_flip_holm", "verdict"]  # fmt: skip
+                     "p_t_holm", "p_sign_flip_holm", "verdict",
+                     "target_paired_n", "epochs_saved_to_target", "target_ci95_low",
+                     "target_ci95_high", "target_p_t_holm", "target_verdict"]  # fmt: skip
 
 
 def _paired_csv(row: ComparisonRow) -> dict[str, Any]:
@@ -320,4 +343,17 @@ def _paired_csv(row: ComparisonRow) -> dict[str, Any]:
         "p_t_holm": p.p_t_holm,
         "p_sign_flip_holm": p.p_sign_flip_holm,
         "verdict": p.verdict,
+    } | _target_csv(row.paired_target)
+
+
+def _target_csv(p: PairedStats | None) -> dict[str, Any]:
+    if p is None:
+        return {}
+    return {
+        "target_paired_n": p.pairs,
+        "epochs_saved_to_target": p.mean_difference,
+        "target_ci95_low": p.ci95[0] if p.ci95 else None,
+        "target_ci95_high": p.ci95[1] if p.ci95 else None,
+        "target_p_t_holm": p.p_t_holm,
+        "target_verdict": p.verdict,
     }

@@ -18,10 +18,18 @@ from models.sweeps.paired import ALPHA, holm, paired_t, sign_flip, verdict, welc
 from models.tables import JobStatus
 
 PAIRED_METRIC = "final_val_accuracy"
+# The ranking metric when a target is set: the baseline's epochs to the target minus this
+# configuration's (positive: it gets there sooner, i.e. better); seeds where either run never
+# reached the target do not pair.
+TARGET_METRIC = "epochs_saved_to_target"
 
 
 class PairedStats(BaseModel):
-    """One configuration minus the baseline on final val_accuracy (positive: it is better).
+    """One configuration against the baseline on `metric`, oriented so that positive is better.
+
+    `final_val_accuracy`: this configuration's minus the baseline's. `epochs_saved_to_target`:
+    the baseline's epochs to the target minus this configuration's, on the seeds where both
+    reached it.
 
     `pairs`: seeds both finished (succeeded); members pruned or failed are left out and counted.
     `p_t`/`p_sign_flip`: two-sided p of the paired t and sign-flip tests (Welch: `p_t` only);
@@ -69,9 +77,11 @@ def paired_stats(
     finals: Mapping[uuid.UUID, float],
     *,
     baseline: str,
+    metric: str = PAIRED_METRIC,
     alpha: float = ALPHA,
 ) -> dict[str, PairedStats]:
-    """Every configuration but the baseline against it; `finals`: succeeded members' value."""
+    """Every configuration but the baseline against it on `metric`; `finals`: each member's
+    value, higher is better (members without one do not pair). Holm over these comparisons."""
     base = groups[baseline]
     raw: dict[str, dict[str, Any]] = {}
     for label, members in groups.items():
@@ -85,7 +95,7 @@ def paired_stats(
         figures = raw[label]
         out[label] = PairedStats(
             baseline=baseline,
-            metric=PAIRED_METRIC,
+            metric=metric,
             p_t_holm=t_adj,
             p_sign_flip_holm=flip_adj,
             verdict=verdict(figures["mean_difference"], t_adj, n=figures["pairs"], alpha=alpha),

@@ -209,4 +209,64 @@ def test_the_comparison_pairs_configurations_by_seed(
     bad = client.get(f"/sweeps/{sweep['id']}/comparison", params={"baseline": "nope"})
     assert bad.status_code == 422 and "baseline" in bad.text
     header = client.get(f"/sweeps/{sweep['id']}/comparison?format=csv").text.splitlines()[0]
-    assert header.endswith("p_t_holm,p_sign_flip_holm,verdict")
+    assert "p_t_holm,p_sign_flip_holm,verdict,target_paired_n,epochs_saved_to_target" in header
+    assert header.endswith("target_p_t_holm,target_verdict")
+
+
+def _record_curve(session: Session, experiment_id: uuid.UUID, curve: list[float]) -> None:
+    claim(session, experiment_id)
+    for epoch, accuracy in enumerate(curve, start=1):
+        record_epoch(
+            session,
+            experiment_id=experiment_id,
+            attempt=1,
+            lease_seconds=60,
+            metrics=epoch_metrics(epoch, val_accuracy=accuracy),
+        )
+    finish_experiment(session, experiment_id=experiment_id, attempt=1)
+    session.commit()
+
+
+def test_with_a_target_the_ranking_metric_is_paired_by_seed_too(
+    client: TestClient, db_session: Session
+) -> None:
+    body = {
+        "base": {"training": {"epochs": 6, "batch_size": 64}, "dataset": {"train_samples": 512}},
+        "schedulers": [{"type": "constant"}, {"type": "exponential", "gamma": 0.9}],
+        "seeds": [0, 1, 2, 3, 4, 5],
+    }
+    sweep = client.post("/sweeps", json=body).json()
+    ids = [uuid.UUID(i) for i in sweep["experiments"]]
+    # Epochs to reach 0.9: the constant lr on seeds 0..5, then the decayed one on the same
+    # seeds; seed 5's decayed run never gets there, so that seed does not pair.
+    constant = [4, 5, 4, 6, 5, 4]
+    decayed = [2, 3, 2, 3, 2, None]
+
+    def curve(reached: int | None) -> list[float]:
+        return [0.95 if reached is not None and e >= reached else 0.5 for e in range(1, 7)]
+
+    for experiment_id, reached in zip(ids, [*constant, *decayed], strict=True):
+        _record_curve(db_session, experiment_id, curve(reached))
+    result = client.get(
+        f"/sweeps/{sweep['id']}/comparison", params={"target": 0.9, "baseline": "constant"}
+    ).json()
+    rows = {r["label"]: r for r in result["rows"]}
+    assert rows["constant"]["paired_target"] is None
+    target = rows["exponential(gamma=0.9)"]["paired_target"]
+    pairs = [(c, d) for c, d in zip(constant, decayed, strict=True) if d is not None]
+    saved = [c - d for c, d in pairs]
+    theirs = stats.ttest_rel([float(c) for c, _ in pairs], [float(d) for _, d in pairs])
+    assert target["metric"] == "epochs_saved_to_target" and target["method"] == "paired"
+    assert target["pairs"] == 5
+    assert target["mean_difference"] == pytest.approx(float(np.mean(saved)))
+    assert target["p_t"] == pytest.approx(float(theirs.pvalue))
+    assert target["verdict"] == "better"
+    # The final-accuracy comparison is the same 0.95 everywhere but seed 5: no difference.
+    assert rows["exponential(gamma=0.9)"]["paired"]["verdict"].startswith("no detectable")
+    csv_rows = list(csv.DictReader(io.StringIO(client.get(
+        f"/sweeps/{sweep['id']}/comparison",
+        params={"target": 0.9, "baseline": "constant", "format": "csv"},
+    ).text)))  # fmt: skip
+    decayed_csv = next(r for r in csv_rows if r["label"] == "exponential(gamma=0.9)")
+    assert float(decayed_csv["epochs_saved_to_target"]) == pytest.approx(float(np.mean(saved)))
+    assert decayed_csv["target_verdict"] == "better"
