@@ -139,7 +139,10 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 
 
 def verdict(mean: float | None, adjusted_p: float | None, *, n: int, alpha: float = ALPHA) -> str:
-    """ "better" / "worse" (than the baseline) when the adjusted p < alpha, else no difference."""
+    """ "better" / "worse" (than the baseline) when the adjusted p < alpha, else no difference;
+    with no pair at all, that nothing could be compared."""
+    if n == 0:
+        return "not compared: no seed finished in both"
     if mean is not None and adjusted_p is not None and adjusted_p < alpha and mean != 0.0:
         return "better" if mean > 0 else "worse"
     return f"no detectable difference with {n} seed{'s' if n != 1 else ''}"

@@ -80,6 +80,7 @@ def test_verdicts() -> None:
     assert verdict(-0.02, 0.01, n=5) == "worse"
     assert verdict(0.02, 0.2, n=5) == "no detectable difference with 5 seeds"
     assert verdict(0.02, None, n=1) == "no detectable difference with 1 seed"
+    assert verdict(None, None, n=0) == "not compared: no seed finished in both"
 
 
 def test_a_a_simulation_rejects_at_the_nominal_rate() -> None:
