@@ -1,4 +1,4 @@
-"""ORM tables: projects and their keys, the experiment ledger and its per-epoch metrics."""
+"""ORM tables: projects and keys, the job ledger with `JobStatus`, metrics, sweeps, range tests."""
 
 import uuid
 from datetime import datetime

@@ -1,4 +1,4 @@
-"""Pydantic schemas of the public API: what comes in (`*Create`) and what goes out (`*Read`)."""
+"""The experiment API's schemas: what a submission holds (`*Create`) and how it reads (`*Read`)."""
 
 import uuid
 from datetime import datetime
