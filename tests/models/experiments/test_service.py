@@ -17,7 +17,7 @@ from models.experiments import (
     list_metrics,
     record_epoch,
 )
-from models.experiments import service as experiments
+from models.storage import pages
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, home_project_id
 
@@ -164,7 +164,7 @@ def test_the_total_is_counted_up_to_a_cap(
     db_session.execute(sa_delete(Experiment))
     for _ in range(4):
         create_queued(db_session)
-    monkeypatch.setattr(experiments, "COUNT_CAP", 3)
+    monkeypatch.setattr(pages, "COUNT_CAP", 3)
     _, total, exact, _ = list_experiments(
         db_session, project_id=home_project_id(db_session), limit=1
     )
