@@ -40,7 +40,6 @@ if "LRLAB_MNIST_PATH" not in os.environ and _SHARED_MNIST.is_dir():
 _IN_CI = os.environ.get("CI", "").lower() == "true"
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import delete  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from api.deps import get_session, get_sessions  # noqa: E402
@@ -55,7 +54,7 @@ from models.storage import (  # noqa: E402
     redis_py_url,
     session_scope,
 )
-from models.tables import Experiment, RangeTest  # noqa: E402
+from tests.factories import remove_made_since  # noqa: E402
 
 TEST_PROJECT = "tests"
 OTHER_PROJECT = "tests-other"
@@ -176,9 +175,7 @@ def live_client(database: str, keys: SessionKeys) -> Iterator[TestClient]:
     started = datetime.now(UTC) - timedelta(seconds=1)
     with TestClient(app, headers=keys.headers(keys.write)) as test_client:
         yield test_client
-    with session_scope() as session:
-        session.execute(delete(Experiment).where(Experiment.created_at >= started))
-        session.execute(delete(RangeTest).where(RangeTest.created_at >= started))
+    remove_made_since(started)
 
 
 @pytest.fixture(scope="session")

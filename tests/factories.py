@@ -2,14 +2,16 @@
 
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from models.experiments import ExperimentCreate, claim_group, create_experiment, record_epoch
+from models.storage import session_scope
 from models.sweeps import SweepCreate, submit_sweep
-from models.tables import Experiment, Project, Sweep
+from models.tables import Experiment, Project, RangeTest, Sweep
 from models.training import EpochMetrics
 
 
@@ -100,3 +102,24 @@ def record_epochs(
             lease_seconds=60,
             checkpoint=checkpoint(epoch),
         )
+
+
+def remove_made_since(started: datetime) -> None:
+    """Delete the experiments, sweeps and range tests made since `started`, in one transaction.
+
+    The rows are locked in id order first, as the ledger locks them: a worker still finishing
+    one of them then waits for this delete or this delete for it, never both (no deadlock).
+    """
+    with session_scope() as session:
+        made = or_(
+            Experiment.created_at >= started,
+            Experiment.sweep_id.in_(select(Sweep.id).where(Sweep.created_at >= started)),
+        )
+        ids = session.scalars(
+            select(Experiment.id).where(made).order_by(Experiment.id).with_for_update()
+        ).all()
+        session.execute(delete(Experiment).where(Experiment.id.in_(ids)))
+        session.execute(delete(Sweep).where(Sweep.created_at >= started))
+        tests = select(RangeTest.id).where(RangeTest.created_at >= started)
+        locked = session.scalars(tests.order_by(RangeTest.id).with_for_update()).all()
+        session.execute(delete(RangeTest).where(RangeTest.id.in_(locked)))

@@ -14,7 +14,7 @@ import pytest
 from fastapi import routing
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from api.auth import Declared
@@ -23,12 +23,13 @@ from models.identity import KeyCreate, create_key
 from models.range_tests import RangeTestCreate, create_range_test
 from models.storage import session_scope
 from models.sweeps import SweepCreate
-from models.tables import Experiment, Sweep
+from models.tables import Experiment
 from tests.conftest import TEST_PROJECT, SessionKeys
 from tests.factories import (
     create_queued,
     experiment_payload,
     home_project_id,
+    remove_made_since,
     submit_test_sweep,
 )
 
@@ -223,9 +224,7 @@ def finished_resources() -> dict[str, str]:
 def _finished_resources_removed(database: str) -> Iterator[None]:
     started = datetime.now(UTC) - timedelta(seconds=1)
     yield
-    with session_scope() as session:
-        session.execute(delete(Experiment).where(Experiment.created_at >= started))
-        session.execute(delete(Sweep).where(Sweep.created_at >= started))
+    remove_made_since(started)
 
 
 @pytest.mark.parametrize(

@@ -12,16 +12,23 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 
 from devtools.processes import ApiProcess, WorkerProcess
 from lrlab_client.events import SseEvent, parse_sse
 from models.experiments import finish_experiment
 from models.identity import KeyCreate, create_key, revoke_key
 from models.storage import session_scope
-from models.tables import Experiment, Metric, Sweep
+from models.tables import Experiment, Metric
 from tests.conftest import SessionKeys, wait_for
-from tests.factories import claim, create_queued, epoch_metrics, experiment_payload, record_epochs
+from tests.factories import (
+    claim,
+    create_queued,
+    epoch_metrics,
+    experiment_payload,
+    record_epochs,
+    remove_made_since,
+)
 
 
 @pytest.fixture
@@ -29,9 +36,7 @@ def committed(database: str) -> Iterator[None]:
     """Rows the test commits for real (streams read committed data); removed after."""
     started = datetime.now(UTC) - timedelta(seconds=1)
     yield
-    with session_scope() as session:
-        session.execute(delete(Sweep).where(Sweep.created_at >= started))
-        session.execute(delete(Experiment).where(Experiment.created_at >= started))
+    remove_made_since(started)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-from sqlalchemy import delete
 
 from api.main import app
-from models.storage import get_settings, session_scope
-from models.tables import Experiment, RangeTest, Sweep
+from models.storage import get_settings
 from tests.conftest import SessionKeys
+from tests.factories import remove_made_since
 
 # Bounded so the whole module stays well under two minutes on a slow shared machine.
 CONFIG = SchemathesisConfig.from_dict(
@@ -43,10 +42,7 @@ def _committed_rows_removed(database: str) -> Iterator[None]:
     """Schemathesis commits for real; remove what it made and the messages it published."""
     started = datetime.now(UTC) - timedelta(seconds=1)
     yield
-    with session_scope() as session:
-        session.execute(delete(Experiment).where(Experiment.created_at >= started))
-        session.execute(delete(Sweep).where(Sweep.created_at >= started))
-        session.execute(delete(RangeTest).where(RangeTest.created_at >= started))
+    remove_made_since(started)
     import redis
 
     settings = get_settings()

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
-from sqlalchemy import delete
 
 from devtools.processes import ROOT, ApiProcess
-from models.storage import session_scope
-from models.tables import Experiment, Sweep
+from tests.factories import remove_made_since
 
 CHROMIUM = os.environ.get("LRLAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -33,9 +31,7 @@ def ui_api(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield api
     finally:
         api.stop()
-        with session_scope() as session:
-            session.execute(delete(Sweep).where(Sweep.created_at >= started))
-            session.execute(delete(Experiment).where(Experiment.created_at >= started))
+        remove_made_since(started)
 
 
 @pytest.fixture(scope="session")
