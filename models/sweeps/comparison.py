@@ -3,7 +3,7 @@
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -319,41 +319,38 @@ def comparison_csv_rows(comparison: Comparison) -> tuple[list[str], list[dict[st
     return fields, rows
 
 
-PAIRED_CSV_FIELDS = ["pruned", "baseline", "paired_method", "paired_n", "mean_difference",
-                     "difference_ci95_low", "difference_ci95_high", "p_t", "p_sign_flip",
-                     "p_t_holm", "p_sign_flip_holm", "verdict",
-                     "target_paired_n", "epochs_saved_to_target", "target_ci95_low",
-                     "target_ci95_high", "target_p_t_holm", "target_verdict"]  # fmt: skip
+# Each paired comparison's CSV columns: (column, what of PairedStats it holds).
+_PAIRED_COLUMNS: tuple[tuple[str, Callable[[PairedStats], Any]], ...] = (
+    ("paired_n", lambda p: p.pairs),
+    ("mean_difference", lambda p: p.mean_difference),
+    ("difference_ci95_low", lambda p: p.ci95[0] if p.ci95 else None),
+    ("difference_ci95_high", lambda p: p.ci95[1] if p.ci95 else None),
+    ("p_t", lambda p: p.p_t),
+    ("p_sign_flip", lambda p: p.p_sign_flip),
+    ("p_t_holm", lambda p: p.p_t_holm),
+    ("p_sign_flip_holm", lambda p: p.p_sign_flip_holm),
+    ("verdict", lambda p: p.verdict),
+)
+# The ranking metric's comparison, prefixed; its mean difference is the epochs saved.
+_TARGET_NAMES = {"mean_difference": "epochs_saved_to_target"}
+PAIRED_CSV_FIELDS = [
+    "pruned",
+    "baseline",
+    "paired_method",
+    *(name for name, _ in _PAIRED_COLUMNS),
+    *(_TARGET_NAMES.get(name, f"target_{name}") for name, _ in _PAIRED_COLUMNS),
+]
 
 
 def _paired_csv(row: ComparisonRow) -> dict[str, Any]:
-    p = row.paired
-    if p is None:
-        return {"pruned": row.pruned}
-    return {
-        "pruned": row.pruned,
-        "baseline": p.baseline,
-        "paired_method": p.method,
-        "paired_n": p.pairs,
-        "mean_difference": p.mean_difference,
-        "difference_ci95_low": p.ci95[0] if p.ci95 else None,
-        "difference_ci95_high": p.ci95[1] if p.ci95 else None,
-        "p_t": p.p_t,
-        "p_sign_flip": p.p_sign_flip,
-        "p_t_holm": p.p_t_holm,
-        "p_sign_flip_holm": p.p_sign_flip_holm,
-        "verdict": p.verdict,
-    } | _target_csv(row.paired_target)
-
-
-def _target_csv(p: PairedStats | None) -> dict[str, Any]:
-    if p is None:
-        return {}
-    return {
-        "target_paired_n": p.pairs,
-        "epochs_saved_to_target": p.mean_difference,
-        "target_ci95_low": p.ci95[0] if p.ci95 else None,
-        "target_ci95_high": p.ci95[1] if p.ci95 else None,
-        "target_p_t_holm": p.p_t_holm,
-        "target_verdict": p.verdict,
-    }
+    flat: dict[str, Any] = {"pruned": row.pruned}
+    if row.paired is not None:
+        flat |= {"baseline": row.paired.baseline, "paired_method": row.paired.method}
+        flat |= {name: value(row.paired) for name, value in _PAIRED_COLUMNS}
+    if row.paired_target is not None:
+        target = row.paired_target
+        flat |= {
+            _TARGET_NAMES.get(name, f"target_{name}"): value(target)
+            for name, value in _PAIRED_COLUMNS
+        }
+    return flat

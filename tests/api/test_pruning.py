@@ -148,16 +148,7 @@ def test_sweeps_without_pruning_judge_nothing(client: TestClient, db_session: Se
 
 
 def _finish(session: Session, experiment_id: uuid.UUID, final: float) -> None:
-    claim(session, experiment_id)
-    record_epoch(
-        session,
-        experiment_id=experiment_id,
-        attempt=1,
-        lease_seconds=60,
-        metrics=epoch_metrics(1, val_accuracy=final),
-    )
-    finish_experiment(session, experiment_id=experiment_id, attempt=1)
-    session.commit()
+    _record_curve(session, experiment_id, [final])
 
 
 def test_the_comparison_pairs_configurations_by_seed(
@@ -210,7 +201,7 @@ def test_the_comparison_pairs_configurations_by_seed(
     assert bad.status_code == 422 and "baseline" in bad.text
     header = client.get(f"/sweeps/{sweep['id']}/comparison?format=csv").text.splitlines()[0]
     assert "p_t_holm,p_sign_flip_holm,verdict,target_paired_n,epochs_saved_to_target" in header
-    assert header.endswith("target_p_t_holm,target_verdict")
+    assert header.endswith("target_p_t_holm,target_p_sign_flip_holm,target_verdict")
 
 
 def _record_curve(session: Session, experiment_id: uuid.UUID, curve: list[float]) -> None:
