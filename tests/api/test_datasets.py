@@ -8,7 +8,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from models.jobs import WorkerInfo, dataset_sizes, publish_heartbeat, withdraw
-from models.storage import get_settings
+from models.storage import get_settings, redis_py_url
 from models.training import DATASET_TRAIN_SAMPLES
 from tests.conftest import wait_for
 
@@ -33,7 +33,7 @@ def _worker(train_samples: int) -> WorkerInfo:
 @pytest.fixture
 def small_worker() -> Iterator[WorkerInfo]:
     """A live worker whose MNIST copy is smaller than any real one."""
-    client = redis.Redis.from_url(get_settings().broker_url)
+    client = redis.Redis.from_url(redis_py_url(get_settings().broker_url))
     info = _worker(123)
     publish_heartbeat(client, info)
     try:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from models.experiments import record_epoch
-from models.storage import get_settings, session_scope
+from models.storage import get_settings, redis_py_url, session_scope
 from models.tables import Experiment
 from tests.factories import claim, create_queued, epoch_metrics, experiment_payload
 
@@ -207,7 +207,7 @@ def unpublishing_fails(database: str) -> Iterator[None]:
             session.execute(text("DROP TRIGGER lrlab_test_refuse ON experiment"))
             session.execute(text("DROP FUNCTION lrlab_test_refuse()"))
         settings = get_settings()
-        redis.Redis.from_url(settings.broker_url).delete(settings.queue)
+        redis.Redis.from_url(redis_py_url(settings.broker_url)).delete(settings.queue)
 
 
 @pytest.mark.parametrize("failure", ["publish raises", "publish fails and the un-mark fails"])

@@ -12,7 +12,7 @@ from api.deps import current_settings
 from api.main import app
 from api.prometheus import reset_scrape_cache
 from models.jobs import WorkerInfo, publish_heartbeat, withdraw
-from models.storage import Settings, get_settings
+from models.storage import Settings, get_settings, redis_py_url
 from tests.conftest import SessionKeys, wait_for
 
 
@@ -37,7 +37,7 @@ def allow_queues(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     try:
         yield names
     finally:
-        broker = redis.Redis.from_url(get_settings().broker_url)
+        broker = redis.Redis.from_url(redis_py_url(get_settings().broker_url))
         broker.delete(*names)
         broker.close()
         monkeypatch.undo()
@@ -85,7 +85,7 @@ def test_metrics_in_prometheus_format(client: TestClient, settings_with: Setting
 
 
 def _fake_worker(queue: str) -> Iterator[WorkerInfo]:
-    client = redis.Redis.from_url(get_settings().broker_url)
+    client = redis.Redis.from_url(redis_py_url(get_settings().broker_url))
     info = WorkerInfo.model_validate(
         {
             "name": f"fake-{uuid.uuid4().hex[:8]}@test",

@@ -9,7 +9,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 
 from api.main import app
-from models.storage import get_settings
+from models.storage import get_settings, redis_py_url
 from tests.conftest import SessionKeys
 from tests.factories import remove_made_since
 
@@ -46,7 +46,7 @@ def _committed_rows_removed(database: str) -> Iterator[None]:
     import redis
 
     settings = get_settings()
-    redis.Redis.from_url(settings.broker_url).delete(settings.queue)
+    redis.Redis.from_url(redis_py_url(settings.broker_url)).delete(settings.queue)
 
 
 def test_every_route_documents_its_errors() -> None:

@@ -21,7 +21,7 @@ from devtools.processes import ApiProcess, provision_key
 from models.errors import QuotaError
 from models.experiments import ExperimentCreate, ExperimentRead, Submission
 from models.identity import ProjectCreate, create_project
-from models.storage import get_sessionmaker, get_settings, session_scope
+from models.storage import get_sessionmaker, get_settings, redis_py_url, session_scope
 from models.tables import Experiment, Project
 from tests.factories import experiment_payload
 
@@ -44,7 +44,7 @@ def project(database: str) -> Iterator[tuple[uuid.UUID, str]]:
 def queue() -> Iterator[str]:
     """A broker queue of its own, deleted after the test."""
     name = f"lrlab-test-gc-{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(get_settings().broker_url)
+    client = redis.Redis.from_url(redis_py_url(get_settings().broker_url))
     yield name
     client.delete(name)
     client.close()
@@ -58,7 +58,7 @@ def _limit_active(project_id: uuid.UUID, limit: int) -> None:
 
 
 def _queued_messages(queue: str) -> int:
-    client = redis.Redis.from_url(get_settings().broker_url)
+    client = redis.Redis.from_url(redis_py_url(get_settings().broker_url))
     try:
         return int(client.llen(queue))
     finally:

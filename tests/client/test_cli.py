@@ -557,7 +557,7 @@ def test_workers_lists_the_live_workers_or_says_there_are_none(
     import redis
 
     from models.jobs import WorkerInfo, publish_heartbeat, withdraw
-    from models.storage import get_settings
+    from models.storage import get_settings, redis_py_url
 
     name = f"cli-{uuid.uuid4().hex[:8]}@test"
     info = {
@@ -571,7 +571,7 @@ def test_workers_lists_the_live_workers_or_says_there_are_none(
         "started_at": "2026-01-01T00:00:00Z",
         "last_heartbeat": "2026-01-01T00:00:00Z",
     }
-    client = redis.Redis.from_url(get_settings().broker_url)
+    client = redis.Redis.from_url(redis_py_url(get_settings().broker_url))
     publish_heartbeat(client, WorkerInfo.model_validate(info))
     try:
         # The operator's view: the CLI sends LRLAB_ADMIN_TOKEN (set for the tests).
