@@ -23,7 +23,8 @@ def test_a_loaded_dataset_is_one_log_line_naming_where_it_came_from(
     assert loaded[0].startswith("dataset mnist loaded from ")
     assert "training and" in loaded[0] and "validation samples" in loaded[0]
     if settings.mnist_path:
-        assert settings.mnist_path in loaded[0]
+        # The loader names the files it read: the setting's path, links resolved.
+        assert str(Path(settings.mnist_path).resolve()) in loaded[0]
 
 
 def test_a_dataset_that_cannot_load_is_an_error_line_and_no_loaded_line(
