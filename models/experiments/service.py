@@ -221,9 +221,6 @@ def get_experiment(
     return experiment
 
 
-# Counting every match of a filter over a million rows costs more than the page itself.
-
-
 def list_experiments(
     session: Session,
     *,

@@ -20,6 +20,7 @@ from models.errors import InvalidCursorError
 
 T = TypeVar("T")
 
+# Counting every match of a filter over a million rows costs more than the page itself.
 COUNT_CAP = 1_000
 
 
