@@ -96,6 +96,18 @@ def param_shapes(
     return [*shapes, (width, NUM_CLASSES), (NUM_CLASSES,)]
 
 
+def widest_activation(spec: ModelSpec = DEFAULT_MODEL, input_features: int = INPUT_FEATURES) -> int:
+    """Floats per image of one member's widest intermediate (a layer's output or conv patches)."""
+    if isinstance(spec, MlpSpec):
+        return max(spec.hidden_units)
+    side, channels, widest = _side(input_features), 1, 0
+    for filters, pooled in zip(spec.filters, cnn_sides(spec, side), strict=True):
+        out = side - spec.kernel_size + 1
+        widest = max(widest, out * out * max(filters, spec.kernel_size**2 * channels))
+        side, channels = pooled, filters
+    return widest
+
+
 def param_names(spec: ModelSpec = DEFAULT_MODEL) -> list[str]:
     """kernel1, bias1, kernel2, bias2, ...: one kernel and bias per layer."""
     layers = len(spec.hidden_units if isinstance(spec, MlpSpec) else spec.filters) + 1
@@ -119,17 +131,39 @@ def initial_weights(
 
 
 def _max_pool_2(h: Any) -> Any:
-    """MaxPooling2D(2) (valid: an odd last row/column is dropped) as a reshape and a max.
+    """MaxPooling2D(2) of h [M, B, H, W, C] (valid: an odd last row/column is dropped).
 
-    Equal to ops.max_pool; its gradient is a reduce-max's, which XLA compiles under op
-    determinism where TensorFlow's MaxPool gradient has no deterministic XLA kernel.
+    A reshape and a max, equal to ops.max_pool: its gradient is a reduce-max's, which XLA
+    compiles under op determinism where TensorFlow's MaxPool gradient has no deterministic XLA
+    kernel.
     """
     ops = keras.ops
-    _, height, width, channels = h.shape
+    members, _, height, width, channels = h.shape
     rows, cols = height // 2, width // 2
-    h = h[:, : 2 * rows, : 2 * cols, :]
-    h = ops.reshape(h, (-1, rows, 2, cols, 2, channels))
-    return ops.max(h, axis=(2, 4))
+    h = h[:, :, : 2 * rows, : 2 * cols, :]
+    h = ops.reshape(h, (members, -1, rows, 2, cols, 2, channels))
+    return ops.max(h, axis=(3, 5))
+
+
+def _stacked_conv(h: Any, kernel: Any) -> Any:
+    """Conv2D (stride 1, valid) of M members: h [M, B, H, W, C] or [B, H, W, C] shared, kernel
+    [M, k, k, C, F] -> [M, B, H-k+1, W-k+1, F].
+
+    The k·k shifted views of h side by side are each member's patches, and one einsum over
+    the member axis multiplies them by its kernel: a batched matmul, which XLA compiles to a
+    GEMM on every device, where M separate convolutions would be M calls and a grouped
+    convolution (what vmap makes of one) runs far slower on a CPU; see docs/engine.md.
+    """
+    ops = keras.ops
+    size, _, channels, filters = kernel.shape[1:]
+    rows, cols = h.shape[-3] - size + 1, h.shape[-2] - size + 1
+    patches = ops.concatenate(
+        [h[..., i : i + rows, j : j + cols, :] for i in range(size) for j in range(size)],
+        axis=-1,
+    )
+    flat = ops.reshape(kernel, (kernel.shape[0], size * size * channels, filters))
+    shared = len(h.shape) == 4
+    return ops.einsum("bhwk,mkf->mbhwf" if shared else "mbhwk,mkf->mbhwf", patches, flat)
 
 
 def _dropout(h: Any, rate: float, seeds: Any, salt: Any) -> Any:
@@ -171,19 +205,14 @@ def stacked_logits(
                 h = _dropout(h, spec.dropout, dropout_seeds, ops.add(dropout_salt * 8, layer))
         k, b = params[-2], params[-1]
         return ops.add(ops.einsum("mbj,mjk->mbk", h, k), ops.expand_dims(b, 1))
-    # The CNN: members laid side by side in one program (see docs/engine.md for the choice).
-    members = params[0].shape[0]
+    # The CNN: each convolution is one batched matmul over the member axis (see _stacked_conv).
     side = _side(x.shape[-1])
-    outs = []
-    for m in range(members):
-        xm = x if shared_input else x[m]
-        h = ops.reshape(xm, (-1, side, side, 1))
-        for layer in range(len(spec.filters)):
-            h = ops.conv(h, params[2 * layer][m], strides=1, padding="valid")
-            h = ops.relu(ops.add(h, params[2 * layer + 1][m]))
-            h = _max_pool_2(h)
-        outs.append(ops.reshape(h, (ops.shape(h)[0], -1)))
-    h = ops.stack(outs)
+    h = ops.reshape(x, (*x.shape[:-1], side, side, 1))
+    for layer in range(len(spec.filters)):
+        h = _stacked_conv(h, params[2 * layer])
+        # Pooling first is exact (relu and a per-channel bias are monotonic) and 4× cheaper.
+        h = ops.relu(ops.add(_max_pool_2(h), params[2 * layer + 1][:, None, None, None, :]))
+    h = ops.reshape(h, (h.shape[0], -1, math.prod(h.shape[2:])))
     if train and spec.dropout:
         h = _dropout(h, spec.dropout, dropout_seeds, ops.multiply(dropout_salt, 8))
     k, b = params[-2], params[-1]

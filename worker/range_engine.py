@@ -28,7 +28,7 @@ from worker.backend import compiled, prepare_process, tensor
 from worker.datasets import Dataset
 from worker.network import initial_weights
 from worker.optimizers import KINDS, hyper_row, initial_slots, slot_count
-from worker.stack import padded_batches, train_step, use_xla
+from worker.stack import padded_batches, train_step
 
 log = logging.getLogger("lrlab.worker")
 
@@ -46,7 +46,7 @@ def _step_function(spec: MlpSpec | CnnSpec, kinds: tuple[str, ...]) -> Callable[
         return state, loss
 
     key = ("range step", keras.backend.backend(), spec.model_dump_json(), kinds)
-    return compiled(key, step, xla=use_xla(spec))
+    return compiled(key, step)
 
 
 def run_range_test(

@@ -11,15 +11,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 import numpy.typing as npt
 
-from models.training import CnnSpec
-from worker.backend import compiled, describe_device, tensor, value_and_grad
+from worker.backend import compiled, tensor, value_and_grad
 from worker.checkpoint_codec import MemberArrays, ResumeState
 from worker.datasets import Dataset
 from worker.members import MemberState
@@ -29,13 +28,16 @@ from worker.network import (
     initial_weights,
     param_shapes,
     stacked_logits,
+    widest_activation,
 )
 from worker.optimizers import KINDS, hyper_row, initial_slots, slot_count, stacked_step
 
 log = logging.getLogger("lrlab.worker")
 
-# Validation runs in fixed-size chunks so that XLA compiles one shape and memory stays bounded.
+# Validation runs in fixed-size chunks so that XLA compiles one shape and memory stays bounded:
+# at most EVAL_CHUNK rows, fewer where the stack's widest activations would pass EVAL_FLOATS.
 EVAL_CHUNK = 4096
+EVAL_FLOATS = 2**26
 
 
 def train_step(
@@ -154,7 +156,7 @@ def _shape_key(
     n_val: int,
 ) -> ShapeKey:
     steps = math.ceil(n_train / batch_size)
-    chunk = min(EVAL_CHUNK, n_val)
+    chunk = eval_chunk(spec, members, n_val, features)
     return (
         keras.backend.backend(),
         spec.model_dump_json(),
@@ -174,16 +176,13 @@ def _epoch_function(key: ShapeKey, spec: ModelSpec, kinds: tuple[str, ...]) -> C
     def epoch(state: Any, hyper: Any, train: Any, val: Any) -> Any:
         return epoch_fn(state, hyper, train, val, spec, kinds)
 
-    return compiled(("epoch", *key), epoch, xla=use_xla(spec))
+    return compiled(("epoch", *key), epoch)
 
 
-def use_xla(spec: ModelSpec) -> bool:
-    """Whether TensorFlow compiles the epoch with XLA: not a CNN on a CPU.
-
-    XLA's CPU convolution gradients are ~10× slower than TensorFlow's own (oneDNN) kernels:
-    a CNN epoch of 8 steps of 128 images took 25 s under XLA against 2-3 s for model.fit.
-    """
-    return not (isinstance(spec, CnnSpec) and describe_device() == "CPU")
+def eval_chunk(spec: ModelSpec, members: int, n_val: int, features: int) -> int:
+    """Validation rows per step: a power of two up to EVAL_CHUNK within EVAL_FLOATS, >= 32."""
+    fits = EVAL_FLOATS // (members * widest_activation(spec, features))
+    return min(EVAL_CHUNK, n_val, max(32, 1 << max(fits, 1).bit_length() - 1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,10 +191,23 @@ class Tensors:
 
     x_train: Any
     y_train: Any
-    val: tuple[Any, Any, Any, Any, Any]
+    x_val: Any
+    y_val: Any
     n_train: int
     n_val: int
     features: int
+    _chunks: dict[int, tuple[Any, Any, Any]] = field(default_factory=dict)
+
+    def validation(self, chunk: int) -> tuple[Any, Any, Any, Any, Any]:
+        """(x_val, y_val, order [K, chunk], mask [K, chunk], K): the split in padded chunks."""
+        if chunk not in self._chunks:
+            order, mask = padded_batches(np.arange(self.n_val), chunk)
+            self._chunks[chunk] = (
+                tensor(order, "int32"),
+                tensor(mask, "float32"),
+                tensor(np.int32(len(order)), "int32"),
+            )
+        return (self.x_val, self.y_val, *self._chunks[chunk])
 
 
 def dataset_tensors(data: Dataset) -> Tensors:
@@ -204,21 +216,14 @@ def dataset_tensors(data: Dataset) -> Tensors:
 
 
 def make_tensors(x_train: Any, y_train: Any, x_val: Any, y_val: Any) -> Tensors:
-    """Convert host arrays, with validation split into padded chunks of EVAL_CHUNK rows."""
-    n_val = len(y_val)
-    order, mask = padded_batches(np.arange(n_val), min(EVAL_CHUNK, n_val))
+    """Convert host arrays to backend tensors."""
     return Tensors(
         x_train=tensor(x_train, "float32"),
         y_train=tensor(y_train, "int32"),
-        val=(
-            tensor(x_val, "float32"),
-            tensor(y_val, "int32"),
-            tensor(order, "int32"),
-            tensor(mask, "float32"),
-            tensor(np.int32(len(order)), "int32"),
-        ),
+        x_val=tensor(x_val, "float32"),
+        y_val=tensor(y_val, "int32"),
         n_train=len(y_train),
-        n_val=n_val,
+        n_val=len(y_val),
         features=int(x_train.shape[1]),
     )
 
@@ -347,6 +352,11 @@ class Stack:
         )
         self.fn = _epoch_function(self.key, self.spec, self.kinds)
 
+    def validation(self) -> tuple[Any, Any, Any, Any, Any]:
+        """The validation split in this stack's chunks (epoch_fn's `val`)."""
+        t = self.tensors
+        return t.validation(eval_chunk(self.spec, self.size, t.n_val, t.features))
+
     def hyper(self) -> tuple[Any, Any, Any, Any]:
         active = tensor(np.array([m.active for m in self.members]), "bool")
         return self.hyper_matrix, self.kind, active, self.seeds
@@ -361,7 +371,7 @@ class Stack:
         order = np.zeros((self.steps, size, self.batch_size), dtype=np.int32)
         mask = np.zeros((self.steps, self.batch_size), dtype=np.float32)
         lrs = np.zeros((self.steps, size), dtype=np.float32)
-        x_val, y_val, val_order, val_mask, _ = self.tensors.val
+        x_val, y_val, val_order, val_mask, _ = self.validation()
         out = self.fn(
             self.state,
             self.hyper(),
@@ -407,7 +417,7 @@ class Stack:
             self.state,
             self.hyper(),
             self._train_args(order, mask, lrs, self.steps),
-            self.tensors.val,
+            self.validation(),
         )
         self.state, used, loss, hits, val_loss, val_hits = out
         to_np = keras.ops.convert_to_numpy
