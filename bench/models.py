@@ -119,7 +119,7 @@ def main() -> None:
         engine_s, accuracy = fused(data, model, optimizer, row[5])
         print(
             f"| {label} | {plain_s / work:.3f} | {engine_s / work:.3f} | "
-            f"{plain_s / engine_s:.2f}× | {min(MEMBERS, max_stack())} | {accuracy:.4f} |"
+            f"{plain_s / engine_s:.2f}× | {min(MEMBERS, max_stack(model))} | {accuracy:.4f} |"
         )
 
 
