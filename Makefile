@@ -62,7 +62,7 @@ up: install
 # accelerator machines.
 test: install
 	$(if $(PYTEST_ARGS),$(PY) -m pytest $(PYTEST_ARGS),$(PY) -m devtools.test_shards)
-	KERAS_BACKEND=jax $(PY) -m pytest tests/worker/test_keras_equality.py -q
+	KERAS_BACKEND=jax $(PY) -m pytest tests/worker/test_keras_equality.py tests/worker/test_network.py -q
 
 # `make up` from a fresh clone of this commit, embedded servers, no system Node/Postgres/Redis.
 check-fresh: install
