@@ -58,3 +58,26 @@ def test_the_pytorch_version_claimed_is_the_conformance_files() -> None:
     assert generated, about
     claims = re.findall(r"PyTorch (\d+\.\d+)", (ROOT / "README.md").read_text())
     assert claims and set(claims) == {generated.group(1)}, claims
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted((ROOT / "examples").glob("*.yaml")) if "\nschedulers:" in p.read_text()],
+    ids=lambda p: p.name,
+)
+def test_example_sweeps_are_valid_sweeps(path: Path) -> None:
+    from lrlab_client.documents import load_document
+    from models.sweeps import SweepCreate
+
+    sweep = SweepCreate.model_validate(load_document(path))
+    assert sweep.cells
+
+
+def test_the_families_example_sweeps_two_models_by_three_optimizers() -> None:
+    from lrlab_client.documents import load_document
+    from models.sweeps import SweepCreate
+
+    sweep = SweepCreate.model_validate(load_document(ROOT / "examples" / "families-sweep.yaml"))
+    pairs = {(c.spec.model.type, c.spec.training.optimizer) for c in sweep.cells}
+    assert len(pairs) == 6 and {m for m, _ in pairs} == {"mlp", "cnn"}
+    assert all(c.spec.dataset.name == "fashion_mnist" for c in sweep.cells)
