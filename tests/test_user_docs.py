@@ -62,7 +62,12 @@ def test_the_pytorch_version_claimed_is_the_conformance_files() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in sorted((ROOT / "examples").glob("*.yaml")) if "\nschedulers:" in p.read_text()],
+    [
+        p
+        for p in sorted((ROOT / "examples").glob("*.yaml"))
+        # A sweep seeded from a range test names one by a placeholder id until the user runs it.
+        if "\nschedulers:" in p.read_text() and "RANGE_TEST_ID" not in p.read_text()
+    ],
     ids=lambda p: p.name,
 )
 def test_example_sweeps_are_valid_sweeps(path: Path) -> None:
