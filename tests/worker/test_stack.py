@@ -2,6 +2,7 @@
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,11 @@ def test_fused_matches_solo(synthetic: Dataset) -> None:
 
 
 def test_splitting_into_stacks_changes_nothing_but_the_arithmetic(
-    synthetic: Dataset, monkeypatch: pytest.MonkeyPatch
+    synthetic: Dataset, stack_width: Callable[[int], None]
 ) -> None:
     names = ["plateau", "cyclic", "step-sgd"]
     one = train([config(n) for n in names], synthetic)
-    monkeypatch.setenv("LRLAB_MAX_STACK", "2")
+    stack_width(2)
     split = train([config(n) for n in names], synthetic)
     for name in names:
         for a, b in zip(one[name], split[name], strict=True):
