@@ -17,9 +17,17 @@ from models.experiments import ExperimentCreate
 from models.schedules import ScheduleRun, build_run
 from tests.worker import fused
 from worker.datasets import Dataset, DatasetInfo
-from worker.engine import train_members
-from worker.members import METRIC_NAMES, EpochReport, MemberConfig, Schedule, TrainingError
+from worker.engine import _repack, train_members
+from worker.members import (
+    METRIC_NAMES,
+    EpochReport,
+    MemberConfig,
+    MemberState,
+    Schedule,
+    TrainingError,
+)
 from worker.network import build_model
+from worker.stack import Stack, dataset_tensors
 
 N_TRAIN, N_VAL, BATCH = 200, 56, 32
 STEPS = math.ceil(N_TRAIN / BATCH)  # 7, the last batch partial (8 rows)
@@ -369,3 +377,33 @@ def test_stacks_of_other_optimizer_kinds_are_not_merged(
         members, synthetic, lambda r: r.key in {"cyclic", "exp-sgd"}, caplog
     )
     assert sizes == [(1, 2), (1, 2)] + [(e, 1) for e in (2, 3, 4) for _ in "ab"]
+
+
+def test_a_repacked_stack_keeps_the_oldest_checkpoint_clock_of_its_sources(
+    data: Dataset, stack_width: Callable[[int], None]
+) -> None:
+    stack_width(4)
+    tensors = dataset_tensors(data)
+    members = [
+        MemberState(
+            config=_member(_halving(1e-2), key=str(i), seed=i),
+            rng=np.random.default_rng(i),
+            epochs_done=1,
+        )
+        for i in range(12)
+    ]
+    stacks = [Stack(members[k : k + 4], [None] * 4, tensors, BATCH) for k in (0, 4, 8)]
+    unchanged = _repack(stacks, [10.0, 30.0, 20.0])
+    assert unchanged == (stacks, [10.0, 30.0, 20.0])
+    for i in (0, 1, 6, 7, 8, 9):
+        members[i].active = False
+    packed, clocks = _repack(stacks, [10.0, 30.0, 20.0])
+    assert [[m.config.key for m in s.members] for s in packed] == [
+        ["2", "3", "4"],
+        ["5", "10", "11"],
+    ]
+    assert clocks == [10.0, 20.0]
+    for i in (2, 3, 4, 5, 10):
+        members[i].active = False
+    # One member left: its stack stays as it is (it shrinks before its epoch), the others go.
+    assert _repack(packed, clocks) == ([packed[1]], [20.0])
