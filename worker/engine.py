@@ -3,7 +3,7 @@
 `train_members` splits its members into cohorts (same batch size, epochs and resume epoch),
 each cohort into stacks of at most `max_stack()` members, and runs the stacks' compiled epochs
 (worker.stack), reporting every member's metrics after every epoch, and its checkpoint when the
-`CheckpointPolicy` says one is due.
+`CheckpointPolicy` says one is due. As members stop, their stacks shrink and are repacked.
 """
 
 from __future__ import annotations
