@@ -2,16 +2,22 @@
 
 Both runs train all 54 members in one `train_members` call (one worker's claim: stacks that
 advance epoch by epoch together), the pruned one judging each epoch with lrlab's rule
-(`models.sweeps.asha`, reduction factor 3) the way the worker does, in grid order. Prints the
-member-epochs trained (target ≤ 35% of the grid), the wall-time ratio (target ≥ 2.5×) and
-whether the configuration the full sweep ranks best survives to the last rung.
+(`models.sweeps.asha`, reduction factor 3) the way the worker does. For each order of the
+configurations it prints the member-epochs trained (target ≤ 35% of the grid), the wall-time
+ratio (target ≥ 2.5×) and whether the configuration the full sweep ranks best survives to the
+last rung.
 
     python -m bench.asha [--train-samples N] [--shuffle SEED]
 
 ASHA judges members in arrival order, and in one claim they arrive in grid order: with a grid
 whose later configurations are better (ascending learning rates here), each arrival beats the
-ones before it and few are pruned. `--shuffle SEED` submits the configurations in a seeded
-random order instead, as a random search would.
+ones before it and few are pruned. So the bench runs both orders: grid order, then the
+configurations in a random order seeded by `--shuffle SEED` (default 0), as a random search
+would submit them.
+
+Compilation is outside both timings: before any timed run the epoch is compiled for every
+stack width from 1 to `max_stack()` (`warm_up`), the widths either run can meet as members
+leave and stacks are repacked, so neither run pays for a width the other had compiled.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 from models.schedules import build_run
 from models.sweeps import AshaRule, Bracket, SweepCell, SweepCreate
 from worker.datasets import Dataset, load_dataset
-from worker.engine import CheckpointPolicy, max_stack, train_members
+from worker.engine import CheckpointPolicy, max_stack, train_members, warm_up
 from worker.members import EpochReport, MemberConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,27 +98,32 @@ def run(
 
 
 def main() -> None:
-    """Run both sweeps and print the three figures."""
+    """Compile every stack width, then run both sweeps in grid and in shuffled order."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train-samples", type=int, default=1024)
-    parser.add_argument("--shuffle", type=int, default=None, metavar="SEED")
+    parser.add_argument("--shuffle", type=int, default=0, metavar="SEED")
     args = parser.parse_args()
-    sweep = SweepCreate.model_validate(SWEEP)
-    cells = sweep.cells
-    if args.shuffle is not None:
-        # Configurations in a seeded random order, each one's seeds kept together.
-        labels = list(dict.fromkeys(cell.label for cell in cells))
-        random.Random(args.shuffle).shuffle(labels)
-        cells = sorted(cells, key=lambda cell: labels.index(cell.label))
+    cells = SweepCreate.model_validate(SWEEP).cells
+    # Configurations in a seeded random order, each one's seeds kept together.
+    labels = list(dict.fromkeys(cell.label for cell in cells))
+    random.Random(args.shuffle).shuffle(labels)
+    shuffled = sorted(cells, key=lambda cell: labels.index(cell.label))
     mnist = os.environ.get("LRLAB_MNIST_PATH") or str(DEFAULT_MNIST)
     data = load_dataset("mnist", train_samples=args.train_samples, mnist_path=mnist)
-    order = "grid order" if args.shuffle is None else f"shuffled (seed {args.shuffle})"
     print(
         f"ASHA bench: {len(cells)} members × {EPOCHS} epochs, {args.train_samples} samples, "
-        f"{order}, max stack {max_stack()}, load average {os.getloadavg()[0]:.1f}",
+        f"max stack {max_stack()}, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    run(cells[:2], data, prune=False)  # compile outside the timings
+    for width in range(1, max_stack() + 1):
+        warm_up(BATCH, len(data.y_train), len(data.y_val), width)
+    for order, ordered in (("grid order", cells), (f"shuffled (seed {args.shuffle})", shuffled)):
+        compare(order, ordered, data)
+
+
+def compare(order: str, cells: list[SweepCell], data: Dataset) -> None:
+    """Run the sweep in full and with ASHA, and print the three figures."""
+    print(f"{order}, load average {os.getloadavg()[0]:.1f}:", flush=True)
     full_seconds, full, _ = run(cells, data, prune=False)
     asha_seconds, pruned, bracket = run(cells, data, prune=True)
     grid = len(cells) * EPOCHS
@@ -130,16 +141,17 @@ def main() -> None:
         and len(pruned[str(i)]) > last
     ]
     print(
-        f"member-epochs trained: {trained} of {grid} ({100 * trained / grid:.1f}%, target <= 35%)"
+        f"  member-epochs trained: {trained} of {grid} ({100 * trained / grid:.1f}%, target <= 35%)"
     )
     print(
-        f"wall time: full {full_seconds:.1f}s, asha {asha_seconds:.1f}s, "
+        f"  wall time: full {full_seconds:.1f}s, asha {asha_seconds:.1f}s, "
         f"{full_seconds / asha_seconds:.2f}x faster (target >= 2.5x)"
     )
     print(
-        f"best configuration of the full sweep: {best} (mean final val_accuracy "
+        f"  best configuration of the full sweep: {best} (mean final val_accuracy "
         f"{statistics.mean(finals[best]):.4f}); survives the last rung (epoch {last}): "
-        f"{'yes' if survivors else 'no'} ({len(survivors)} of 2 seeds)"
+        f"{'yes' if survivors else 'no'} ({len(survivors)} of 2 seeds)",
+        flush=True,
     )
 
 

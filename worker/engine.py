@@ -1,13 +1,14 @@
 """Training orchestration: members that share a shape train fused, stack by stack, epoch by epoch.
 
 `train_members` splits its members into cohorts (same batch size, epochs and resume epoch),
-each cohort into stacks of at most `max_stack()` members, and runs the stacks' compiled epochs
+each cohort into stacks of at most `max_stack(model)` members, and runs the stacks' compiled epochs
 (worker.stack), reporting every member's metrics after every epoch, and its checkpoint when the
-`CheckpointPolicy` says one is due.
+`CheckpointPolicy` says one is due. As members stop, their stacks shrink and are repacked.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -127,6 +128,7 @@ def _train_cohort(
     last_checkpoint = [time.monotonic()] * len(stacks)
     # Stacks advance epoch by epoch together, so every member's curve grows at the same pace.
     for epoch in range(members[0].epochs_done, first.epochs):
+        stacks, last_checkpoint = _repack(stacks, last_checkpoint)
         for k, stack in enumerate(stacks):
             if any(m.active for m in stack.members):
                 since_last = time.monotonic() - last_checkpoint[k]
@@ -226,6 +228,36 @@ def _stack_epoch(
             member.active = False
             log.info("member %s stopped after epoch %d", cfg.key, epoch + 1)
     return checkpointing
+
+
+def _repack(stacks: list[Stack], clocks: list[float]) -> tuple[list[Stack], list[float]]:
+    """The stacks with their active members packed into fewer stacks where they fit; clocks too.
+
+    Only consecutive stacks of one shape but for M (same optimizer kinds and slot count) merge:
+    a stack with other kinds or slots compiles other arithmetic, which need not give a member
+    the same bits. Their active members, in order, go into the fewest near-equal stacks of at
+    most `max_stack(model)`, so members report in the same order as before (ASHA judges in
+    arrival order). A merged stack's checkpoint clock is the oldest of its sources': none of its
+    members waits for a checkpoint longer than its own stack would have let it.
+    """
+    limit = max_stack(stacks[0].spec)
+    packed: list[Stack] = []
+    packed_clocks: list[float] = []
+    for _, run in itertools.groupby(range(len(stacks)), key=lambda k: stacks[k].shape):
+        busy = [k for k in run if any(m.active for m in stacks[k].members)]
+        live = [(k, i) for k in busy for i, m in enumerate(stacks[k].members) if m.active]
+        if math.ceil(len(live) / limit) >= len(busy):
+            packed.extend(stacks[k] for k in busy)
+            packed_clocks.extend(clocks[k] for k in busy)
+            continue
+        for part in _split(len(live), limit):
+            pieces = [
+                (k, [i for _, i in rows])
+                for k, rows in itertools.groupby((live[j] for j in part), key=lambda r: r[0])
+            ]
+            packed.append(Stack.merge([(stacks[k], indices) for k, indices in pieces]))
+            packed_clocks.append(min(clocks[k] for k, _ in pieces))
+    return packed, packed_clocks
 
 
 def _shrink(stack: Stack) -> list[int]:

@@ -6,11 +6,12 @@ that the backend compiles once per shape; `Stack` holds a stack's state between 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,19 +157,19 @@ def _shape_key(
     n_val: int,
 ) -> ShapeKey:
     steps = math.ceil(n_train / batch_size)
-    chunk = eval_chunk(spec, members, n_val, features)
+    # M last: a key without it names the stacks that may merge (Stack.merge). The validation
+    # chunk follows from the key (eval_chunk).
     return (
         keras.backend.backend(),
         spec.model_dump_json(),
         kinds,
         slots,
-        members,
         batch_size,
         steps,
         n_train,
         features,
         n_val,
-        chunk,
+        members,
     )
 
 
@@ -325,31 +326,44 @@ class Stack:
         """
         if not indices or len(indices) == self.size:
             return
-        at = tensor(np.asarray(indices, dtype=np.int32), "int32")
+        self._gather([(self, indices)])
 
-        def take(t: Any) -> Any:
-            return keras.ops.take(t, at, axis=0)
+    @classmethod
+    def merge(cls, pieces: Sequence[tuple[Stack, Sequence[int]]]) -> Stack:
+        """A new stack of the members at the given indices of each stack, in that order.
 
-        params, slots, scalars = self.state
-        self.state = (
-            tuple(take(p) for p in params),
-            tuple(tuple(take(p) for p in slot) for slot in slots),
-            tuple(take(s) for s in scalars),
-        )
-        self.hyper_matrix = take(self.hyper_matrix)
-        self.kind = take(self.kind)
-        self.seeds = take(self.seeds)
-        self.members = [self.members[i] for i in indices]
-        self.key = _shape_key(
-            self.spec,
-            self.kinds,
-            self.slots,
-            len(indices),
-            self.batch_size,
-            self.tensors.n_train,
-            self.tensors.features,
-            self.tensors.n_val,
-        )
+        The stacks must share their compiled epoch but for M (`shape`: model, data, batch
+        size, optimizer kinds, slot count): the members' arrays are copied exactly and only M
+        changes, as in `keep`, so each member trains on bit for bit as in its own stack.
+        """
+        first = pieces[0][0]
+        for stack, _ in pieces:
+            if stack.shape != first.shape or stack.tensors is not first.tensors:
+                raise ValueError("only stacks of one shape but for M on one dataset merge")
+        merged = copy.copy(first)  # the shared attributes; _gather replaces the per-member ones
+        merged._gather(pieces)
+        return merged
+
+    @property
+    def shape(self) -> ShapeKey:
+        """The compiled epoch's shape key without M: what stacks that merge share."""
+        return self.key[:-1]
+
+    def _gather(self, pieces: Sequence[tuple[Stack, Sequence[int]]]) -> None:
+        """Take the members at the given indices of each stack (self among them, perhaps)."""
+        ats = [tensor(np.asarray(indices, dtype=np.int32), "int32") for _, indices in pieces]
+
+        def rows(*arrays: Any) -> Any:
+            parts = [keras.ops.take(a, at, axis=0) for a, at in zip(arrays, ats, strict=True)]
+            return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=0)
+
+        stacks = [stack for stack, _ in pieces]
+        self.state = keras.tree.map_structure(rows, *(s.state for s in stacks))
+        self.hyper_matrix = rows(*(s.hyper_matrix for s in stacks))
+        self.kind = rows(*(s.kind for s in stacks))
+        self.seeds = rows(*(s.seeds for s in stacks))
+        self.members = [stack.members[i] for stack, indices in pieces for i in indices]
+        self.key = (*self.shape, len(self.members))
         self.fn = _epoch_function(self.key, self.spec, self.kinds)
 
     def validation(self) -> tuple[Any, Any, Any, Any, Any]:

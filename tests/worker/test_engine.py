@@ -1,7 +1,9 @@
 """The training engine on a tiny learnable dataset: reports, callbacks, failures and cohorts."""
 
+import logging
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -9,14 +11,23 @@ import keras
 import numpy as np
 import numpy.typing as npt
 import pytest
+from prometheus_client import REGISTRY
 
 from models.experiments import ExperimentCreate
 from models.schedules import ScheduleRun, build_run
 from tests.worker import fused
 from worker.datasets import Dataset, DatasetInfo
-from worker.engine import train_members
-from worker.members import METRIC_NAMES, EpochReport, MemberConfig, Schedule, TrainingError
+from worker.engine import _repack, train_members
+from worker.members import (
+    METRIC_NAMES,
+    EpochReport,
+    MemberConfig,
+    MemberState,
+    Schedule,
+    TrainingError,
+)
 from worker.network import build_model
+from worker.stack import Stack, dataset_tensors
 
 N_TRAIN, N_VAL, BATCH = 200, 56, 32
 STEPS = math.ceil(N_TRAIN / BATCH)  # 7, the last batch partial (8 rows)
@@ -273,3 +284,126 @@ def test_members_resumed_at_different_epochs_train_in_cohorts(
     )
     assert [r.metrics.epoch for r in resumed["plateau"]] == [2, 3, 4]
     assert [r.metrics.epoch for r in resumed["cyclic"]] == [4]
+
+
+def _stacked_run(
+    members: list[MemberConfig],
+    data: Dataset,
+    stop: Callable[[EpochReport], bool],
+    caplog: pytest.LogCaptureFixture,
+) -> tuple[dict[str, list[EpochReport]], list[tuple[int, int]], float, list[str]]:
+    """Train; reports by key, (epoch, M) per compiled call, members computed, arrival order."""
+    arrivals: list[str] = []
+    reports: dict[str, list[EpochReport]] = {m.key: [] for m in members}
+
+    def on_epoch(report: EpochReport) -> bool:
+        arrivals.append(report.key)
+        reports[report.key].append(report)
+        return not stop(report)
+
+    before = REGISTRY.get_sample_value("lrlab_computed_member_epochs_total") or 0.0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lrlab.worker"):
+        train_members(members, data, on_epoch=on_epoch)
+    computed = (REGISTRY.get_sample_value("lrlab_computed_member_epochs_total") or 0.0) - before
+    sizes = re.findall(r"epoch (\d+) computes a stack of (\d+) member", caplog.text)
+    return reports, [(int(e), int(m)) for e, m in sizes], computed, arrivals
+
+
+def _copies(names: list[str], copies: int) -> list[MemberConfig]:
+    """`copies` rounds of the named fused members, each round with its own keys and seeds."""
+    return [
+        fused.config(n, key=f"{n}-{r}", seed=10 * r + k)
+        for r in range(copies)
+        for k, n in enumerate(names)
+    ]
+
+
+def _assert_bit_for_bit(
+    survivors: list[str], got: dict[str, list[EpochReport]], alone: dict[str, list[EpochReport]]
+) -> None:
+    for key in survivors:
+        assert [r.metrics.epoch for r in got[key]] == [1, 2, 3, 4]
+        for a, b in zip(got[key], alone[key], strict=True):
+            assert a.metrics.model_dump(exclude={"seconds"}) == b.metrics.model_dump(
+                exclude={"seconds"}
+            )
+            assert a.checkpoint == b.checkpoint
+
+
+def test_survivors_of_two_stacks_are_repacked_into_one_and_train_on_bit_for_bit(
+    synthetic: Dataset, stack_width: Callable[[int], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack_width(4)
+    # Two stacks of [adam, adam, sgd, sgd]; one adam and one sgd member of each stop.
+    members = _copies(list(fused.MEMBERS), 2)
+    survivors = ["cyclic-0", "exp-sgd-0", "cyclic-1", "exp-sgd-1"]
+    everyone, _, _, _ = _stacked_run(members, synthetic, lambda r: False, caplog)
+    members = _copies(list(fused.MEMBERS), 2)
+    got, sizes, computed, arrivals = _stacked_run(
+        members, synthetic, lambda r: r.key not in survivors, caplog
+    )
+    assert sizes == [(1, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
+    assert computed == 8 + 3 * 4
+    # Reports arrive in the members' order, as before the repacking.
+    assert arrivals[8:12] == survivors
+    _assert_bit_for_bit(survivors, got, everyone)
+
+
+def test_repacking_splits_stacks_to_fill_near_equal_ones_in_member_order(
+    synthetic: Dataset, stack_width: Callable[[int], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack_width(4)
+    members = _copies(list(fused.MEMBERS), 3)
+    keys = [m.key for m in members]
+    # Stacks of 4, 4, 4; 2, 4 and 2 go on: 8 members, in 2 stacks of 4 straddling the middle one.
+    stopped = {keys[0], keys[1], keys[10], keys[11]}
+    everyone, _, _, _ = _stacked_run(members, synthetic, lambda r: False, caplog)
+    members = _copies(list(fused.MEMBERS), 3)
+    got, sizes, _, arrivals = _stacked_run(members, synthetic, lambda r: r.key in stopped, caplog)
+    assert sizes[:3] == [(1, 4)] * 3 and sizes[3:] == [(e, 4) for e in (2, 3, 4) for _ in "ab"]
+    survivors = [k for k in keys if k not in stopped]
+    assert arrivals[12:20] == survivors
+    _assert_bit_for_bit(survivors, got, everyone)
+
+
+def test_stacks_of_other_optimizer_kinds_are_not_merged(
+    synthetic: Dataset, stack_width: Callable[[int], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack_width(2)
+    # [adam, adam] and [sgd, sgd]: merged, each would compute the other's arithmetic too.
+    members = [fused.config(n) for n in fused.MEMBERS]
+    _, sizes, _, _ = _stacked_run(
+        members, synthetic, lambda r: r.key in {"cyclic", "exp-sgd"}, caplog
+    )
+    assert sizes == [(1, 2), (1, 2)] + [(e, 1) for e in (2, 3, 4) for _ in "ab"]
+
+
+def test_a_repacked_stack_keeps_the_oldest_checkpoint_clock_of_its_sources(
+    data: Dataset, stack_width: Callable[[int], None]
+) -> None:
+    stack_width(4)
+    tensors = dataset_tensors(data)
+    members = [
+        MemberState(
+            config=_member(_halving(1e-2), key=str(i), seed=i),
+            rng=np.random.default_rng(i),
+            epochs_done=1,
+        )
+        for i in range(12)
+    ]
+    stacks = [Stack(members[k : k + 4], [None] * 4, tensors, BATCH) for k in (0, 4, 8)]
+    unchanged = _repack(stacks, [10.0, 30.0, 20.0])
+    assert unchanged == (stacks, [10.0, 30.0, 20.0])
+    for i in (0, 1, 6, 7, 8, 9):
+        members[i].active = False
+    packed, clocks = _repack(stacks, [10.0, 30.0, 20.0])
+    assert [[m.config.key for m in s.members] for s in packed] == [
+        ["2", "3", "4"],
+        ["5", "10", "11"],
+    ]
+    assert clocks == [10.0, 20.0]
+    for i in (2, 3, 4, 5, 10):
+        members[i].active = False
+    # One member left: its stack stays as it is (it shrinks before its epoch), the others go.
+    assert _repack(packed, clocks) == ([packed[1]], [20.0])

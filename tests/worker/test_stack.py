@@ -2,6 +2,7 @@
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,8 @@ from prometheus_client import REGISTRY
 
 from tests.worker.fused import MEMBERS, config, schedule, train
 from worker.datasets import Dataset
-from worker.members import EpochReport
+from worker.members import EpochReport, MemberState
+from worker.stack import Stack, dataset_tensors
 
 pytestmark = pytest.mark.usefixtures("one_stack")
 
@@ -48,11 +50,11 @@ def test_fused_matches_solo(synthetic: Dataset) -> None:
 
 
 def test_splitting_into_stacks_changes_nothing_but_the_arithmetic(
-    synthetic: Dataset, monkeypatch: pytest.MonkeyPatch
+    synthetic: Dataset, stack_width: Callable[[int], None]
 ) -> None:
     names = ["plateau", "cyclic", "step-sgd"]
     one = train([config(n) for n in names], synthetic)
-    monkeypatch.setenv("LRLAB_MAX_STACK", "2")
+    stack_width(2)
     split = train([config(n) for n in names], synthetic)
     for name in names:
         for a, b in zip(one[name], split[name], strict=True):
@@ -91,3 +93,21 @@ def test_members_that_stop_leave_the_stack_and_the_survivors_train_on_bit_for_bi
             assert a.checkpoint == b.checkpoint
         # The default policy checkpoints every epoch but the last.
         assert everyone[name][0].checkpoint
+
+
+def test_only_stacks_of_one_shape_but_for_m_merge(synthetic: Dataset) -> None:
+    tensors = dataset_tensors(synthetic)
+
+    def stack(*names: str) -> Stack:
+        members = [
+            MemberState(config=config(n), rng=np.random.default_rng(0), epochs_done=0)
+            for n in names
+        ]
+        return Stack(members, [None] * len(names), tensors, 32)
+
+    adam, mixed = stack("plateau", "cyclic"), stack("plateau", "step-sgd")
+    merged = Stack.merge([(mixed, [1]), (stack("cyclic", "exp-sgd"), [0, 1])])
+    assert [m.config.key for m in merged.members] == ["step-sgd", "cyclic", "exp-sgd"]
+    assert merged.size == 3 and merged.kinds == mixed.kinds and merged.shape == mixed.shape
+    with pytest.raises(ValueError, match="one shape"):
+        Stack.merge([(adam, [0]), (mixed, [1])])
