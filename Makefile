@@ -35,11 +35,11 @@ ui/node_modules/.package-lock.json: ui/package-lock.json $(VENV)/.installed
 	touch $@
 
 migrate: install
-	$(PY) -m models.storage.migrate
+	$(PY) -m models.storage
 
 # Credentials on first start: operator token, `default` project, a write key (0600 file).
 bootstrap: migrate
-	$(PY) -m models.identity.bootstrap
+	$(PY) -m models.identity
 
 # Loopback only unless LRLAB_HOST says otherwise. Idle keep-alive connections close after 5 s;
 # past 1,000 connections/requests in flight uvicorn answers 503 (docs/availability.md).

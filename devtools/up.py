@@ -45,7 +45,7 @@ def _prepare(env: dict[str, str], *, create: bool) -> None:
     """Migrate (creating the database where allowed) and bootstrap, in a child with `env`."""
     if create:
         env = {**env, "LRLAB_CREATE_DATABASE": "true"}
-    for module in ("models.storage.migrate", "models.identity.bootstrap"):
+    for module in ("models.storage", "models.identity"):
         done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, check=False)
         if done.returncode != 0:
             raise SystemExit(done.returncode)

@@ -189,7 +189,7 @@ def test_the_offline_mnist_override_covers_every_worker() -> None:
 def test_compose_writes_the_first_key_where_the_api_and_its_lrlab_read_it() -> None:
     services = _compose("docker-compose.yml")["services"]
     migrate, api = services["migrate"], services["api"]
-    assert "python -m models.identity.bootstrap" in " ".join(migrate["command"])
+    assert "python -m models.identity" in " ".join(migrate["command"])
     path = Path(migrate["environment"]["LRLAB_CREDENTIALS_FILE"])
     assert api["environment"]["LRLAB_CREDENTIALS_FILE"] == str(path)
     assert f"credentials:{path.parent}" in migrate["volumes"]

@@ -2,7 +2,7 @@
 
 - `projects`: projects and keys (create, list, revoke, resolve a presented key to a `Caller`).
 - `credentials`: the 0600 credentials file with the operator token and a first write key.
-- `bootstrap`: the first start (`python -m models.identity.bootstrap`): operator token, a
+- `bootstrap`: the first start (`python -m models.identity`): operator token, a
   `default` project and its write key."""
 
 from models.identity.bootstrap import (

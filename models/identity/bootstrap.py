@@ -1,6 +1,6 @@
 """First start: an operator token, a `default` project and a write key, in a 0600 file.
 
-Run as `python -m models.identity.bootstrap` (`make up` does, after migrating). Idempotent:
+Run as `python -m models.identity` (`make up` does, after migrating). Idempotent:
 while the file's key still works nothing changes; when its key is revoked (or its database was
 recreated at the same URL) a new key is made and the file rewritten. A file whose key belongs to
 another database is never overwritten: that is a mistyped URL or a second database, and the file
@@ -77,7 +77,8 @@ def first_start() -> str:
     )
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """`python -m models.identity`: the first start, or exit naming why the file is refused."""
     try:
         print(first_start())
     except ForeignCredentials as exc:

@@ -1,6 +1,6 @@
 """The local credentials file: the operator token and a first write key, made on first start.
 
-`python -m models.identity.bootstrap` writes it (0600, under `.lrlab/` of the checkout unless
+`python -m models.identity` writes it (0600, under `.lrlab/` of the checkout unless
 `LRLAB_CREDENTIALS_FILE` says otherwise); the API reads the operator token from it when
 `LRLAB_ADMIN_TOKEN` is unset, and the `lrlab` client reads the key from it.
 """

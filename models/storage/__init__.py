@@ -3,7 +3,7 @@
 - `settings`: every `LRLAB_*` knob, read once per process (and where the credentials file lives).
 - `db`: the SQLAlchemy engine, session factory, `session_scope` and the declarative base.
 - `migrate`: create a missing database, then bring it to Alembic's head
-  (`python -m models.storage.migrate`).
+  (`python -m models.storage`).
 - `pages`: `Page[T]` and keyset cursors, the one way every list pages.
 - `redis_urls`: one broker URL in kombu's, redis-py's and limits' spellings.
 

@@ -1,6 +1,6 @@
 """Create the database if it is missing, then bring its schema to Alembic's head.
 
-Run as `python -m models.storage.migrate`; tests call `prepare_database` for their own databases.
+Run as `python -m models.storage`; tests call `prepare_database` for their own databases.
 """
 
 import logging
@@ -66,7 +66,8 @@ def prepare_database(url: str, *, recreate: bool = False, create: bool = True) -
     upgrade(url)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """`python -m models.storage`: prepare the configured database, or exit naming why not."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = get_settings()
     try:

@@ -1,4 +1,4 @@
-"""`python -m models.storage.migrate` creates a missing database on a first start or when asked."""
+"""`python -m models.storage` creates a missing database on a first start or when asked."""
 
 import os
 import subprocess
@@ -58,7 +58,7 @@ def test_the_command_refuses_a_mistyped_database_once_credentials_exist(
     env = {"LRLAB_DATABASE_URL": url, "LRLAB_CREDENTIALS_FILE": str(present)}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "models.storage.migrate"],
+            [sys.executable, "-m", "models.storage"],
             cwd=ROOT,
             env={**_base_env(), **env},
             capture_output=True,
@@ -67,6 +67,7 @@ def test_the_command_refuses_a_mistyped_database_once_credentials_exist(
         )
         assert done.returncode != 0
         assert "_mistyped" in done.stderr and "CREATE_DB=1" in done.stderr
+        assert "RuntimeWarning" not in done.stderr
         assert not _exists(url)
     finally:
         drop_database(url)
