@@ -85,7 +85,8 @@ def claim_group(
 ) -> list[Claim]:
     """Claim this queued experiment and up to `group_size - 1` compatible queued ones.
 
-    Compatible: same queue, dataset, batch size and epoch count, so they can train fused.
+    Compatible: same queue, dataset, batch size and epoch count, so they can train fused;
+    those of the lead's model come first, as only they share its stack.
     An experiment already tried `max_attempts` times fails instead of starting again.
     `claim_token` names this claim: a retry whose first try committed (its acknowledgement
     lost) gets the claims that try made instead of nothing.
@@ -118,6 +119,8 @@ def claim_group(
                 {"dataset": lead.spec["dataset"], "training": {"batch_size": batch_size}}
             ),
         )
+        # Only members of one model share a stack: the lead's model first, then the oldest.
+        .order_by(Experiment.spec.contains({"model": lead.spec.get("model")}).desc())
         .order_by(Experiment.created_at)
         .limit(group_size - 1)
         .with_for_update(skip_locked=True)

@@ -59,6 +59,23 @@ def test_a_claim_groups_only_runs_of_the_same_queue_dataset_batch_and_epochs(
     }
 
 
+def test_a_claim_takes_companions_of_the_leads_model_first(db_session: Session) -> None:
+    """Only members of one model share a stack: the group fills with the lead's model first."""
+    queue = f"claims-{uuid.uuid4().hex[:8]}"
+    cnn = {"type": "cnn"}
+    lead = _queued(db_session, queue, model=cnn)
+    mlps = [_queued(db_session, queue, name=f"mlp{i}") for i in range(2)]
+    cnns = [_queued(db_session, queue, model=cnn, name=f"cnn{i}") for i in range(2)]
+    claims = claim_group(
+        db_session, experiment_id=lead, lease_seconds=60, group_size=3, max_attempts=3
+    )
+    # Older MLPs wait for a claim of their own; the younger CNNs join the CNN lead.
+    assert [c.experiment_id for c in claims] == [lead, *cnns]
+    assert all(c.spec.model.type == "cnn" for c in claims)
+    waiting = db_session.scalars(select(Experiment.status).where(Experiment.id.in_(mlps))).all()
+    assert waiting == ["queued", "queued"]
+
+
 def test_the_claim_compares_checkpoint_epochs_without_loading_blobs(
     db_session: Session,
 ) -> None:
