@@ -112,6 +112,8 @@ class _Health:
 
     def figures(self) -> dict[str, float]:
         ordered = sorted(self.latencies)
+        if not ordered:
+            return {}
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
         return {"p99_ms": round(p99, 1), "worst_ms": round(ordered[-1], 1)}
 
@@ -134,8 +136,22 @@ def probe(api: ApiProcess, name: str, count: int, call: Callable[[httpx.Client],
     with _Health(api.url) as health:
         statuses = _parallel(count, call)
     seconds = time.perf_counter() - started
-    figures: dict[str, Any] = {"statuses": dict(statuses), "seconds": round(seconds, 1)}
+    figures: dict[str, Any] = {
+        "statuses": dict(statuses),
+        "seconds": round(seconds, 1),
+        "load": _load(),
+    }
     print(f"{name:<44} healthz {health.figures()} {figures}", flush=True)
+
+
+def _load() -> float:
+    """The machine's 1-minute load average: the figures are noisy on a shared machine."""
+    return round(os.getloadavg()[0], 1)
+
+
+def _idle(seconds: float) -> int:
+    time.sleep(seconds)
+    return 200
 
 
 def drip(api: ApiProcess, connections: int = 200, seconds: float = 4.0) -> None:
@@ -159,7 +175,7 @@ def drip(api: ApiProcess, connections: int = 200, seconds: float = 4.0) -> None:
         with contextlib.suppress(OSError):
             closed += sock.recv(1) == b""
         sock.close()
-    figures = {"connections": connections, "closed_by_server": closed}
+    figures = {"connections": connections, "closed_by_server": closed, "load": _load()}
     print(f"{'200 clients dripping a request head':<44} healthz {health.figures()} {figures}")
 
 
@@ -175,7 +191,8 @@ def main() -> None:
         url = api.url
         print(f"{MEMBERS}-member sweeps × {EPOCHS} epochs; /healthz polled every 20 ms")
 
-        probe(api, "idle", 1, lambda c: c.get(f"{url}/healthz").status_code)
+        # /healthz alone for 2 s: the baseline (a single call can end before the first poll).
+        probe(api, "idle (2 s)", 1, lambda c: _idle(2.0))
         for label, sweep in (("running", live), ("finished", done)):
             probe(
                 api,
