@@ -73,8 +73,8 @@ class Public(Declared):
 
     level: Level = "public"
 
-    def __call__(self) -> None:
-        """No check."""
+    async def __call__(self) -> None:
+        """No check (async: FastAPI would run a plain function in a worker thread)."""
 
 
 class Policy(Declared):

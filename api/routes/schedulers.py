@@ -1,24 +1,21 @@
 """HTTP adapters for the scheduler catalog and the no-training preview."""
 
-import contextlib
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.auth import READ
 from api.openapi import BINARY, BODY, CALLER, responses
 from api.responses import preferred_media
 from api.routing import JsonBodyRoute
-from models.plots import RENDERER, render_lr_curve
+from models.plots import in_renderer
 from models.schedules import (
     MAX_PREVIEW_VALUES,
     PREVIEW_MAX_POINTS,
     PreviewAnswer,
     PreviewRequest,
     catalog,
-    preview_answer,
-    preview_arrays,
+    preview_body,
 )
 
 router = APIRouter(
@@ -64,33 +61,10 @@ def preview_schedule(
     the renderer's queue: 503 with Retry-After while it is full.
     """
     wanted = format or preferred_media(accept, ("application/json", "image/png"))
-    # A drawing, or many steps to compute, takes a place in the renderer's queue first.
-    heavy = wanted in ("png", "image/png") or request.epochs * request.steps_per_epoch > (
-        PREVIEW_MAX_POINTS
-    )
-    with RENDERER.admission() if heavy else contextlib.nullcontext():
-        return _preview(request, wanted, log_scale, step_offset, step_limit)
-
-
-def _preview(
-    request: PreviewRequest,
-    wanted: str | None,
-    log_scale: bool,
-    step_offset: int | None,
-    step_limit: int,
-) -> Response:
-    epochs, steps, warnings = preview_arrays(request)
-    if wanted in ("png", "image/png"):
-        png = render_lr_curve(
-            epochs,
-            steps if request.steps_per_epoch > 1 else None,
-            log_scale=log_scale,
-            title=request.scheduler.type,
-        )
-        return Response(content=png, media_type="image/png")
-    body = preview_answer(epochs, steps, warnings, step_offset=step_offset, step_limit=step_limit)
-    # orjson writes the numpy arrays directly, with no list of Python floats in between.
-    return Response(
-        content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-        media_type="application/json",
-    )
+    png = wanted in ("png", "image/png")
+    # A drawing, or many steps to compute, runs in the renderer's process, after taking a place
+    # in its queue (503 when full): computed here it would take the interpreter from the loop.
+    heavy = png or request.epochs * request.steps_per_epoch > PREVIEW_MAX_POINTS
+    args = (request, png, log_scale, step_offset, step_limit)
+    body = in_renderer(preview_body, *args) if heavy else preview_body(*args)
+    return Response(content=body, media_type="image/png" if png else "application/json")

@@ -78,7 +78,11 @@ def parse_cursor(last_event_id: str | None, members: int) -> list[Position]:
 
 def format_cursor(positions: list[Position]) -> str:
     """The event id of a stream at these positions."""
-    return ".".join(f"{p.epoch}{_CODES.get(p.status or '', '-')}" for p in positions)
+    return ".".join(_cursor_part(p) for p in positions)
+
+
+def _cursor_part(position: Position) -> str:
+    return f"{position.epoch}{_CODES.get(position.status or '', '-')}"
 
 
 def watched_experiments(
@@ -165,17 +169,23 @@ def events_since(
         for metric in page[:page_rows]:
             metrics.setdefault(metric.experiment_id, []).append(metric)
     events = []
+    # Each event's id is the whole cursor, one part per member: only the part of the member
+    # that moved is formatted again (formatting all of them per event was quadratic in a
+    # sweep's members, most of a replay's CPU).
+    parts = [_cursor_part(p) for p in positions]
     for index, experiment_id in enumerate(experiment_ids):
         row = rows.get(experiment_id)
         if row is None:  # deleted meanwhile: nothing more will come
             continue
         for metric in metrics.get(experiment_id, []):
             positions[index] = Position(metric.epoch, positions[index].status)
+            parts[index] = _cursor_part(positions[index])
             data = MetricRead.model_validate(metric).model_dump(mode="json")
             data["experiment_id"] = str(experiment_id)
-            events.append(Event("epoch", data, format_cursor(positions)))
+            events.append(Event("epoch", data, ".".join(parts)))
         if row.status != positions[index].status and positions[index].epoch >= row.epochs_done:
             positions[index] = Position(positions[index].epoch, row.status)
+            parts[index] = _cursor_part(positions[index])
             data = {
                 "experiment_id": str(experiment_id),
                 "status": row.status,
@@ -184,7 +194,7 @@ def events_since(
                 "attempt": row.attempt,
                 "error": row.error,
             }
-            events.append(Event("status", data, format_cursor(positions)))
+            events.append(Event("status", data, ".".join(parts)))
     return events, positions, more
 
 

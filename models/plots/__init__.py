@@ -1,7 +1,7 @@
 """PNG and SVG rendering shared by every plot: matplotlib's object API, one renderer queue.
 
-- `render`: the renderer (`RENDERER`, bounded by `LRLAB_RENDER_QUEUE_DEPTH`), the plot cache, and
-  the learning-rate and metric curve drawings."""
+- `render`: the renderer (`RENDERER`, bounded by `LRLAB_RENDER_QUEUE_DEPTH`; `in_renderer` runs
+  any CPU-heavy answer there), the plot cache, and the learning-rate and metric curve drawings."""
 
 from models.plots.render import (
     RENDERER,
@@ -9,6 +9,8 @@ from models.plots.render import (
     PlotCache,
     draw_lr_curve,
     draw_metric_curves,
+    in_renderer,
+    lr_png,
     render_lr_curve,
     render_metric_curves,
 )
@@ -19,6 +21,8 @@ __all__ = [
     "PlotCache",
     "draw_lr_curve",
     "draw_metric_curves",
+    "in_renderer",
+    "lr_png",
     "render_lr_curve",
     "render_metric_curves",
 ]

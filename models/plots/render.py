@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -45,6 +46,14 @@ _MAX_POINTS = 8000
 _RENDER_LOCK = threading.Lock()
 # A render that takes longer than this has hung: the caller gets an error, not a stuck thread.
 _RENDER_TIMEOUT = 120.0
+# The renderer yields the CPU to the API process: on a busy machine the event loop waited on
+# the kernel's run queue behind it (docs/availability.md), and a figure can wait instead.
+RENDERER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """The renderer process's initializer: run at RENDERER_NICENESS above the API process."""
+    os.nice(RENDERER_NICENESS)
 
 
 class RenderGate:
@@ -70,7 +79,9 @@ class RenderGate:
         for attempt in (1, 2):
             if self._pool is None:
                 # spawn: forking a process that runs threads can copy a held lock.
-                self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=get_context("spawn"), initializer=_lower_priority
+                )
             try:
                 return self._pool.submit(render, *args).result(timeout=_RENDER_TIMEOUT)
             except BrokenProcessPool:
@@ -116,12 +127,24 @@ class RenderGate:
 RENDERER = RenderGate()
 
 
-def _lr_png(
+def in_renderer(work: Callable[..., bytes], *args: Any) -> bytes:
+    """`work(*args)` (module-level, its arguments picklable) in the renderer's process, in turn.
+
+    For any CPU-heavy answer, not only figures: computed in a thread of the API process it
+    would hold the interpreter away from the event loop. Takes a place in the renderer's
+    queue first (`BusyError` when it is full), so a refused request computes nothing.
+    """
+    with RENDERER.slot():
+        return RENDERER.run(work, *args)
+
+
+def lr_png(
     epochs: Sequence[float] | npt.NDArray[np.float64],
     steps: Sequence[float] | npt.NDArray[np.float64] | None,
     log_scale: bool,
     title: str,
 ) -> bytes:
+    """The PNG of `draw_lr_curve`, drawn where it is called (`render_lr_curve` queues it)."""
     return _png(draw_lr_curve(epochs, steps, log_scale=log_scale, title=title))
 
 
@@ -214,8 +237,7 @@ def render_lr_curve(
     title: str,
 ) -> bytes:
     """PNG of lr against epoch; per-step lrs, when they vary within epochs, on fractional epochs."""
-    with RENDERER.slot():
-        return RENDERER.run(_lr_png, epochs, steps, log_scale, title)
+    return in_renderer(lr_png, epochs, steps, log_scale, title)
 
 
 def draw_lr_curve(
@@ -286,8 +308,7 @@ def render_metric_curves(
     curves: Sequence[Curve], *, metric: str, log_scale: bool, image_format: str
 ) -> bytes:
     """One line per configuration (mean over seeds) with a ±1 std band, epoch on the x axis."""
-    with RENDERER.slot():
-        return RENDERER.run(_curves_png, list(curves), metric, log_scale, image_format)
+    return in_renderer(_curves_png, list(curves), metric, log_scale, image_format)
 
 
 def draw_metric_curves(curves: Sequence[Curve], *, metric: str, log_scale: bool) -> Figure:

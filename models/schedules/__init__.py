@@ -39,7 +39,12 @@ from models.schedules.preview import (
     preview_arrays,
     schedule_warnings,
 )
-from models.schedules.preview_pages import PREVIEW_MAX_POINTS, PreviewAnswer, preview_answer
+from models.schedules.preview_pages import (
+    PREVIEW_MAX_POINTS,
+    PreviewAnswer,
+    preview_answer,
+    preview_body,
+)
 from models.schedules.run import ScheduleRun, build_run
 from models.schedules.specs import (
     SCHEDULER_TYPES,
@@ -89,5 +94,6 @@ __all__ = [
     "preview",
     "preview_answer",
     "preview_arrays",
+    "preview_body",
     "schedule_warnings",
 ]

@@ -1,12 +1,16 @@
-"""What a schedule preview returns: per-step lrs downsampled past a bound, or one exact page."""
+"""What a schedule preview returns: per-step lrs downsampled past a bound, or one exact page.
+
+`preview_body` computes the whole answer (JSON or PNG) as bytes, wherever it is called."""
 
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from pydantic import BaseModel, Field
 
-from models.plots.render import _envelope
+from models.plots.render import _envelope, lr_png
+from models.schedules.preview import PreviewRequest, preview_arrays
 
 # Past this many step lrs the answer carries each bucket's min and max instead (their step
 # indices in `step_index`); every value stays available exactly through `step_offset`.
@@ -64,3 +68,24 @@ def preview_answer(
     answer["step_index"] = index.astype(np.int64)
     answer["next_step_offset"] = None
     return answer
+
+
+def preview_body(
+    request: PreviewRequest,
+    png: bool,
+    log_scale: bool = False,
+    step_offset: int | None = None,
+    step_limit: int = PREVIEW_MAX_POINTS,
+) -> bytes:
+    """The whole preview answer as bytes: the PNG, or the JSON of `preview_answer`.
+
+    Module-level and all CPU, from the request to the bytes: the API runs a heavy one in the
+    renderer's process (`in_renderer`), which sends back only the answer.
+    """
+    epochs, steps, warnings = preview_arrays(request)
+    if png:
+        per_step = steps if request.steps_per_epoch > 1 else None
+        return lr_png(epochs, per_step, log_scale, request.scheduler.type)
+    body = preview_answer(epochs, steps, warnings, step_offset=step_offset, step_limit=step_limit)
+    # orjson writes the numpy arrays directly, with no list of Python floats in between.
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

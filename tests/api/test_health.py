@@ -1,8 +1,10 @@
 """Liveness and readiness against the real services, and a broker that is not there."""
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,6 +15,23 @@ from tests.conftest import SessionKeys
 
 def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_healthz_answers_on_the_event_loop_without_a_worker_thread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hop to a thread takes the interpreter twice more from whatever CPU work holds it:
+    # under load each hop cost /healthz tens of milliseconds (docs/availability.md).
+    hops: list[object] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., object], *args: object, **kwargs: Any) -> object:
+        hops.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert hops == []
 
 
 def test_readyz_when_services_are_up(client: TestClient) -> None:

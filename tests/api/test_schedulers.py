@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from models.schedules.closed_form import FloatArray
+from models.schedules.run import ScheduleRun
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CONFORMANCE = SHARED / "conformance" / "schedulers.json"
 CASES: list[dict[str, Any]] = (
@@ -189,6 +192,41 @@ def test_preview_of_a_million_steps(client: TestClient) -> None:
     assert body["steps_total"] == 1_000_000 and len(body["epochs"]) == 1000
     assert len(body["steps"]) <= 10_002
     assert max(body["steps"]) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("png", [False, True])
+def test_a_heavy_preview_is_computed_in_the_renderer_process_not_the_api(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, png: bool
+) -> None:
+    # A million steps computed in a thread of the API process held the interpreter (and a
+    # core) away from the event loop: /healthz waited 475-687 ms (docs/availability.md).
+    computed_here: list[int] = []
+    real = ScheduleRun.lrs_for_epochs
+
+    def counted(run: ScheduleRun, start: int, stop: int) -> FloatArray:
+        computed_here.append(stop - start)
+        return real(run, start, stop)
+
+    monkeypatch.setattr(ScheduleRun, "lrs_for_epochs", counted)
+    request = {
+        "scheduler": {"type": "one_cycle", "max_lr": 0.1},
+        "learning_rate": 0.1,
+        "epochs": 1000,
+        "steps_per_epoch": 1000,
+    }
+    answer = client.post(
+        "/schedulers/preview", params={"format": "png" if png else "json"}, json=request
+    )
+    assert answer.status_code == 200, answer.text
+    if png:
+        assert answer.content.startswith(b"\x89PNG\r\n\x1a\n")
+    else:
+        assert answer.json()["steps_total"] == 1_000_000
+    assert computed_here == []
+    # A light preview is computed in place: the hop would cost more than the work.
+    small = {**request, "epochs": 10, "steps_per_epoch": 10}
+    assert client.post("/schedulers/preview", json=small).json()["steps_total"] == 100
+    assert computed_here == [10]
 
 
 @pytest.mark.parametrize("how", ["query", "accept"])

@@ -2,9 +2,18 @@
 
 import uuid
 
+import pytest
 from sqlalchemy.orm import Session
 
-from models.jobs import Position, end_event, events_since, finished, format_cursor, parse_cursor
+from models.jobs import (
+    Position,
+    end_event,
+    events_since,
+    finished,
+    format_cursor,
+    live,
+    parse_cursor,
+)
 from tests.factories import claim, create_queued, record_epochs
 
 
@@ -51,3 +60,31 @@ def test_the_end_event_names_each_final_status_at_the_final_cursor() -> None:
     assert (end.type, end.id) == ("end", "3s.0c")
     assert end.data == {"statuses": {str(ids[0]): "succeeded", str(ids[1]): "cancelled"}}
     assert format_cursor(parse_cursor(end.id, len(ids))) == end.id
+
+
+def test_each_event_id_resumes_after_it_and_the_cursor_is_not_formatted_whole_per_event(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiments = [create_queued(db_session, training={"epochs": 3}) for _ in range(3)]
+    for experiment in experiments:
+        claim(db_session, experiment.id)
+        record_epochs(db_session, experiment.id, range(1, 4))
+    ids = sorted(e.id for e in experiments)
+    formatted: list[Position] = []
+    real = live._cursor_part
+
+    def counted(position: Position) -> str:
+        formatted.append(position)
+        return real(position)
+
+    monkeypatch.setattr(live, "_cursor_part", counted)
+    events, positions, _ = events_since(db_session, experiment_ids=ids, positions=[Position()] * 3)
+    # One part per member to start, then only the part that moved: a 100-member sweep's
+    # replay formatted its whole cursor per event, most of the replay's CPU.
+    assert len(events) == 12 and len(formatted) == len(ids) + len(events)
+    assert events[-1].id == format_cursor(positions)
+    for index, event in enumerate(events):
+        rest, _, _ = events_since(
+            db_session, experiment_ids=ids, positions=parse_cursor(event.id, len(ids))
+        )
+        assert [e.id for e in rest] == [e.id for e in events[index + 1 :]]

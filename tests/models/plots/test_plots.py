@@ -1,10 +1,12 @@
 """PNG rendering of lr curves."""
 
 import io
+import os
 
 import pytest
 
-from models.plots import render_lr_curve
+from models.plots import in_renderer, render_lr_curve
+from models.plots.render import RENDERER_NICENESS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -114,3 +116,12 @@ def test_names_with_dollars_are_drawn_as_written() -> None:
     legend = figure.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["a $\\frac{$ b (n=1)"]
     figure.savefig(io.BytesIO(), format="png")  # mathtext would raise here
+
+
+def _niceness() -> bytes:
+    return str(os.nice(0)).encode()
+
+
+def test_the_renderer_runs_at_a_lower_cpu_priority_than_the_api() -> None:
+    # On a busy machine the event loop must not wait on the run queue behind a figure.
+    assert int(in_renderer(_niceness)) == os.nice(0) + RENDERER_NICENESS
