@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/lrlab_bench_avail"
-# Set before lrlab reads its settings: this script owns the bench database.
+# Set before lrlab reads its settings: this script owns the bench database and queue.
 os.environ["LRLAB_DATABASE_URL"] = BENCH_DB
+# Its own queue: the bench's sweeps must not ring the worker of a stack running beside it.
+os.environ["LRLAB_QUEUE"] = f"lrlab-bench-avail-{os.getpid()}"
 
 import httpx  # noqa: E402
 
