@@ -130,40 +130,31 @@ def initial_weights(
     return weights
 
 
-def _max_pool_2(h: Any) -> Any:
-    """MaxPooling2D(2) of h [M, B, H, W, C] (valid: an odd last row/column is dropped).
-
-    A reshape and a max, equal to ops.max_pool: its gradient is a reduce-max's, which XLA
-    compiles under op determinism where TensorFlow's MaxPool gradient has no deterministic XLA
-    kernel.
-    """
-    ops = keras.ops
-    members, _, height, width, channels = h.shape
-    rows, cols = height // 2, width // 2
-    h = h[:, :, : 2 * rows, : 2 * cols, :]
-    h = ops.reshape(h, (members, -1, rows, 2, cols, 2, channels))
-    return ops.max(h, axis=(3, 5))
-
-
-def _stacked_conv(h: Any, kernel: Any) -> Any:
-    """Conv2D (stride 1, valid) of M members: h [M, B, H, W, C] or [B, H, W, C] shared, kernel
-    [M, k, k, C, F] -> [M, B, H-k+1, W-k+1, F].
+def _conv_and_pool(h: Any, kernel: Any) -> Any:
+    """Conv2D (stride 1, valid) then MaxPooling2D(2) of M members, before bias and activation:
+    h [M, B, H, W, C] or [B, H, W, C] shared, kernel [M, k, k, C, F] -> [M, B, R, S, F] with
+    R = (H-k+1) // 2 and S = (W-k+1) // 2.
 
     The k·k shifted views of h side by side are each member's patches, and one einsum over
     the member axis multiplies them by its kernel: a batched matmul, which XLA compiles to a
     GEMM on every device, where M separate convolutions would be M calls and a grouped
-    convolution (what vmap makes of one) runs far slower on a CPU; see docs/engine.md.
+    convolution (what vmap makes of one) runs far slower on a CPU; see docs/engine.md. Only
+    the 2R × 2S outputs the pooling reads are computed (valid pooling drops an odd last row
+    and column), and the pooling is a reshape and a max: its gradient is a reduce-max's,
+    which XLA compiles under op determinism where TensorFlow's MaxPool gradient has none.
     """
     ops = keras.ops
     size, _, channels, filters = kernel.shape[1:]
-    rows, cols = h.shape[-3] - size + 1, h.shape[-2] - size + 1
+    rows, cols = (h.shape[-3] - size + 1) // 2, (h.shape[-2] - size + 1) // 2
     patches = ops.concatenate(
-        [h[..., i : i + rows, j : j + cols, :] for i in range(size) for j in range(size)],
+        [h[..., i : i + 2 * rows, j : j + 2 * cols, :] for i in range(size) for j in range(size)],
         axis=-1,
     )
     flat = ops.reshape(kernel, (kernel.shape[0], size * size * channels, filters))
     shared = len(h.shape) == 4
-    return ops.einsum("bhwk,mkf->mbhwf" if shared else "mbhwk,mkf->mbhwf", patches, flat)
+    out = ops.einsum("bhwk,mkf->mbhwf" if shared else "mbhwk,mkf->mbhwf", patches, flat)
+    out = ops.reshape(out, (out.shape[0], -1, rows, 2, cols, 2, filters))
+    return ops.max(out, axis=(3, 5))
 
 
 def _dropout(h: Any, rate: float, seeds: Any, salt: Any) -> Any:
@@ -205,13 +196,13 @@ def stacked_logits(
                 h = _dropout(h, spec.dropout, dropout_seeds, ops.add(dropout_salt * 8, layer))
         k, b = params[-2], params[-1]
         return ops.add(ops.einsum("mbj,mjk->mbk", h, k), ops.expand_dims(b, 1))
-    # The CNN: each convolution is one batched matmul over the member axis (see _stacked_conv).
+    # The CNN: each convolution is one batched matmul over the member axis (_conv_and_pool).
     side = _side(x.shape[-1])
     h = ops.reshape(x, (*x.shape[:-1], side, side, 1))
     for layer in range(len(spec.filters)):
-        h = _stacked_conv(h, params[2 * layer])
         # Pooling first is exact (relu and a per-channel bias are monotonic) and 4× cheaper.
-        h = ops.relu(ops.add(_max_pool_2(h), params[2 * layer + 1][:, None, None, None, :]))
+        h = _conv_and_pool(h, params[2 * layer])
+        h = ops.relu(ops.add(h, params[2 * layer + 1][:, None, None, None, :]))
     h = ops.reshape(h, (h.shape[0], -1, math.prod(h.shape[2:])))
     if train and spec.dropout:
         h = _dropout(h, spec.dropout, dropout_seeds, ops.multiply(dropout_salt, 8))
