@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import re
@@ -11,11 +10,11 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MNIST = ROOT.parent / "shared" / "datasets" / "mnist-offline"
@@ -78,36 +77,32 @@ def machine() -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def http(method: str, url: str, body: Any = None) -> Any:
-    """JSON request; raises on a non-2xx answer with its body."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{method} {url}: {exc.code} {exc.read().decode()[:500]}") from exc
+def http(api: httpx.Client, method: str, path: str, body: Any = None) -> Any:
+    """JSON request with the API's key; raises on a non-2xx answer with its body."""
+    response = api.request(method, path, json=body, timeout=30)
+    if response.is_error:
+        raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+    return response.json() if response.content else None
 
 
 @contextlib.contextmanager
-def service(env: dict[str, str], logs: Path) -> Iterator[str]:
+def service(env: dict[str, str], logs: Path) -> Iterator[httpx.Client]:
     """Run the API (uvicorn) and one worker; stop both afterwards, also on error."""
     api = ApiProcess(logs / "api.log", env=env)
     worker = WorkerProcess(logs / "worker.log", env=env)
     try:
         api.wait_healthy(timeout=120)
         worker.wait_ready(timeout=300)
-        yield api.url
+        yield api.client
     finally:
         api.stop()
         worker.stop()
 
 
-def wait_experiment(base: str, experiment_id: str, timeout: float = 600) -> dict[str, Any]:
+def wait_experiment(api: httpx.Client, experiment_id: str, timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        exp = http("GET", f"{base}/experiments/{experiment_id}")
+        exp = http(api, "GET", f"/experiments/{experiment_id}")
         if exp["status"] in ("succeeded", "failed", "cancelled"):
             return dict(exp)
         if time.monotonic() > deadline:
@@ -208,24 +203,24 @@ def service_part(data_path: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     logs = Path(tempfile.mkdtemp(prefix="lrlab-bench-"))
     say(f"service logs: {logs}")
-    with service(env, logs) as base:
+    with service(env, logs) as api:
         # Warm the worker the way a long-running one is: TensorFlow loaded, the default shape
         # compiled (a worker that calls engine.warm_up at start has this already).
         t = time.perf_counter()
-        warm = http("POST", f"{base}/experiments", experiment_spec({"type": "constant"}, 0, 1))
-        status = wait_experiment(base, warm["id"])["status"]
+        warm = http(api, "POST", "/experiments", experiment_spec({"type": "constant"}, 0, 1))
+        status = wait_experiment(api, warm["id"])["status"]
         say(f"worker warm-up experiment (1 epoch): {status} in {time.perf_counter() - t:.1f} s")
 
         t0 = time.perf_counter()
-        single = http("POST", f"{base}/experiments", experiment_spec({"type": "constant"}, 0))
-        while not http("GET", f"{base}/experiments/{single['id']}/metrics")["items"]:
+        single = http(api, "POST", "/experiments", experiment_spec({"type": "constant"}, 0))
+        while not http(api, "GET", f"/experiments/{single['id']}/metrics")["items"]:
             if time.perf_counter() - t0 > 120:
                 raise RuntimeError("no metrics row within 120 s")
             time.sleep(0.02)
         results["first_row"] = time.perf_counter() - t0
-        exp = wait_experiment(base, single["id"])
+        exp = wait_experiment(api, single["id"])
         results["single_wall"] = time.perf_counter() - t0
-        rows = http("GET", f"{base}/experiments/{single['id']}/metrics")["items"]
+        rows = http(api, "GET", f"/experiments/{single['id']}/metrics")["items"]
         results["single_status"] = exp["status"]
         results["single_seconds"] = [r["seconds"] for r in rows]
 
@@ -236,10 +231,10 @@ def service_part(data_path: str) -> dict[str, Any]:
             "seeds": SEEDS,
         }
         t0 = time.perf_counter()
-        sweep = http("POST", f"{base}/sweeps", body)
+        sweep = http(api, "POST", "/sweeps", body)
         deadline = time.monotonic() + 3600
         while True:
-            read = http("GET", f"{base}/sweeps/{sweep['id']}")
+            read = http(api, "GET", f"/sweeps/{sweep['id']}")
             if read["status"] in ("completed", "failed", "cancelled"):
                 break
             if time.monotonic() > deadline:
@@ -250,8 +245,8 @@ def service_part(data_path: str) -> dict[str, Any]:
         results["sweep_counts"] = read["counts"]
         finals: dict[str, list[float]] = {}
         for experiment_id in read["experiments"]:
-            exp = http("GET", f"{base}/experiments/{experiment_id}")
-            items = http("GET", f"{base}/experiments/{experiment_id}/metrics")["items"]
+            exp = http(api, "GET", f"/experiments/{experiment_id}")
+            items = http(api, "GET", f"/experiments/{experiment_id}/metrics")["items"]
             if items:
                 finals.setdefault(label(exp["spec"]["scheduler"]), []).append(
                     items[-1]["val_accuracy"]
