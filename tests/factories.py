@@ -5,7 +5,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from models.experiments import ExperimentCreate, claim_group, create_experiment, record_epoch
@@ -108,8 +110,20 @@ def remove_made_since(started: datetime) -> None:
     """Delete the experiments, sweeps and range tests made since `started`, in one transaction.
 
     The rows are locked in id order first, as the ledger locks them: a worker still finishing
-    one of them then waits for this delete or this delete for it, never both (no deadlock).
+    one of them then waits for this delete or this delete for it. Where Postgres still finds a
+    deadlock with a worker's transaction and picks this delete as its victim, the delete runs
+    again: it is idempotent, and the worker's transaction has ended by then.
     """
+    for attempt in range(1, 4):
+        try:
+            _remove_made_since(started)
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.orig, DeadlockDetected) or attempt == 3:
+                raise
+
+
+def _remove_made_since(started: datetime) -> None:
     with session_scope() as session:
         made = or_(
             Experiment.created_at >= started,
